@@ -1,0 +1,1 @@
+"""Scrapy project (spiders, pipelines, settings) and the git/tree-sitter code extractors."""

@@ -1,0 +1,1 @@
+"""Code-and-comment extraction from git repositories with tree-sitter."""

@@ -1,0 +1,146 @@
+"""The `dataagent` command: one subcommand per stage, plus `demo`.
+
+Every subcommand reads and writes contract files, so stages can be run one at a
+time, rerun, or replaced by other tools that speak the same JSONL/Parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from validate.errors import DataAgentError
+
+app = typer.Typer(
+    help="Turn websites and code repositories into validated instruction datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _print(obj: object) -> None:
+    typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+@app.command()
+def crawl(
+    start_url: Annotated[str, typer.Argument(help="Page to start from; its /sitemap.xml is read too.")],
+    out: Annotated[Path, typer.Option(help="Folder for documents.*, qa.* and crawl_stats.json.")] = Path("out/crawl"),
+    source: Annotated[str, typer.Option(help="Name stored in every record's `source`.")] = "",
+    license: Annotated[str, typer.Option(help="Licence/terms note copied into every record.")] = "",  # noqa: A002
+    max_pages: Annotated[int, typer.Option(help="Stop after this many pages (0 = no limit).")] = 0,
+) -> None:
+    """Crawl a site with Scrapy into Document and QAItem records (JSONL + Parquet)."""
+    from crawlers.run import crawl_site
+
+    _print(crawl_site(start_url, out, source=source, license=license, max_pages=max_pages))
+
+
+@app.command("extract-code")
+def extract_code(
+    repos: Annotated[list[str], typer.Argument(help="Git URLs or local checkouts.")],
+    out: Annotated[Path, typer.Option(help="Folder for code_units.{jsonl,parquet}.")] = Path("out/code"),
+) -> None:
+    """Extract functions, methods and classes with their docs as CodeUnit records."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    from crawlers.code.extract import extract_repo
+    from validate.contracts import CodeUnit
+    from validate.io import write_records
+
+    stats: Counter = Counter()
+    frames = [extract_repo(repo, stats) for repo in tqdm(repos, desc="repositories", disable=len(repos) < 2)]
+    write_records(pd.concat(frames, ignore_index=True), out / "code_units", CodeUnit)
+    _print({"output": str(out / "code_units.parquet"), **dict(stats)})
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="Folder for instructions.{jsonl,parquet}.")] = Path("out/synth"),
+    documents: Annotated[Path | None, typer.Option(help="Document records (.jsonl/.parquet).")] = None,
+    qa: Annotated[Path | None, typer.Option(help="QAItem records (.jsonl/.parquet).")] = None,
+    code: Annotated[Path | None, typer.Option(help="CodeUnit records (.jsonl/.parquet).")] = None,
+) -> None:
+    """Make InstructionRecords with the rule-based generators (no API key needed)."""
+    from synth.run import synth_rules
+
+    if not (documents or qa or code):
+        raise DataAgentError("synth needs at least one of --documents, --qa, --code")
+    _print(synth_rules(out, documents=documents, qa=qa, code=code))
+
+
+@app.command()
+def validate(
+    records: Annotated[Path, typer.Argument(help="InstructionRecord file (.jsonl/.parquet).")],
+    out: Annotated[Path, typer.Option(help="Folder for accepted.*, quarantine.*, gate_report.json.")] = Path(
+        "out/gate"
+    ),
+) -> None:
+    """Run the quality gate; rejected rows go to quarantine with every reason that hit them."""
+    from validate.run import gate_file
+
+    _print(gate_file(records, out))
+
+
+@app.command()
+def publish(
+    records: Annotated[Path, typer.Argument(help="Accepted InstructionRecord file.")],
+    out: Annotated[Path, typer.Option(help="Folder in Hub layout (data/*.parquet + README.md).")] = Path("out/dataset"),
+    name: Annotated[str, typer.Option(help="pretty_name on the dataset card.")] = "DataAgent dataset",
+    license: Annotated[str, typer.Option(help="License id for the card, e.g. cc-by-4.0.")] = "cc-by-4.0",  # noqa: A002
+    gate_report: Annotated[Path | None, typer.Option(help="gate_report.json to summarise on the card.")] = None,
+) -> None:
+    """Write the dataset in the layout `datasets.push_to_hub` produces, with a dataset card."""
+    from validate.run import publish_file
+
+    _print(publish_file(records, out, pretty_name=name, license=license, gate_report=gate_report))
+
+
+@app.command()
+def train(
+    dataset: Annotated[str, typer.Option(help="Published folder or hub id.")],
+    out: Annotated[Path, typer.Option(help="Folder for the adapter and train_report.json.")] = Path("out/train"),
+    documents: Annotated[Path | None, typer.Option(help="Document records for the tiny base's pretraining.")] = None,
+    model: Annotated[str | None, typer.Option(help="Base model path or id; default builds a tiny Llama.")] = None,
+    steps: Annotated[int, typer.Option(help="LoRA optimiser steps.")] = 200,
+    pretrain_steps: Annotated[int, typer.Option(help="Causal-LM steps on documents (tiny base only).")] = 300,
+) -> None:
+    """Smoke-train LoRA on the published set and report held-out response loss before and after."""
+    from train.smoke import SmokeConfig, smoke_train
+
+    cfg = SmokeConfig(
+        dataset=dataset,
+        out_dir=str(out),
+        documents=str(documents) if documents else None,
+        model=model,
+        steps=steps,
+        pretrain_steps=pretrain_steps,
+    )
+    _print(smoke_train(cfg))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for every stage's output.")] = Path("out/demo"),
+) -> None:
+    """Run the whole pipeline offline on the bundled sample site and repository."""
+    from dataagent.demo import run_demo
+
+    run_demo(out)
+
+
+def main() -> None:
+    try:
+        app()
+    except DataAgentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

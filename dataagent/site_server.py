@@ -1,0 +1,56 @@
+"""Serve a folder of static pages on loopback, the way the demo and tests put a real site behind Scrapy.
+
+Pages carry the token ``__BASE_URL__`` wherever they need an absolute URL
+(canonical links, sitemap, robots.txt) because the port is only known once bound.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+TOKEN = b"__BASE_URL__"
+_TEXT_TYPES = (".html", ".xml", ".txt", ".json")
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    base_url = ""
+
+    def send_head(self):  # noqa: ANN201 - http.server's own signature
+        path = Path(self.translate_path(self.path))
+        if path.suffix not in _TEXT_TYPES or not path.is_file():
+            return super().send_head()
+        body = path.read_bytes().replace(TOKEN, self.base_url.encode())
+        self.send_response(200)
+        ctype = self.guess_type(str(path))
+        if path.suffix in (".html", ".txt"):
+            ctype += "; charset=utf-8"
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass  # the crawler's own stats are the record of what was fetched
+
+
+class SiteServer:
+    """A threaded HTTP server on 127.0.0.1; use as a context manager."""
+
+    def __init__(self, root: str | Path, port: int = 0):
+        handler = type("Handler", (_Handler,), {})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(root)))
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        handler.base_url = self.base_url
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> SiteServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

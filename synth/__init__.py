@@ -1,0 +1,1 @@
+"""Instruction and QA synthesis: rule-based, OpenAI-compatible servers, LangChain."""

@@ -1,0 +1,1 @@
+"""The thin LoRA/int8 smoke-trainer and the usefulness verdict."""
