@@ -62,7 +62,12 @@ class ContractWriterPipeline:
     def close_spider(self, spider: object = None) -> None:
         summary = {}
         for name, rows, model in (("documents", self.docs, Document), ("qa", self.qa, QAContract)):
-            accepted, quarantined = split_by_contract(pd.DataFrame(rows), model)
+            # Sorted by URL (stable, so FAQ pairs keep page order): crawl order depends on
+            # network timing, and a re-crawl of an unchanged site should write the same file.
+            frame = pd.DataFrame(rows)
+            if len(frame):
+                frame = frame.sort_values("url", kind="stable").reset_index(drop=True)
+            accepted, quarantined = split_by_contract(frame, model)
             write_records(accepted, self.out_dir / name, model)
             if len(quarantined):
                 write_table(quarantined, self.out_dir / f"{name}.quarantine")

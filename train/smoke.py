@@ -40,10 +40,20 @@ class SmokeConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
 
 
+def fresh_load_kwargs(path: str) -> dict:
+    """For a local folder, rebuild the Arrow cache instead of reusing it.
+
+    datasets 5.2 keys the cache of a folder whose card has YAML configs by the folder's
+    basename and metadata, not by file contents: a re-published folder (or another one
+    with the same name and split sizes) silently loads the old rows. Cheap to avoid.
+    """
+    return {"download_mode": "force_redownload"} if Path(path).is_dir() else {}
+
+
 def load_published(path: str) -> tuple[list[dict], list[dict]]:
     """(train, held-out) records from a published folder or hub id; any split names."""
     try:
-        ds = datasets.load_dataset(path)
+        ds = datasets.load_dataset(path, **fresh_load_kwargs(path))
     except Exception as exc:  # datasets raises many types for a missing or malformed set
         raise DataAgentError(f"{path}: cannot load the dataset ({exc.__class__.__name__}: {exc})") from exc
     names = list(ds.keys())

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import datasets
 import pandas as pd
@@ -25,9 +27,23 @@ FEATURES = datasets.Features({name: datasets.Value("string") for name in columns
 _TASK_CATEGORIES = {"faq_qa": "question-answering", "section_qa": "question-answering"}
 
 
+def source_key(ref: str) -> str:
+    """The source a record came from: a file for code (line range dropped), a page for web records.
+
+    Scheme, port and commit are dropped so a re-crawl over https, a loopback copy on
+    another port, or a re-extraction at a newer commit assigns every source to the same
+    split as before.
+    """
+    ref = re.sub(r"@[0-9a-f]{7,40}:", ":", re.sub(r":\d+-\d+$", "", ref))
+    parts = urlsplit(ref)
+    if parts.scheme in ("http", "https"):
+        return f"{parts.hostname}{parts.path}?{parts.query}"
+    return ref
+
+
 def split_by_source(df: pd.DataFrame, test_fraction: float = 0.1) -> dict[str, pd.DataFrame]:
     """Assign whole sources to train or test by a hash of source_ref (stable, leak-free)."""
-    base = df["source_ref"].str.split(":").str[0:2].str.join(":")  # repo@commit:path for code, URL otherwise
+    base = df["source_ref"].map(source_key)
     bucket = base.map(lambda s: int(hashlib.sha256(s.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF)
     test = bucket < test_fraction
     if len(df) >= 10 and not test.any():

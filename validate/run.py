@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from validate.contracts import InstructionRecord
+from validate.contracts import InstructionRecord, columns
+from validate.errors import ContractError
 from validate.io import read_records, read_table, write_records, write_table
 from validate.publish import split_by_source, write_dataset_folder
 from validate.quality import GateConfig, run_gate
@@ -15,6 +16,9 @@ def gate_file(input_path: str | Path, out_dir: str | Path, cfg: GateConfig | Non
     """accepted.{jsonl,parquet}, quarantine.{jsonl,parquet} and gate_report.json in ``out_dir``."""
     # Read without validating: the gate's job is to sort bad rows into quarantine, not to refuse the file.
     df = read_table(input_path)
+    missing = [c for c in columns(InstructionRecord) if c not in df.columns]
+    if missing:
+        raise ContractError(str(input_path), None, missing[0], "a field required by the InstructionRecord contract")
     accepted, quarantined, report = run_gate(df, cfg)
     out = Path(out_dir)
     write_records(accepted, out / "accepted", InstructionRecord)

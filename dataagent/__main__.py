@@ -1,0 +1,3 @@
+from dataagent.cli import main
+
+main()

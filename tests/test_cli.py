@@ -1,0 +1,61 @@
+"""The `dataagent` command as a user runs it: help text, and one-line errors with no traceback."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synth.records import make_record
+
+CMD = [sys.executable, "-m", "dataagent"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("sub", ["crawl", "extract-code", "synth", "validate", "publish", "train", "demo"])
+def test_every_subcommand_explains_itself(sub):
+    proc = run(sub, "--help")
+    assert proc.returncode == 0
+    assert "--out" in proc.stdout
+
+
+def test_bad_record_file_gives_one_line_naming_file_row_column(tmp_path):
+    good = make_record("Q?", "An answer.", task_type="faq_qa", language="en", generator="rule:t", source_ref="http://x")
+    bad = dict(good, id="f" * 64, task_type="Not A Type")
+    path = tmp_path / "recs.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    proc = run("publish", str(path), "--out", str(tmp_path / "ds"))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert str(path) in lines[0] and "row 2" in lines[0] and "column 'task_type'" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_input_file_is_one_line(tmp_path):
+    proc = run("validate", str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "g"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {tmp_path / 'nope.parquet'}: no such file"
+
+
+def test_validate_then_publish_through_the_cli(tmp_path):
+    rows = [
+        make_record(
+            f"Q{i}?", f"Answer {i}.", task_type="faq_qa", language="en", generator="rule:t", source_ref=f"http://x/{i}"
+        )
+        for i in range(12)
+    ]
+    rows.append(make_record("Echo", "Echo", task_type="faq_qa", language="en", generator="rule:t", source_ref="x"))
+    path = tmp_path / "recs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    proc = run("validate", str(path), "--out", str(tmp_path / "gate"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert (report["accepted"], report["quarantined"]) == (12, 1)
+    proc = run("publish", str(tmp_path / "gate" / "accepted.parquet"), "--out", str(tmp_path / "ds"))
+    assert proc.returncode == 0, proc.stderr
+    assert Path(json.loads(proc.stdout)["folder"], "README.md").exists()

@@ -1,0 +1,69 @@
+"""A real `datasets` round trip of the published folder."""
+
+import datasets
+import pandas as pd
+import yaml
+
+from synth.records import make_record
+from validate.contracts import InstructionRecord
+from validate.io import write_records
+from validate.run import publish_file
+
+
+def _records(n: int) -> pd.DataFrame:
+    rows = []
+    for i in range(n):
+        lang = "zh-Hant" if i % 2 else "en"
+        rows.append(
+            make_record(
+                f"Question {i}?",
+                f"Answer number {i}.",
+                task_type="faq_qa" if i % 3 else "section_qa",
+                language=lang,
+                generator="rule:test",
+                source_ref=f"http://127.0.0.1/page{i % 7}.html",
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def test_published_folder_loads_row_for_row(tmp_path):
+    df = _records(60)
+    write_records(df, tmp_path / "accepted", InstructionRecord)
+    result = publish_file(
+        tmp_path / "accepted.parquet", tmp_path / "ds", pretty_name="Test set", license="cc-by-4.0", max_shard_rows=20
+    )
+    ds = datasets.load_dataset(str(tmp_path / "ds"), download_mode="force_redownload")
+    assert set(ds.keys()) == set(result["splits"]) == {"train", "test"}
+    loaded = pd.concat([ds[s].to_pandas() for s in ds], ignore_index=True)
+    assert len(loaded) == len(df)
+    pd.testing.assert_frame_equal(
+        loaded.sort_values("id").reset_index(drop=True), df[loaded.columns].sort_values("id").reset_index(drop=True)
+    )
+    # Whole sources go to one split, so no page is on both sides.
+    train_src, test_src = set(ds["train"]["source_ref"]), set(ds["test"]["source_ref"])
+    assert not train_src & test_src
+    shards = sorted(p.name for p in (tmp_path / "ds" / "data").iterdir())
+    assert shards[0].startswith("test-00000-of-") and any(s.startswith("train-00002-of-00003") for s in shards)
+
+
+def test_card_yaml_has_hub_metadata(tmp_path):
+    write_records(_records(12), tmp_path / "accepted", InstructionRecord)
+    publish_file(tmp_path / "accepted.parquet", tmp_path / "ds", pretty_name="Test set", license="cc-by-4.0")
+    text = (tmp_path / "ds" / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(text.split("---")[1])
+    assert meta["license"] == "cc-by-4.0"
+    assert meta["language"] == ["en", "zh"]
+    assert meta["size_categories"] == ["n<1K"]
+    assert set(meta["task_categories"]) == {"question-answering"}
+    assert meta["configs"][0]["data_files"][0]["path"].startswith("data/")
+    assert [f["name"] for f in meta["dataset_info"]["features"]][:3] == ["id", "instruction", "input"]
+    assert "# Test set" in text
+
+
+def test_split_key_ignores_port_and_line_range():
+    from validate.publish import source_key
+
+    assert source_key("http://127.0.0.1:8001/a.html") == source_key("https://127.0.0.1:9000/a.html")
+    assert source_key("repo@abcdef1:finkit/loans.py:1-9") == source_key("repo@1234567:finkit/loans.py:20-30")
+    assert source_key("repo@abc:finkit/loans.py:1-9") != source_key("repo@abc:finkit/text.py:1-9")
