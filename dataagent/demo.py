@@ -99,7 +99,7 @@ def run_demo(out: str | Path, train_steps: int = 200, pretrain_steps: int = 300,
     )
 
     summary = {
-        "pages_crawled": crawl["stats"].get("response_received_count", 0),
+        "pages_crawled": crawl["stats"].get("dataagent/pages", 0),
         "documents": crawl["documents"]["kept"],
         "faq_pairs": crawl["qa"]["kept"],
         "code_units": int(code_stats["units"]),

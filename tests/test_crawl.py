@@ -35,5 +35,5 @@ def test_crawl_stats_count_what_was_dropped(crawl_dir):
     assert stats["stats"]["dataagent/dropped/duplicate_content"] >= 1
     kept = stats["documents"]["kept"]
     dropped = sum(v for k, v in stats["stats"].items() if k.startswith("dataagent/dropped/"))
-    pages = stats["stats"]["response_received_count"] - 2  # robots.txt and sitemap.xml are not pages
-    assert kept + dropped == pages
+    assert kept + dropped == stats["stats"]["dataagent/pages"]
+    assert stats["stats"]["dataagent/pages"] == stats["stats"]["response_received_count"] - 2  # robots, sitemap

@@ -50,12 +50,12 @@ class QAItem(pa.DataFrameModel):
     """A question/answer pair a site already publishes (FAQPage JSON-LD, FAQ markup)."""
 
     url: Series[str] = pa.Field(str_matches=r"^https?://", description="Page the pair was found on.")
-    question: Series[str] = pa.Field(str_contains=NONBLANK)
-    answer: Series[str] = pa.Field(str_contains=NONBLANK)
-    language: Series[str] = pa.Field(str_matches=LANG_TAG)
-    fetched_at: Series[str] = pa.Field(str_matches=ISO_UTC)
-    source: Series[str] = pa.Field(str_contains=NONBLANK)
-    license: Series[str]
+    question: Series[str] = pa.Field(str_contains=NONBLANK, description="Question text as the page shows it.")
+    answer: Series[str] = pa.Field(str_contains=NONBLANK, description="Answer text, HTML tags removed.")
+    language: Series[str] = pa.Field(str_matches=LANG_TAG, description="Language of question + answer.")
+    fetched_at: Series[str] = pa.Field(str_matches=ISO_UTC, description="UTC time of the fetch.")
+    source: Series[str] = pa.Field(str_contains=NONBLANK, description="Recipe or site name that produced it.")
+    license: Series[str] = pa.Field(description="Licence or terms-of-use note copied from the recipe.")
     origin: Series[str] = pa.Field(isin=["jsonld", "microdata", "html"], description="Where on the page it was found.")
 
     class Config:
@@ -95,16 +95,16 @@ class InstructionRecord(pa.DataFrameModel):
     id: Series[str] = pa.Field(
         str_matches=SHA256, unique=True, description="sha256 of (instruction, input, output): stable across runs."
     )
-    instruction: Series[str] = pa.Field(str_contains=NONBLANK)
+    instruction: Series[str] = pa.Field(str_contains=NONBLANK, description="The task or question put to the model.")
     input: Series[str] = pa.Field(description="Optional context; empty string when there is none.")
-    output: Series[str] = pa.Field(str_contains=NONBLANK)
+    output: Series[str] = pa.Field(str_contains=NONBLANK, description="The reference answer (the gold side).")
     task_type: Series[str] = pa.Field(str_matches=r"^[a-z][a-z0-9_]*$", description="e.g. faq_qa, section_qa.")
-    language: Series[str] = pa.Field(str_matches=LANG_TAG)
+    language: Series[str] = pa.Field(str_matches=LANG_TAG, description="BCP 47 tag: zh-Hant, zh-Hans, en, ...")
     generator: Series[str] = pa.Field(str_contains=NONBLANK, description="'rule:<name>' or the model id.")
     source_ref: Series[str] = pa.Field(
         str_contains=NONBLANK, description="Source URL, or repo@commit:path:start-end for code."
     )
-    created_at: Series[str] = pa.Field(str_matches=ISO_UTC)
+    created_at: Series[str] = pa.Field(str_matches=ISO_UTC, description="UTC time the record was made.")
 
     class Config:
         strict = "filter"

@@ -66,6 +66,7 @@ class SiteSpider(scrapy.Spider):
             stats.inc_value("dataagent/dropped/max_pages")
             return
         self.pages_seen += 1
+        stats.inc_value("dataagent/pages")
         fetched_at = utc_now()
         doc = extract_document(response.text, response.url)
         if doc is None:
