@@ -19,6 +19,11 @@ DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
 REDIRECT_MAX_TIMES = 5
 RETRY_TIMES = 1
 
+# Scale-out across machines: set DATAAGENT_REDIS_URL and the add-on switches the
+# scheduler and dupefilter to scrapy-redis (see docs/CRAWLING.md).
+ADDONS = {"crawlers.scaleout.RedisScaleOut": 100}
+DATAAGENT_REDIS_URL = ""
+
 ITEM_PIPELINES = {
     "crawlers.pipelines.ContentHashPipeline": 100,
     "crawlers.pipelines.ContractWriterPipeline": 900,
