@@ -1,79 +1,210 @@
-"""Item pipelines, one job each: drop exact duplicates, then validate and write contract files."""
+"""Item pipelines, one job each, in order:
+
+canonical URL -> exact dedup -> length/language filter -> near-dup -> contract check + write.
+
+Every drop raises DropItem *and* counts ``dataagent/dropped/<reason>`` in the crawl
+stats, so crawl_stats.json accounts for every page. Dedup state lives in
+``spider.state``, which Scrapy persists in JOBDIR, so a resumed crawl still knows
+what it already kept.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
+from datasketch import MinHash, MinHashLSH
+from scrapy import signals
+from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from w3lib.url import canonicalize_url
 
 from crawlers.items import DocumentItem, QAItem
 from validate.contracts import Document
 from validate.contracts import QAItem as QAContract
 from validate.gate import split_by_contract
-from validate.io import write_records, write_table
+from validate.io import read_table, write_records, write_table
+from validate.text import content_hash, normalize_text, weighted_length
+
+# Query parameters that only track the visitor; two URLs differing in them are one page.
+TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "_ga", "ref_src", "spm")
 
 
-class ContentHashPipeline:
-    """Drop pages whose normalised text was already kept (mirrors, print views, ?utm= copies)."""
+class _Step:
+    """Shared plumbing: the crawler, its stats, the spider's recipe and persisted state."""
 
-    def __init__(self, stats: object) -> None:
-        self.stats = stats
-        self.seen: set[str] = set()
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
 
     @classmethod
-    def from_crawler(cls, crawler: object) -> ContentHashPipeline:
-        return cls(crawler.stats)
+    def from_crawler(cls, crawler: Crawler) -> _Step:
+        return cls(crawler)
 
-    def process_item(self, item: object, spider: object = None) -> object:
+    @property
+    def recipe(self) -> Any:
+        return self.crawler.spider.recipe
+
+    def state(self, key: str, factory: Any) -> Any:
+        spider = self.crawler.spider
+        store = spider.__dict__.setdefault("state", {})
+        if key not in store:
+            store[key] = factory()
+        return store[key]
+
+    def drop(self, reason: str, item: Any) -> None:
+        self.stats.inc_value(f"dataagent/dropped/{reason}")
+        raise DropItem(f"{reason}: {getattr(item, 'url', '')}")
+
+
+def canonical(url: str) -> str:
+    """w3lib's canonical form, minus tracking parameters and the fragment."""
+    parts = urlsplit(url)
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith(TRACKING_PARAMS)
+    ]
+    cleaned = urlunsplit((parts.scheme, parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
+    return canonicalize_url(cleaned)
+
+
+class CanonicalUrlPipeline(_Step):
+    """Canonicalise URLs and drop a page already kept under another URL (/, /index.html, ?utm=...)."""
+
+    def process_item(self, item: Any, spider: Any = None) -> Any:
         if isinstance(item, DocumentItem):
-            if item.content_hash in self.seen:
-                self.stats.inc_value("dataagent/dropped/duplicate_content")
-                raise DropItem(f"duplicate_content: {item.url}")
-            self.seen.add(item.content_hash)
+            item.canonical_url = canonical(item.canonical_url or item.url)
+            seen = self.state("canonical_urls", set)
+            if item.canonical_url in seen:
+                self.drop("duplicate_url", item)
+            seen.add(item.canonical_url)
         return item
 
 
-class ContractWriterPipeline:
-    """Collect items, check them against their contract at close, write JSONL + Parquet + stats.
+class ExactDedupPipeline(_Step):
+    """Drop pages (and FAQ pairs) whose normalised text was already kept."""
 
-    Rows that break the contract go to a quarantine file with the reason, never dropped silently.
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        if isinstance(item, DocumentItem):
+            seen, key, reason = self.state("content_hashes", set), item.content_hash, "duplicate_content"
+        elif isinstance(item, QAItem):
+            seen, key, reason = self.state("qa_hashes", set), content_hash(item.question, item.answer), "duplicate_qa"
+        else:
+            return item
+        if key in seen:
+            self.drop(reason, item)
+        seen.add(key)
+        return item
+
+
+class FilterPipeline(_Step):
+    """Length and language filters from the recipe."""
+
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        if isinstance(item, DocumentItem):
+            if weighted_length(item.text) < self.recipe.min_chars:
+                self.drop("too_short", item)
+            if self.recipe.languages and item.language not in self.recipe.languages:
+                self.drop("language", item)
+        elif isinstance(item, QAItem) and self.recipe.languages and item.language not in self.recipe.languages:
+            self.drop("language", item)
+        return item
+
+
+def shingles(text: str, n: int = 5) -> set[bytes]:
+    """Character n-grams: they work for CJK, which has no spaces to split words on."""
+    norm = normalize_text(text)
+    return {norm[i : i + n].encode("utf-8") for i in range(max(1, len(norm) - n + 1))}
+
+
+class NearDupPipeline(_Step):
+    """Drop pages whose MinHash Jaccard with a kept page reaches the recipe's threshold.
+
+    LSH banding misses some pairs just above its threshold, so candidates are gathered
+    with a looser one and then confirmed on the MinHash estimate itself.
     """
 
-    def __init__(self, out_dir: str, stats: object) -> None:
-        self.out_dir = Path(out_dir)
-        self.stats = stats
-        self.docs: list[dict] = []
-        self.qa: list[dict] = []
+    NUM_PERM = 128
 
-    @classmethod
-    def from_crawler(cls, crawler: object) -> ContractWriterPipeline:
-        return cls(crawler.settings.get("DATAAGENT_OUTPUT_DIR"), crawler.stats)
-
-    def process_item(self, item: object, spider: object = None) -> object:
-        if isinstance(item, DocumentItem):
-            self.docs.append(asdict(item))
-        elif isinstance(item, QAItem):
-            self.qa.append(asdict(item))
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        threshold = self.recipe.near_dup_threshold
+        if not isinstance(item, DocumentItem) or threshold >= 1.0:
+            return item
+        lsh = self.state(
+            "near_dup_lsh", lambda: MinHashLSH(threshold=max(0.5, threshold - 0.2), num_perm=self.NUM_PERM)
+        )
+        kept = self.state("near_dup_minhashes", dict)
+        mh = MinHash(num_perm=self.NUM_PERM)
+        mh.update_batch(list(shingles(item.text)))
+        if any(mh.jaccard(kept[key]) >= threshold for key in lsh.query(mh)):
+            self.drop("near_duplicate", item)
+        lsh.insert(item.canonical_url, mh)
+        kept[item.canonical_url] = mh
         return item
 
-    def close_spider(self, spider: object = None) -> None:
-        summary = {}
-        for name, rows, model in (("documents", self.docs, Document), ("qa", self.qa, QAContract)):
-            # Sorted by URL (stable, so FAQ pairs keep page order): crawl order depends on
-            # network timing, and a re-crawl of an unchanged site should write the same file.
-            frame = pd.DataFrame(rows)
+
+class ContractWriterPipeline(_Step):
+    """Journal items as they come, then check them against their contract and write JSONL + Parquet.
+
+    The journal (``*.journal.jsonl``) is appended to, not rewritten, when the crawl runs
+    with JOBDIR, so a stopped and resumed crawl ends with the pages of both runs. Rows
+    that break the contract go to ``*.quarantine.*`` with the reason, never dropped silently.
+    """
+
+    OUTPUTS = (("documents", DocumentItem, Document), ("qa", QAItem, QAContract))
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.out_dir = Path(crawler.settings.get("DATAAGENT_OUTPUT_DIR"))
+        self.resume = bool(crawler.settings.get("JOBDIR"))
+        self.files: dict[type, Any] = {}
+        self.summary: dict[str, Any] = {}
+        # Written on spider_closed, after Scrapy's own stats (finish_reason, elapsed time) are final.
+        crawler.signals.connect(self.write_stats, signal=signals.spider_closed)
+
+    def open_spider(self, spider: Any = None) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        mode = "a" if self.resume else "w"
+        for name, item_type, _ in self.OUTPUTS:
+            self.files[item_type] = (self.out_dir / f"{name}.journal.jsonl").open(mode, encoding="utf-8")
+
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        fh = self.files.get(type(item))
+        if fh is not None:
+            fh.write(json.dumps(asdict(item), ensure_ascii=False) + "\n")
+            fh.flush()  # a killed crawl keeps every item it had
+        return item
+
+    def close_spider(self, spider: Any = None) -> None:
+        summary: dict[str, Any] = {}
+        for name, item_type, model in self.OUTPUTS:
+            self.files[item_type].close()
+            journal = self.out_dir / f"{name}.journal.jsonl"
+            frame = read_table(journal) if journal.stat().st_size else pd.DataFrame()
             if len(frame):
+                # Sorted by URL (stable, so FAQ pairs keep page order): crawl order depends on
+                # network timing, and a re-crawl of an unchanged site should write the same file.
                 frame = frame.sort_values("url", kind="stable").reset_index(drop=True)
             accepted, quarantined = split_by_contract(frame, model)
             write_records(accepted, self.out_dir / name, model)
+            quarantine = self.out_dir / f"{name}.quarantine"
             if len(quarantined):
-                write_table(quarantined, self.out_dir / f"{name}.quarantine")
+                write_table(quarantined, quarantine)
             self.stats.set_value(f"dataagent/{name}/kept", len(accepted))
             self.stats.set_value(f"dataagent/{name}/quarantined", len(quarantined))
             summary[name] = {"kept": len(accepted), "quarantined": len(quarantined)}
-        all_stats = {k: v for k, v in self.stats.get_stats().items() if isinstance(v, (int, float, str))}
-        summary["stats"] = {k: v for k, v in sorted(all_stats.items())}
+        self.summary = summary
+
+    def write_stats(self, spider: Any = None, reason: str = "") -> None:
+        stats = {k: v for k, v in self.stats.get_stats().items() if isinstance(v, int | float | str)}
+        summary = {**self.summary, "finish_reason": reason}
+        summary["dropped"] = {
+            k.removeprefix("dataagent/dropped/"): v
+            for k, v in sorted(stats.items())
+            if k.startswith("dataagent/dropped/")
+        }
+        summary["stats"] = dict(sorted(stats.items()))
         (self.out_dir / "crawl_stats.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str))

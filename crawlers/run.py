@@ -16,7 +16,7 @@ from validate.errors import DataAgentError
 
 
 def crawl_site(
-    start_url: str,
+    target: str,
     out_dir: str | Path,
     *,
     source: str = "",
@@ -25,9 +25,13 @@ def crawl_site(
     settings: dict[str, object] | None = None,
     quiet: bool = True,
 ) -> dict:
-    """Crawl ``start_url``; returns the crawl summary the writer pipeline saved."""
+    """Crawl a recipe file or a start URL; returns the crawl summary the writer pipeline saved.
+
+    The HTTP cache goes under ``out_dir`` so re-crawling into the same folder is reproducible.
+    """
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    spider_arg = f"recipe={target}" if target.endswith((".yaml", ".yml")) else f"start_url={target}"
     cmd = [
         sys.executable,
         "-m",
@@ -35,24 +39,24 @@ def crawl_site(
         "crawl",
         "site",
         "-a",
-        f"start_url={start_url}",
-        "-a",
-        f"source={source}",
-        "-a",
-        f"license={license}",
-        "-a",
-        f"max_pages={max_pages}",
+        spider_arg,
         "-s",
         f"DATAAGENT_OUTPUT_DIR={out}",
         "-s",
         f"LOG_FILE={out / 'crawl.log'}",
+        "-s",
+        f"HTTPCACHE_DIR={out / 'httpcache'}",
     ]
+    for name, value in (("source", source), ("license", license), ("max_pages", max_pages)):
+        if value:
+            cmd += ["-a", f"{name}={value}"]
     for key, value in (settings or {}).items():
-        cmd += ["-s", f"{key}={value}"]
+        cmd += ["-s", f"{key}={json.dumps(value) if isinstance(value, dict | list) else value}"]
     env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawlers.settings"}
     proc = subprocess.run(cmd, env=env, capture_output=quiet, text=True)
     summary_path = out / "crawl_stats.json"
     if proc.returncode != 0 or not summary_path.exists():
-        tail = (proc.stderr or "").strip().splitlines()[-1:] if quiet else []
-        raise DataAgentError(f"crawl of {start_url} failed (exit {proc.returncode}); see {out / 'crawl.log'} {tail}")
+        last = (proc.stderr or "").strip().splitlines()[-1:] if quiet else []
+        detail = f": {last[0]}" if last else ""
+        raise DataAgentError(f"crawl of {target} failed (exit {proc.returncode}); see {out / 'crawl.log'}{detail}")
     return json.loads(summary_path.read_text(encoding="utf-8"))

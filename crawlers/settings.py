@@ -1,39 +1,45 @@
-"""Scrapy settings for the DataAgent crawlers: polite, reproducible defaults."""
+"""Scrapy settings for the DataAgent crawlers.
+
+Politeness (robots.txt + Crawl-delay, AutoThrottle, per-domain concurrency, User-Agent,
+HTTP cache) comes from the PoliteAddon, not from here: settings in this module have
+project priority and would silently override the add-on's defaults.
+"""
 
 BOT_NAME = "dataagent"
 SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
 
-# A user agent that names the project lets site owners find us and complain.
+# Named in the User-Agent so site owners can find who crawls them and how to object.
 DATAAGENT_CONTACT_URL = "https://github.com/dataagent/dataagent"
-USER_AGENT = f"DataAgent/0.1 (+{DATAAGENT_CONTACT_URL})"
 
-ROBOTSTXT_OBEY = True
-CONCURRENT_REQUESTS = 16
-CONCURRENT_REQUESTS_PER_DOMAIN = 2
-AUTOTHROTTLE_ENABLED = True
-AUTOTHROTTLE_START_DELAY = 0.5
-AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
-DOWNLOAD_TIMEOUT = 30
-DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
-REDIRECT_MAX_TIMES = 5
-RETRY_TIMES = 1
-
-# Scale-out across machines: set DATAAGENT_REDIS_URL and the add-on switches the
-# scheduler and dupefilter to scrapy-redis (see docs/CRAWLING.md).
-ADDONS = {"crawlers.scaleout.RedisScaleOut": 100}
+ADDONS = {
+    "crawlers.polite.PoliteAddon": 0,
+    # Scale-out across machines: set DATAAGENT_REDIS_URL and this add-on switches the
+    # scheduler and dupefilter to scrapy-redis (docs/SCALEOUT.md).
+    "crawlers.scaleout.RedisScaleOut": 100,
+}
 DATAAGENT_REDIS_URL = ""
 
 ITEM_PIPELINES = {
-    "crawlers.pipelines.ContentHashPipeline": 100,
+    "crawlers.pipelines.CanonicalUrlPipeline": 100,
+    "crawlers.pipelines.ExactDedupPipeline": 200,
+    "crawlers.pipelines.FilterPipeline": 300,
+    "crawlers.pipelines.NearDupPipeline": 400,
     "crawlers.pipelines.ContractWriterPipeline": 900,
 }
 
-# Where the writer puts documents.jsonl/.parquet, qa.jsonl/.parquet and crawl_stats.json.
+# Where the writer puts documents.*, qa.*, their journals and crawl_stats.json.
 DATAAGENT_OUTPUT_DIR = "out/crawl"
+# Seconds trafilatura may spend on one page before the page is counted as extract_timeout.
+DATAAGENT_EXTRACT_TIMEOUT = 10
 
+CONCURRENT_REQUESTS = 16
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+REDIRECT_MAX_TIMES = 5
+RETRY_TIMES = 1
 LOG_LEVEL = "INFO"
 TELNETCONSOLE_ENABLED = False
-REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"

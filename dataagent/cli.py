@@ -30,16 +30,24 @@ def _print(obj: object) -> None:
 
 @app.command()
 def crawl(
-    start_url: Annotated[str, typer.Argument(help="Page to start from; its /sitemap.xml is read too.")],
+    target: Annotated[str, typer.Argument(help="A recipe (.yaml, see crawlers/recipes/) or a start URL.")],
     out: Annotated[Path, typer.Option(help="Folder for documents.*, qa.* and crawl_stats.json.")] = Path("out/crawl"),
     source: Annotated[str, typer.Option(help="Name stored in every record's `source`.")] = "",
     license: Annotated[str, typer.Option(help="Licence/terms note copied into every record.")] = "",  # noqa: A002
     max_pages: Annotated[int, typer.Option(help="Stop after this many pages (0 = no limit).")] = 0,
 ) -> None:
-    """Crawl a site with Scrapy into Document and QAItem records (JSONL + Parquet)."""
+    """Crawl a site with Scrapy into Document and QAItem records (JSONL + Parquet).
+
+    Runs `scrapy crawl site` with the polite defaults (robots.txt, Crawl-delay, AutoThrottle,
+    HTTP cache); see docs/CRAWLING.md for the recipe format.
+    """
     from crawlers.run import crawl_site
 
-    _print(crawl_site(start_url, out, source=source, license=license, max_pages=max_pages))
+    if target.endswith((".yaml", ".yml")):
+        from crawlers.recipe import load_recipe
+
+        load_recipe(target)  # fail here, in one line, before a crawler process starts
+    _print(crawl_site(target, out, source=source, license=license, max_pages=max_pages))
 
 
 @app.command("extract-code")

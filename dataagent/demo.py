@@ -13,6 +13,7 @@ from pathlib import Path
 import datasets
 
 from crawlers.code.extract import extract_repo
+from crawlers.recipe import RECIPES_DIR
 from crawlers.run import crawl_site
 from dataagent.samples import REPO_DIR, SITE_DIR
 from dataagent.site_server import SiteServer
@@ -26,6 +27,9 @@ from validate.run import gate_file, publish_file
 # A 128-wide, 2-layer base has too little capacity for r=8 adapters on q/v alone to show
 # a clear held-out drop in a demo-sized budget, so the demo adapts every projection.
 DEMO_LORA = LoraSettings(target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+
+SAMPLE_RECIPE = RECIPES_DIR / "sample_site.yaml"
 
 
 def make_sample_repo(dest: Path) -> Path:
@@ -46,13 +50,13 @@ def run_demo(out: str | Path, train_steps: int = 200, pretrain_steps: int = 300,
 
     say("[1/6] crawling the bundled sample site on 127.0.0.1 with Scrapy ...")
     with SiteServer(SITE_DIR) as site:
-        crawl = crawl_site(
-            f"{site.base_url}/",
-            out / "crawl",
-            source="dataagent-sample-site",
-            license="CC BY 4.0 (DataAgent sample site)",
-            settings={"AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS_PER_DOMAIN": 8},
+        # The bundled recipe names the site as __BASE_URL__; the port is only known now.
+        recipe = out / "crawl" / "recipe.yaml"
+        recipe.parent.mkdir(parents=True, exist_ok=True)
+        recipe.write_text(
+            SAMPLE_RECIPE.read_text(encoding="utf-8").replace("__BASE_URL__", site.base_url), encoding="utf-8"
         )
+        crawl = crawl_site(str(recipe), out / "crawl")
 
     say("[2/6] extracting code and comments with tree-sitter ...")
     code_stats: Counter = Counter()

@@ -31,9 +31,11 @@ def test_faq_jsonld_becomes_qa_items(crawl_dir):
 def test_crawl_stats_count_what_was_dropped(crawl_dir):
     stats = json.loads((crawl_dir / "crawl_stats.json").read_text())
     assert stats["documents"]["quarantined"] == 0
-    # index.html and / are the same page: one is kept, the other counted, never silently lost.
-    assert stats["stats"]["dataagent/dropped/duplicate_content"] >= 1
+    # index.html and / are the same page: one is kept, the other counted; /private/ is refused.
+    assert stats["dropped"].get("duplicate_url", 0) + stats["dropped"].get("duplicate_content", 0) == 1
+    assert stats["dropped"]["fetch_error/robots_txt"] == 1
     kept = stats["documents"]["kept"]
-    dropped = sum(v for k, v in stats["stats"].items() if k.startswith("dataagent/dropped/"))
+    # fetch_error/* are requests that never became a page; every page is kept or dropped for a reason.
+    dropped = sum(v for k, v in stats["dropped"].items() if not k.startswith("fetch_error/"))
     assert kept + dropped == stats["stats"]["dataagent/pages"]
-    assert stats["stats"]["dataagent/pages"] == stats["stats"]["response_received_count"] - 2  # robots, sitemap
+    assert stats["stats"]["dataagent/pages"] == 41  # 40 public pages in the sitemap, plus "/"

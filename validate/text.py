@@ -19,6 +19,17 @@ def normalize_text(text: str) -> str:
     return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
 
 
+def weighted_length(text: str) -> int:
+    """Length in characters with each Han character counted three times.
+
+    A length threshold in plain characters is unfair to Chinese, which carries about
+    three English characters' worth of text per character; weighting keeps one
+    ``min_chars`` meaningful for pages in either script.
+    """
+    norm = normalize_text(text)
+    return len(norm) + 2 * len(_HAN.findall(norm))
+
+
 def content_hash(*parts: str) -> str:
     """sha256 over the normalised parts, separated so ('ab','c') != ('a','bc')."""
     h = hashlib.sha256()

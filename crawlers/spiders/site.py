@@ -1,95 +1,195 @@
-"""The generic site spider: start pages and sitemaps in, DocumentItem and QAItem out.
+"""The recipe-driven site spider: sitemaps and start pages in, DocumentItem and QAItem out.
 
-    scrapy crawl site -a start_url=http://127.0.0.1:8000/ -a source=sample \
-        -a license="CC BY 4.0" -s DATAAGENT_OUTPUT_DIR=out/crawl
+    scrapy crawl site -a recipe=crawlers/recipes/gov_faq.yaml
+    scrapy crawl site -a start_url=https://example.org/ -a license="CC BY 4.0"
+
+The spider only fetches and extracts; canonicalisation, dedup, filters, the contract
+check and writing are the pipelines' jobs (crawlers/pipelines.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from urllib.parse import urljoin, urlparse
+import asyncio
+import re
+from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlparse
 
-import scrapy
+from scrapy import Request, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import CloseSpider
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
-from scrapy.utils.sitemap import Sitemap
+from scrapy.spiders import SitemapSpider
 
-from crawlers.extract import extract_document, extract_faq
+from crawlers.encoding import decode_html, is_probably_binary
+from crawlers.extract import extract_document
+from crawlers.faq import extract_qa_pairs
 from crawlers.items import DocumentItem, QAItem
+from crawlers.recipe import Recipe, adhoc_recipe, load_recipe
 from validate.text import detect_language, utc_now
 
+_WARMUP_HTML = (
+    "<html><head><title>t</title><meta property='article:published_time' content='2024-01-02'>"
+    "</head><body><article><h1>Warm-up</h1><p>" + "Warm up the extractor. " * 20 + "</p></article></body></html>"
+)
 
-class SiteSpider(scrapy.Spider):
+
+class SiteSpider(SitemapSpider):
     name = "site"
 
-    def __init__(
-        self,
-        start_url: str = "",
-        source: str = "",
-        license: str = "",  # noqa: A002 - the recipe's field name
-        max_pages: str | int = 0,
-        **kwargs: object,
-    ) -> None:
+    def __init__(self, recipe: str | Recipe = "", start_url: str = "", **kwargs: Any) -> None:
+        overrides = {k: kwargs.pop(k) for k in ("license", "source", "max_pages", "max_depth") if k in kwargs}
+        if isinstance(recipe, Recipe):
+            self.recipe = recipe
+        elif recipe:
+            self.recipe = load_recipe(recipe)
+        elif start_url:
+            self.recipe = adhoc_recipe(start_url, name=overrides.pop("source", None))
+        else:
+            raise ValueError("site spider needs -a recipe=<file.yaml> or -a start_url=<url>")
+        for key in ("max_pages", "max_depth"):
+            if key in overrides and overrides[key] not in ("", None):
+                setattr(self.recipe, key, int(overrides[key]))
+        if overrides.get("license"):
+            self.recipe.license = str(overrides["license"])
+        if overrides.get("source"):
+            self.recipe.name = str(overrides["source"])
+        self.allowed_domains = self.recipe.allowed_domains
+        self.sitemap_urls = list(self.recipe.sitemaps)
+        if self.recipe.robots_sitemaps:
+            roots = {
+                f"{urlparse(u).scheme}://{urlparse(u).netloc}" for u in [*self.recipe.start_urls, *self.recipe.sitemaps]
+            }
+            self.sitemap_urls += [f"{root}/robots.txt" for root in sorted(roots)]
         super().__init__(**kwargs)
-        if not start_url:
-            raise ValueError("site spider needs -a start_url=<url>")
-        self.start_url = start_url
-        host = urlparse(start_url).hostname or ""
-        self.allowed_domains = [host]
-        self.source = source or host
-        self.license_note = license
-        self.max_pages = int(max_pages)
-        self.pages_seen = 0
-        self.links = LinkExtractor(allow_domains=[host], deny_extensions=None)
+        self.deny = [re.compile(p) for p in self.recipe.deny]
+        # No allow_domains here: LinkExtractor compares it with host:port, so a site on a
+        # non-default port would never match; Scrapy's OffsiteMiddleware checks hostnames.
+        self.links = LinkExtractor(allow=self.recipe.follow, deny=self.recipe.deny)
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="extract")
+        # trafilatura and its date parser import and build tables on first use, for about a
+        # second; done in the worker thread while downloads run, that starves the reactor
+        # and short download timeouts fire. Paying it up front keeps the crawl loop smooth.
+        extract_document(_WARMUP_HTML, "http://localhost/")
 
-    async def start(self):  # noqa: ANN201 - Scrapy's async start protocol
-        root = f"{urlparse(self.start_url).scheme}://{urlparse(self.start_url).netloc}"
-        yield scrapy.Request(urljoin(root, "/sitemap.xml"), callback=self.parse_sitemap, errback=self.on_error)
-        yield scrapy.Request(self.start_url, callback=self.parse, errback=self.on_error)
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SiteSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        # Settings are still open here (Scrapy freezes them after creating the spider),
+        # so a recipe's own settings apply with spider priority: above the add-ons'
+        # defaults, below -s on the command line.
+        for name, value in spider.recipe.settings.items():
+            crawler.settings.set(name, value, priority="spider")
+        spider.extract_timeout = crawler.settings.getfloat("DATAAGENT_EXTRACT_TIMEOUT", 10.0)
+        crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
+        return spider
 
-    def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request]:
-        if response.status != 200:
-            return
-        sitemap = Sitemap(response.body)
-        for entry in sitemap:
-            loc = entry.get("loc")
-            if loc:
-                callback = self.parse_sitemap if sitemap.type == "sitemapindex" else self.parse
-                yield scrapy.Request(loc, callback=callback, errback=self.on_error)
+    @property
+    def pages_seen(self) -> int:
+        # Kept in spider.state so a JOBDIR resume continues the max_pages count.
+        return getattr(self, "state", {}).get("pages_seen", 0)
 
-    def parse(self, response: Response) -> Iterator[object]:
+    def _count_page(self) -> None:
+        state = self.__dict__.setdefault("state", {})
+        state["pages_seen"] = state.get("pages_seen", 0) + 1
+
+    async def start(self) -> AsyncIterator[Any]:
+        async for request in super().start():
+            yield request
+        for url in self.recipe.start_urls:
+            yield Request(url, callback=self.parse, errback=self.on_error, meta={"hops": 0})
+
+    def sitemap_filter(self, entries: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+        for entry in entries:
+            if any(p.search(entry.get("loc", "")) for p in self.deny):
+                self.crawler.stats.inc_value("dataagent/skipped/denied_by_recipe")
+                continue
+            yield entry
+
+    async def parse(self, response: Response) -> AsyncIterator[object]:
         stats = self.crawler.stats
-        if not isinstance(response, TextResponse):
+        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
+        if not isinstance(response, TextResponse) or is_probably_binary(response.body, content_type):
             stats.inc_value("dataagent/dropped/not_text")
             return
-        if self.max_pages and self.pages_seen >= self.max_pages:
+        if self.recipe.max_pages and self.pages_seen >= self.recipe.max_pages:
             stats.inc_value("dataagent/dropped/max_pages")
-            return
-        self.pages_seen += 1
+            raise CloseSpider("max_pages")
+        self._count_page()
         stats.inc_value("dataagent/pages")
         fetched_at = utc_now()
-        doc = extract_document(response.text, response.url)
-        if doc is None:
-            stats.inc_value("dataagent/dropped/no_main_text")
+        html, encoding, how = decode_html(response.body, _header_charset(content_type))
+        if how in ("detected", "fallback"):
+            stats.inc_value(f"dataagent/encoding/{how}")
+        try:
+            doc = await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(
+                    self.pool, extract_document, html, response.url, self.recipe.selectors
+                ),
+                timeout=self.extract_timeout,
+            )
+        except TimeoutError:
+            stats.inc_value("dataagent/dropped/extract_timeout")
+            doc = None
         else:
+            if doc is None:
+                stats.inc_value("dataagent/dropped/no_main_text")
+        if doc is not None:
+            if doc["language"] == "und" and self.recipe.language:
+                doc["language"] = self.recipe.language
             yield DocumentItem(
                 fetched_at=fetched_at,
                 http_status=response.status,
-                source=self.source,
-                license=self.license_note,
+                source=self.recipe.name,
+                license=self.recipe.license,
                 **doc,
             )
-        for pair in extract_faq(response.text):
+        for pair in extract_qa_pairs(html, response.url):
             yield QAItem(
                 url=response.url,
                 language=detect_language(pair["question"] + " " + pair["answer"]),
                 fetched_at=fetched_at,
-                source=self.source,
-                license=self.license_note,
+                source=self.recipe.name,
+                license=self.recipe.license,
                 **pair,
             )
+        hops = response.meta.get("hops", 0)
+        if self.recipe.max_depth and hops >= self.recipe.max_depth:
+            return
+        if encoding.replace("-", "").lower() != response.encoding.replace("-", "").lower():
+            # Scrapy guessed another charset than the one that decodes the page: extract links from our text.
+            response = response.replace(body=html.encode("utf-8"), encoding="utf-8")
         for link in self.links.extract_links(response):
-            yield response.follow(link.url, callback=self.parse, errback=self.on_error)
+            yield Request(link.url, callback=self.parse, errback=self.on_error, meta={"hops": hops + 1})
 
-    def on_error(self, failure: object) -> None:
-        self.crawler.stats.inc_value(f"dataagent/dropped/fetch_error/{type(failure.value).__name__}")
+    def on_error(self, failure: Any) -> None:
+        self.crawler.stats.inc_value(f"dataagent/dropped/fetch_error/{fetch_error_reason(failure.value)}")
+
+    def request_dropped(self, request: Request, spider: Any = None) -> None:
+        # A redirect back to a URL already fetched is filtered by the dupefilter without
+        # reaching any errback; counting it here keeps redirect loops visible in the stats.
+        if request.meta.get("redirect_urls"):
+            self.crawler.stats.inc_value("dataagent/dropped/fetch_error/redirect_loop")
+
+    def closed(self, reason: str) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def fetch_error_reason(exc: BaseException) -> str:
+    """A short, stable name for why a request produced no page."""
+    response = getattr(exc, "response", None)
+    if response is not None and getattr(response, "status", None):
+        return f"http_{response.status}"
+    name = type(exc).__name__
+    if name == "IgnoreRequest" and "robots.txt" in str(exc):
+        return "robots_txt"
+    if name == "DownloadCancelledError":
+        return "too_large"  # Scrapy cancels a body past DOWNLOAD_MAXSIZE
+    return {"DownloadTimeoutError": "timeout", "TimeoutError": "timeout"}.get(name, name)
+
+
+def _header_charset(content_type: str) -> str | None:
+    match = re.search(r"charset=([\w.:-]+)", content_type, flags=re.IGNORECASE)
+    return match.group(1) if match else None

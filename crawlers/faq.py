@@ -1,0 +1,390 @@
+"""Harvest question/answer pairs a page already publishes: schema.org JSON-LD, microdata and common HTML FAQ markup."""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from lxml import etree
+from parsel import Selector
+from w3lib.html import remove_tags
+
+__all__ = ["extract_qa_pairs"]
+
+# Lower rank wins when the same question is published several ways: structured data is what the site vouches for.
+_RANK = {"jsonld": 0, "microdata": 1, "html": 2}
+
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "dd", "details", "div", "dl", "dt", "fieldset", "figcaption",
+        "figure", "footer", "form", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary",
+        "table", "tr", "ul", *_HEADINGS,
+    }
+)  # fmt: skip
+# Never reader-visible text; a <script> inside an answer would otherwise leak code into the dataset.
+_SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title"})
+_ANSWER_SIBLINGS = frozenset({"p", "ul", "ol"})
+
+_EN_QUESTION_WORDS = frozenset(
+    {"what", "how", "why", "when", "where", "who", "which", "can", "could", "do", "does", "did", "is", "are", "should",
+     "will", "would"}
+)  # fmt: skip
+_ZH_QUESTION_PREFIXES = (
+    "如何", "怎麼", "怎么", "怎樣", "怎样", "為什麼", "为什么", "為何", "为何", "什麼", "什么", "是否", "可以", "可否",
+    "能否", "哪",
+)  # fmt: skip
+_QUESTION_MARKS = "?？"
+_FIRST_WORD = re.compile(r"[a-z]+")
+# Only block boundaries matter inside JSON-LD answer HTML; this runs on a JSON string value, never on the page.
+_FRAGMENT_BREAK = re.compile(r"<\s*(?:br|/?(?:p|div|li|ul|ol|h[1-6]|tr|blockquote|pre|dd|dt))\b[^>]*>", re.IGNORECASE)
+_TRAILING_COMMA = re.compile(r",\s*([\]}])")
+_JSON_WRAPPERS = (("<!--", "-->"), ("<![CDATA[", "]]>"), ("//<![CDATA[", "//]]>"), ("/*<![CDATA[*/", "/*]]>*/"))
+
+_JSONLD_XPATH = (
+    "//script[starts-with(translate(normalize-space(@type), 'APPLICATINOLDJSN', 'applicatinoldjsn'),"
+    " 'application/ld+json')]"
+)
+_FAQ_MARKED_XPATH = (
+    "ancestor-or-self::*[not(self::body or self::html)]"
+    "[contains(translate(concat(@class, ' ', @id), 'FAQ', 'faq'), 'faq')]"
+)
+
+
+def extract_qa_pairs(html: str, base_url: str | None = None) -> list[dict]:
+    """Return ``{"question", "answer", "origin"}`` dicts in document order, one per distinct question.
+
+    ``base_url`` is handed to the parser as the document URL; answers are plain text so it never changes them.
+    """
+    if not html:
+        return []
+    sel = Selector(body=html, base_url=base_url) if isinstance(html, bytes) else Selector(text=html, base_url=base_url)
+    root = sel.root
+    if not isinstance(root, etree._Element):
+        return []
+    # One pass gives every element a document position, so pairs from different extractors interleave correctly.
+    position = {el: i for i, el in enumerate(root.iter())}
+
+    candidates: list[tuple[tuple[int, int], str, str, str]] = []
+    candidates.extend(_from_jsonld(root, position))
+    candidates.extend(_from_microdata(root, position))
+    candidates.extend(_from_details(root, position))
+    candidates.extend(_from_definition_lists(root, position))
+    candidates.extend(_from_headings(root, position))
+
+    best: dict[str, tuple[tuple[int, int], tuple[int, int], str, str, str]] = {}
+    for pos, origin, question, answer in candidates:
+        if not question or not answer:
+            continue
+        key = _dedup_key(question)
+        entry = ((_RANK[origin], pos[0], pos[1]), pos, question, answer, origin)
+        if key not in best or entry[0] < best[key][0]:
+            best[key] = entry
+    kept = sorted(best.values(), key=lambda entry: entry[1])
+    return [{"question": q, "answer": a, "origin": origin} for _, _, q, a, origin in kept]
+
+
+# --- JSON-LD -----------------------------------------------------------------------------------------------------
+
+
+def _from_jsonld(root: etree._Element, position: dict) -> Iterator[tuple[tuple[int, int], str, str, str]]:
+    blocks: list[tuple[int, Any]] = []
+    for script in root.xpath(_JSONLD_XPATH):
+        data = _load_json(script.text or "")
+        if data is not None:
+            blocks.append((position.get(script, 0), data))
+    if not blocks:
+        return
+    # Yoast and similar plugins point FAQPage.mainEntity at Question nodes elsewhere in the @graph via @id.
+    index: dict[str, dict] = {}
+    for _, data in blocks:
+        for node in _walk_json(data):
+            ref = node.get("@id")
+            if isinstance(ref, str) and len(node) > 1:
+                index.setdefault(ref, node)
+    for pos, data in blocks:
+        n = 0
+        for node in _walk_json(data):
+            types = _types(node)
+            if not types & {"FAQPage", "QAPage"}:
+                continue
+            for item in _as_list(node.get("mainEntity")):
+                question_node = _resolve(item, index)
+                if question_node is None:
+                    continue
+                question = _clean_inline(_literal(question_node.get("name")) or _literal(question_node.get("text")))
+                answer = _jsonld_answer(question_node, index)
+                yield (pos, n), "jsonld", question, answer
+                n += 1
+
+
+def _load_json(raw: str) -> Any:
+    """Parse one JSON-LD block, tolerating the wrappers and trailing commas real CMSs emit; None when hopeless."""
+    text = raw.strip()
+    for start, end in _JSON_WRAPPERS:
+        if text.startswith(start):
+            text = text[len(start) :].lstrip()
+        if text.endswith(end):
+            text = text[: -len(end)].rstrip()
+    text = text.rstrip(";").strip()
+    if not text:
+        return None
+    try:
+        # strict=False: raw newlines inside strings are the most common defect in hand-written JSON-LD.
+        return json.loads(text, strict=False)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        return json.loads(_TRAILING_COMMA.sub(r"\1", text), strict=False)
+    except (ValueError, RecursionError):
+        return None  # a broken block must not cost us the good ones next to it
+
+
+def _walk_json(data: Any) -> Iterator[dict]:
+    # Iterative so that absurdly nested JSON cannot hit the recursion limit.
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def _types(node: dict) -> set[str]:
+    # "schema:FAQPage" and "https://schema.org/FAQPage" both occur in the wild.
+    return {t.rsplit("/", 1)[-1].rsplit(":", 1)[-1] for t in _as_list(node.get("@type")) if isinstance(t, str)}
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _resolve(value: Any, index: dict[str, dict]) -> dict | None:
+    if not isinstance(value, dict):
+        return None
+    ref = value.get("@id")
+    if len(value) == 1 and isinstance(ref, str):
+        return index.get(ref)
+    return value
+
+
+def _literal(value: Any) -> str:
+    """A JSON-LD literal as text: plain strings, ``{"@value": ...}`` objects, or the first usable list item."""
+    for item in _as_list(value):
+        if isinstance(item, str):
+            return item
+        if isinstance(item, dict) and isinstance(item.get("@value"), str):
+            return item["@value"]
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            return str(item)
+    return ""
+
+
+def _jsonld_answer(question: dict, index: dict[str, dict]) -> str:
+    accepted = _as_list(question.get("acceptedAnswer"))
+    if accepted:
+        first = accepted[0]
+        # A bare string is invalid schema.org but common enough to accept.
+        chosen = first if isinstance(first, str) else _resolve(first, index)
+    else:
+        suggested = [a for a in (_resolve(x, index) for x in _as_list(question.get("suggestedAnswer"))) if a]
+        # max() keeps the first answer on ties, so unvoted suggestions fall back to page order.
+        chosen = max(suggested, key=lambda a: _votes(a.get("upvoteCount"))) if suggested else None
+    if isinstance(chosen, str):
+        return _clean_fragment(chosen)
+    if chosen is None:
+        return ""
+    return _clean_fragment(_literal(chosen.get("text")) or _literal(chosen.get("description")))
+
+
+def _votes(value: Any) -> int:
+    try:
+        return int(float(_literal(value) or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+# --- microdata ----------------------------------------------------------------------------------------------------
+
+
+def _from_microdata(root: etree._Element, position: dict) -> Iterator[tuple[tuple[int, int], str, str, str]]:
+    for item in root.xpath("//*[contains(@itemtype, 'schema.org/Question')]"):
+        if not any(_is_schema_type(t, "Question") for t in item.get("itemtype", "").split()):
+            continue
+        names = _item_props(item, "name")
+        question = " ".join(_microdata_value(names[0]).split()) if names else ""
+        answer_el = _microdata_answer(item)
+        if answer_el is None:
+            continue
+        texts = _item_props(answer_el, "text") if answer_el.get("itemscope") is not None else []
+        answer = _block_text(texts[0]) if texts else _block_text(answer_el)
+        yield (position.get(item, 0), 0), "microdata", question, answer
+
+
+def _is_schema_type(itemtype: str, name: str) -> bool:
+    scheme, _, rest = itemtype.rstrip("/").partition("://")
+    return scheme in {"http", "https"} and rest in {f"schema.org/{name}", f"www.schema.org/{name}"}
+
+
+def _item_props(scope: etree._Element, prop: str) -> list[etree._Element]:
+    """Elements carrying ``itemprop=prop`` that belong to ``scope`` itself, not to an item nested inside it."""
+    found = []
+    xpath = f".//*[contains(concat(' ', normalize-space(@itemprop), ' '), ' {prop} ')]"
+    for el in scope.xpath(xpath):
+        owner = el.getparent()
+        while owner is not None and owner is not scope and owner.get("itemscope") is None:
+            owner = owner.getparent()
+        if owner is scope:
+            found.append(el)
+    return found
+
+
+def _microdata_value(el: etree._Element) -> str:
+    if el.tag == "meta":
+        return el.get("content", "")
+    return _inline_text(el)
+
+
+def _microdata_answer(question: etree._Element) -> etree._Element | None:
+    accepted = _item_props(question, "acceptedAnswer")
+    if accepted:
+        return accepted[0]
+    suggested = _item_props(question, "suggestedAnswer")
+    if not suggested:
+        return None
+
+    def votes(answer: etree._Element) -> int:
+        counts = _item_props(answer, "upvoteCount")
+        return _votes(_microdata_value(counts[0]).strip()) if counts else 0
+
+    return max(suggested, key=votes)
+
+
+# --- plain HTML ---------------------------------------------------------------------------------------------------
+
+
+def _from_details(root: etree._Element, position: dict) -> Iterator[tuple[tuple[int, int], str, str, str]]:
+    for details in root.xpath("//details[summary]"):
+        # A <details> wrapping other Q/A <details> is a collapsible section, not a question.
+        if details.xpath(".//details[summary]"):
+            continue
+        summary = details.xpath("./summary")[0]
+        question = _inline_text(summary)
+        answer = _block_text(details, skip=summary)
+        yield (position.get(details, 0), 0), "html", question, answer
+
+
+def _from_definition_lists(root: etree._Element, position: dict) -> Iterator[tuple[tuple[int, int], str, str, str]]:
+    for dl in root.xpath("//dl"):
+        marked = bool(dl.xpath(_FAQ_MARKED_XPATH))
+        # HTML allows one <div> per term group inside <dl>; the union comes back in document order.
+        terms = dl.xpath("./dt | ./dd | ./div/dt | ./div/dd")
+        i = 0
+        while i < len(terms):
+            dt = terms[i]
+            i += 1
+            if dt.tag != "dt":
+                continue
+            answers = []
+            while i < len(terms) and terms[i].tag == "dd":
+                answers.append(_block_text(terms[i]))
+                i += 1
+            question = _inline_text(dt)
+            if answers and (marked or _looks_like_question(question)):
+                yield (position.get(dt, 0), 0), "html", question, "\n".join(a for a in answers if a)
+
+
+def _from_headings(root: etree._Element, position: dict) -> Iterator[tuple[tuple[int, int], str, str, str]]:
+    for heading in root.xpath("//h2 | //h3 | //h4 | //h5 | //h6"):
+        # Docs generators append a permalink glyph after the heading text.
+        question = _inline_text(heading).rstrip("¶§#🔗 ")
+        if not question.endswith(tuple(_QUESTION_MARKS)):
+            continue
+        parts = []
+        for sibling in heading.itersiblings():
+            tag = sibling.tag if isinstance(sibling.tag, str) else ""
+            if tag in _HEADINGS or tag == "hr" or (tag and sibling.xpath(".//h1|.//h2|.//h3|.//h4|.//h5|.//h6")):
+                break  # the answer ends where the next question or section begins
+            if tag in _ANSWER_SIBLINGS:
+                parts.append(_block_text(sibling))
+        yield (position.get(heading, 0), 0), "html", question, "\n".join(p for p in parts if p)
+
+
+def _looks_like_question(text: str) -> bool:
+    if not text:
+        return False
+    if text.endswith(tuple(_QUESTION_MARKS)):
+        return True
+    if text.startswith(_ZH_QUESTION_PREFIXES):
+        return True
+    word = _FIRST_WORD.match(text.casefold())
+    return bool(word) and word.group() in _EN_QUESTION_WORDS
+
+
+# --- text helpers -------------------------------------------------------------------------------------------------
+
+
+def _inline_text(el: etree._Element) -> str:
+    """Reader-visible text of ``el`` on one line, for questions."""
+    return " ".join("".join(_text_parts(el, skip=None, breaks=True)).split())
+
+
+def _block_text(el: etree._Element, skip: etree._Element | None = None) -> str:
+    """Reader-visible text of ``el`` with one ``\\n`` between block elements (paragraphs, list items, ``<br>``)."""
+    return _normalise_answer("".join(_text_parts(el, skip=skip, breaks=True)))
+
+
+def _text_parts(el: etree._Element, skip: etree._Element | None, breaks: bool) -> Iterator[str]:
+    # Explicit stack: recovered malformed HTML can nest deeper than Python's recursion limit.
+    stack: list[tuple[etree._Element, bool]] = [(el, False)]
+    while stack:
+        node, closing = stack.pop()
+        tag = node.tag if isinstance(node.tag, str) else None
+        if closing:
+            if breaks and tag in _BLOCK_TAGS:
+                yield "\n"
+            if node is not el and node.tail:
+                yield node.tail
+            continue
+        if tag is None or tag in _SKIP_TAGS or node is skip:
+            # Comments and skipped subtrees still own the text that follows them.
+            if node is not el and node.tail:
+                yield node.tail
+            continue
+        if breaks and (tag in _BLOCK_TAGS or tag == "br"):
+            yield "\n"
+        if node.text:
+            yield node.text
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(node))
+
+
+def _clean_fragment(value: str) -> str:
+    """Answer text from JSON-LD, which may carry HTML markup and entities, as plain text with paragraph breaks."""
+    if not value:
+        return ""
+    # Unescape after stripping so that escaped markup such as "&lt;b&gt;" survives as literal text.
+    return _normalise_answer(html_lib.unescape(remove_tags(_FRAGMENT_BREAK.sub("\n", value))))
+
+
+def _clean_inline(value: str) -> str:
+    """A JSON-LD question, which may carry markup and entities, on one line."""
+    if not value:
+        return ""
+    return " ".join(html_lib.unescape(remove_tags(value)).split())
+
+
+def _normalise_answer(value: str) -> str:
+    lines = (" ".join(line.split()) for line in value.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _dedup_key(question: str) -> str:
+    return " ".join(question.split()).casefold().rstrip(_QUESTION_MARKS + " ")
