@@ -17,8 +17,12 @@ demo: $(STAMP)
 	$(BIN)/dataagent demo --out out/demo
 
 test: $(STAMP)
+	bash scripts/redis.sh install  # the scale-out test needs a real Redis server
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/crawl_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

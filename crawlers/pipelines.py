@@ -22,6 +22,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from w3lib.url import canonicalize_url
+from xxhash import xxh32_intdigest
 
 from crawlers.items import DocumentItem, QAItem
 from validate.contracts import Document
@@ -137,7 +138,8 @@ class NearDupPipeline(_Step):
             "near_dup_lsh", lambda: MinHashLSH(threshold=max(0.5, threshold - 0.2), num_perm=self.NUM_PERM)
         )
         kept = self.state("near_dup_minhashes", dict)
-        mh = MinHash(num_perm=self.NUM_PERM)
+        # xxh32 instead of datasketch's default sha1: same quality for this use, several times faster.
+        mh = MinHash(num_perm=self.NUM_PERM, hashfunc=xxh32_intdigest)
         mh.update_batch(list(shingles(item.text)))
         if any(mh.jaccard(kept[key]) >= threshold for key in lsh.query(mh)):
             self.drop("near_duplicate", item)

@@ -26,15 +26,22 @@ class LoggingServer:
         self.routes = routes
         self.hits: Counter[str] = Counter()
         self.times: list[tuple[float, str]] = []
+        self.active = self.max_active = 0
+        lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 path = self.path.split("?")[0]
-                server.hits[path] += 1
-                server.times.append((time.monotonic(), path))
+                with lock:
+                    server.hits[path] += 1
+                    server.times.append((time.monotonic(), path))
+                    server.active += 1
+                    server.max_active = max(server.max_active, server.active)
                 if delay:
                     time.sleep(delay)
+                with lock:
+                    server.active -= 1
                 route = server.routes.get(path)
                 if route is None:
                     status, headers, body = 404, {"Content-Type": "text/html"}, b"<h1>not found</h1>"

@@ -267,3 +267,16 @@ def test_near_duplicate_pages_are_dropped(tmp_path):
         )
     assert summary["dropped"]["near_duplicate"] == 1
     assert json.loads((tmp_path / "crawl_stats.json").read_text())["documents"]["kept"] == 2
+
+
+def test_per_domain_concurrency_is_enforced(tmp_path):
+    # Stock Scrapy 2.19 starts every queued request of a slot at once; PoliteDownloader fixes it.
+    routes = {
+        "/robots.txt": _page(200, "User-agent: *\n", "text/plain"),
+        "/": _page(200, html_page("Home", "".join(f'<a href="/p{i}.html">p{i}</a>' for i in range(12)))),
+        **{f"/p{i}.html": _page(200, html_page(f"P{i}", f"<p>{EN_TEXT} {i}</p>")) for i in range(12)},
+    }
+    with LoggingServer(routes, delay=0.05) as site:
+        crawl_site(f"{site.base_url}/", tmp_path, settings={"AUTOTHROTTLE_ENABLED": False, "HTTPCACHE_ENABLED": False})
+    assert site.hits["/p11.html"] == 1
+    assert site.max_active <= 2

@@ -10,9 +10,11 @@ check and writing are the pipelines' jobs (crawlers/pipelines.py).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Any
 from urllib.parse import urlparse
 
@@ -23,17 +25,22 @@ from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spiders import SitemapSpider
 
-from crawlers.encoding import decode_html, is_probably_binary
-from crawlers.extract import extract_document
-from crawlers.faq import extract_qa_pairs
+from crawlers.encoding import is_probably_binary
+from crawlers.extract import process_page
 from crawlers.items import DocumentItem, QAItem
 from crawlers.recipe import Recipe, adhoc_recipe, load_recipe
-from validate.text import detect_language, utc_now
+from validate.text import utc_now
 
 _WARMUP_HTML = (
     "<html><head><title>t</title><meta property='article:published_time' content='2024-01-02'>"
     "</head><body><article><h1>Warm-up</h1><p>" + "Warm up the extractor. " * 20 + "</p></article></body></html>"
 )
+
+
+def _warm_up() -> None:
+    # trafilatura, its date parser and the language model load on first use, for about a
+    # second; paid before downloads start, not in the middle of the first responses.
+    process_page(_WARMUP_HTML.encode(), "utf-8", "http://localhost/", {}, 0)
 
 
 class SiteSpider(SitemapSpider):
@@ -68,11 +75,7 @@ class SiteSpider(SitemapSpider):
         # No allow_domains here: LinkExtractor compares it with host:port, so a site on a
         # non-default port would never match; Scrapy's OffsiteMiddleware checks hostnames.
         self.links = LinkExtractor(allow=self.recipe.follow, deny=self.recipe.deny)
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="extract")
-        # trafilatura and its date parser import and build tables on first use, for about a
-        # second; done in the worker thread while downloads run, that starves the reactor
-        # and short download timeouts fire. Paying it up front keeps the crawl loop smooth.
-        extract_document(_WARMUP_HTML, "http://localhost/")
+        _warm_up()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SiteSpider:
@@ -83,6 +86,17 @@ class SiteSpider(SitemapSpider):
         for name, value in spider.recipe.settings.items():
             crawler.settings.set(name, value, priority="spider")
         spider.extract_timeout = crawler.settings.getfloat("DATAAGENT_EXTRACT_TIMEOUT", 10.0)
+        workers = crawler.settings.getint("DATAAGENT_EXTRACT_WORKERS", 0)
+        if workers < 0:  # auto: one process per core, the crawl loop shares a core with one of them
+            workers = os.cpu_count() or 1
+        # Worker processes, not threads: trafilatura is Python under the GIL, so only
+        # processes let extraction use the cores that the crawl loop leaves idle.
+        spider.pool = (
+            ProcessPoolExecutor(workers, mp_context=get_context("forkserver"), initializer=_warm_up)
+            if workers
+            else None
+        )
+        crawler.signals.connect(spider.close_pool, signal=signals.spider_closed)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         return spider
 
@@ -120,22 +134,16 @@ class SiteSpider(SitemapSpider):
         self._count_page()
         stats.inc_value("dataagent/pages")
         fetched_at = utc_now()
-        html, encoding, how = decode_html(response.body, _header_charset(content_type))
-        if how in ("detected", "fallback"):
-            stats.inc_value(f"dataagent/encoding/{how}")
-        try:
-            doc = await asyncio.wait_for(
-                asyncio.get_running_loop().run_in_executor(
-                    self.pool, extract_document, html, response.url, self.recipe.selectors
-                ),
-                timeout=self.extract_timeout,
-            )
-        except TimeoutError:
-            stats.inc_value("dataagent/dropped/extract_timeout")
-            doc = None
+        args = (response.body, _header_charset(content_type), response.url, self.recipe.selectors, self.extract_timeout)
+        if self.pool is None:
+            page = process_page(*args)
         else:
-            if doc is None:
-                stats.inc_value("dataagent/dropped/no_main_text")
+            page = await asyncio.get_running_loop().run_in_executor(self.pool, process_page, *args)
+        if page["how"] in ("detected", "fallback"):
+            stats.inc_value(f"dataagent/encoding/{page['how']}")
+        if page["drop"]:
+            stats.inc_value(f"dataagent/dropped/{page['drop']}")
+        doc = page["doc"]
         if doc is not None:
             if doc["language"] == "und" and self.recipe.language:
                 doc["language"] = self.recipe.language
@@ -146,23 +154,22 @@ class SiteSpider(SitemapSpider):
                 license=self.recipe.license,
                 **doc,
             )
-        for pair in extract_qa_pairs(html, response.url):
+        for pair in page["pairs"]:
             yield QAItem(
-                url=response.url,
-                language=detect_language(pair["question"] + " " + pair["answer"]),
-                fetched_at=fetched_at,
-                source=self.recipe.name,
-                license=self.recipe.license,
-                **pair,
+                url=response.url, fetched_at=fetched_at, source=self.recipe.name, license=self.recipe.license, **pair
             )
         hops = response.meta.get("hops", 0)
         if self.recipe.max_depth and hops >= self.recipe.max_depth:
             return
-        if encoding.replace("-", "").lower() != response.encoding.replace("-", "").lower():
+        if page["encoding"].replace("-", "").lower() != response.encoding.replace("-", "").lower():
             # Scrapy guessed another charset than the one that decodes the page: extract links from our text.
-            response = response.replace(body=html.encode("utf-8"), encoding="utf-8")
+            response = response.replace(encoding=page["encoding"])
         for link in self.links.extract_links(response):
             yield Request(link.url, callback=self.parse, errback=self.on_error, meta={"hops": hops + 1})
+
+    def close_pool(self, spider: Any = None) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def on_error(self, failure: Any) -> None:
         self.crawler.stats.inc_value(f"dataagent/dropped/fetch_error/{fetch_error_reason(failure.value)}")
@@ -172,9 +179,6 @@ class SiteSpider(SitemapSpider):
         # reaching any errback; counting it here keeps redirect loops visible in the stats.
         if request.meta.get("redirect_urls"):
             self.crawler.stats.inc_value("dataagent/dropped/fetch_error/redirect_loop")
-
-    def closed(self, reason: str) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def fetch_error_reason(exc: BaseException) -> str:
