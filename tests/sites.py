@@ -27,6 +27,7 @@ class LoggingServer:
         self.hits: Counter[str] = Counter()
         self.times: list[tuple[float, str]] = []
         self.active = self.max_active = 0
+        self.on_request: Callable[[str], None] | None = None  # gets each request's User-Agent
         lock = threading.Lock()
         server = self
 
@@ -38,6 +39,8 @@ class LoggingServer:
                     server.times.append((time.monotonic(), path))
                     server.active += 1
                     server.max_active = max(server.max_active, server.active)
+                if server.on_request is not None:
+                    server.on_request(self.headers.get("User-Agent", ""))
                 if delay:
                     time.sleep(delay)
                 with lock:

@@ -280,3 +280,69 @@ def test_per_domain_concurrency_is_enforced(tmp_path):
         crawl_site(f"{site.base_url}/", tmp_path, settings={"AUTOTHROTTLE_ENABLED": False, "HTTPCACHE_ENABLED": False})
     assert site.hits["/p11.html"] == 1
     assert site.max_active <= 2
+
+
+def test_sitemap_index_and_gzip_sitemaps_are_followed(tmp_path):
+    import gzip
+
+    def urlset(paths: list[str], base: str) -> bytes:
+        locs = "".join(f"<url><loc>{base}{p}</loc></url>" for p in paths)
+        return (
+            f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>'.encode()
+        )
+
+    site = LoggingServer({})
+    base = site.base_url
+    index = (
+        '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{base}/sm-a.xml</loc></sitemap><sitemap><loc>{base}/sm-b.xml.gz</loc></sitemap>"
+        "</sitemapindex>"
+    ).encode()
+    site.routes.update(
+        {
+            "/robots.txt": _page(200, f"User-agent: *\nSitemap: {base}/sitemap_index.xml\n", "text/plain"),
+            "/sitemap_index.xml": _page(200, index, "application/xml"),
+            "/sm-a.xml": _page(200, urlset(["/a.html"], base), "application/xml"),
+            "/sm-b.xml.gz": _page(200, gzip.compress(urlset(["/b.html"], base)), "application/gzip"),
+            "/a.html": _page(200, html_page("A", f"<p>{EN_TEXT}</p>")),
+            "/b.html": _page(200, html_page("B", f"<p>{BIG5_TEXT_2}</p>", lang="zh-Hant")),
+        }
+    )
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"name: sm\nsitemaps: ['{base}/robots.txt']\nrobots_sitemaps: false\nmin_chars: 50\n"
+        "settings: {AUTOTHROTTLE_ENABLED: false, HTTPCACHE_ENABLED: false}\n",
+        encoding="utf-8",
+    )
+    with site:
+        summary = crawl_site(str(recipe), tmp_path / "out")
+    assert site.hits["/a.html"] == 1 and site.hits["/b.html"] == 1
+    assert summary["documents"]["kept"] == 2
+
+
+def test_http_cache_makes_a_recrawl_reproducible_and_ua_names_the_project(tmp_path):
+    seen_agents: list[str] = []
+    routes = {
+        "/robots.txt": _page(200, "User-agent: *\n", "text/plain"),
+        "/": _page(200, html_page("Home", f'<a href="/a.html">a</a><p>{EN_TEXT}</p>')),
+        "/a.html": _page(200, html_page("A", f"<p>{BIG5_TEXT_3}</p>", lang="zh-Hant")),
+    }
+    with LoggingServer(routes) as site:
+        site.on_request = seen_agents.append
+        first = crawl_site(f"{site.base_url}/", tmp_path, settings={"AUTOTHROTTLE_ENABLED": False})
+        hits_after_first = sum(site.hits.values())
+        second = crawl_site(f"{site.base_url}/", tmp_path, settings={"AUTOTHROTTLE_ENABLED": False})
+    assert sum(site.hits.values()) == hits_after_first, "the re-crawl went to the site instead of the cache"
+    assert second["documents"] == first["documents"]
+    assert second["stats"]["httpcache/hit"] >= 2
+    assert seen_agents and all(ua.startswith("DataAgent/") and "(+http" in ua for ua in seen_agents)
+
+
+def test_extraction_time_limit_interrupts_a_stuck_page():
+    from crawlers.extract import ExtractTimeoutError, time_limit
+
+    start = time.monotonic()
+    with pytest.raises(ExtractTimeoutError), time_limit(0.2):
+        while True:
+            pass
+    assert time.monotonic() - start < 1.0
