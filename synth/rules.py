@@ -108,6 +108,91 @@ def code_records(units: pd.DataFrame) -> Iterator[dict]:
         )
 
 
+def class_contexts(units: pd.DataFrame) -> dict[tuple[str, str, str], object]:
+    """(repo, path, class qualified name) -> the class unit, for method-in-context tasks."""
+    classes = units[units["kind"] == "class"]
+    return {(c.repo, c.path, c.qualified_name): c for c in classes.itertuples(index=False)}
+
+
+def method_context(cls: object, method: object, siblings: list[object]) -> str:
+    """The class's code without the target method, sibling methods cut to their signatures.
+
+    Fields and the constructor stay whole (the extractor filters constructors out as units,
+    so they are never cut): they are what tells a model how the method must use the object.
+    """
+    lines = cls.code.splitlines()
+    keep = [True] * len(lines)
+    replace: dict[int, str] = {}
+    for unit in [method, *siblings]:
+        a, b = unit.start_line - cls.start_line, unit.end_line - cls.start_line
+        if not (0 <= a <= b < len(lines)):
+            continue
+        for i in range(a, b + 1):
+            keep[i] = False
+        if unit is not method:
+            indent = lines[a][: len(lines[a]) - len(lines[a].lstrip())]
+            replace[a] = f"{indent}{unit.signature.splitlines()[0].strip()} ..."
+    return "\n".join(replace.get(i, line) for i, line in enumerate(lines) if keep[i] or i in replace)
+
+
+def context_records(units: pd.DataFrame) -> Iterator[dict]:
+    """signature + class context (fields, constructor, sibling signatures) -> implement the method."""
+    classes = class_contexts(units)
+    methods = units[units["kind"] == "method"]
+    by_class: dict[tuple[str, str, str], list[object]] = {}
+    for m in methods.itertuples(index=False):
+        by_class.setdefault((m.repo, m.path, m.qualified_name.rsplit(".", 1)[0]), []).append(m)
+    for key, members in by_class.items():
+        cls = classes.get(key)
+        if cls is None:
+            continue
+        for method in members:
+            doc = method.docstring.strip()
+            language = detect_language(doc) if doc else "en"
+            context = method_context(cls, method, [m for m in members if m is not method])
+            yield make_record(
+                template("method_with_context", language).format(
+                    signature=method.signature.splitlines()[0].strip(), language=method.language, cls=cls.symbol
+                ),
+                method.code,
+                input=context,
+                task_type="method_with_context",
+                generator="rule:method_with_context",
+                language=language,
+                source_ref=_ref(method),
+            )
+
+
+def explain_records(units: pd.DataFrame) -> Iterator[dict]:
+    """code -> explain what it does; the answer is built from the unit's own doc (rule-based)."""
+    for unit in units.itertuples(index=False):
+        summary = unit.docstring.strip().split("\n\n")[0].strip()
+        if unit.kind == "class" or not summary:
+            continue
+        language = detect_language(summary)
+        fields = {
+            "language": unit.language,
+            "kind": unit.kind,
+            "name": unit.qualified_name,
+            "path": unit.path,
+            "signature": unit.signature.splitlines()[0].strip(),
+            "summary": " ".join(summary.split()),
+        }
+        yield make_record(
+            template("explain_code", language).format(**fields),
+            template("explain_code_answer", language).format(**fields),
+            input=strip_docstring(unit),
+            task_type="explain_code",
+            generator="rule:explain_code",
+            language=language,
+            source_ref=_ref(unit),
+        )
+
+
+def _ref(unit: object) -> str:
+    return f"{unit.repo}@{unit.commit}:{unit.path}:{unit.start_line}-{unit.end_line}"
+
+
 def strip_docstring(unit: object) -> str:
     """The unit's code without its docstring, so the input does not contain the answer."""
     if unit.language == "python":
@@ -117,5 +202,11 @@ def strip_docstring(unit: object) -> str:
 
 def synthesize(docs: pd.DataFrame, qa: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
     """All rule-based records from the three inputs, in a stable order."""
-    rows = [*faq_records(qa), *section_records(docs), *code_records(units)]
+    rows = [
+        *faq_records(qa),
+        *section_records(docs),
+        *code_records(units),
+        *context_records(units),
+        *explain_records(units),
+    ]
     return pd.DataFrame(rows)

@@ -4,13 +4,14 @@ import ast
 import inspect
 
 from crawlers.code.extract import extract_repo
+from crawlers.code.filters import FilterConfig
 from crawlers.code.units import extract_units
 from validate.contracts import CodeUnit
 from validate.gate import split_by_contract
 
 
 def test_repo_extraction_yields_valid_units_with_commit_and_license(sample_repo):
-    units = extract_repo(str(sample_repo))
+    units = extract_repo(str(sample_repo), cfg=FilterConfig.off())
     accepted, quarantined = split_by_contract(units, CodeUnit)
     assert len(quarantined) == 0
     assert set(units["language"]) == {"python", "javascript", "go"}
@@ -19,7 +20,7 @@ def test_repo_extraction_yields_valid_units_with_commit_and_license(sample_repo)
 
 
 def test_python_docstrings_match_ast(sample_repo):
-    units = extract_repo(str(sample_repo))
+    units = extract_repo(str(sample_repo), cfg=FilterConfig.off())
     py = units[units["language"] == "python"]
     got = {(r.path, r.qualified_name, r.docstring) for r in py.itertuples() if r.kind != "class"}
     want = set()

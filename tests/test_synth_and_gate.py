@@ -23,7 +23,18 @@ def test_rules_make_every_task_type(crawl_dir, sample_repo, tmp_path):
     )
     recs = read_records(tmp_path / "synth" / "instructions.parquet", InstructionRecord)
     assert summary["kept"] == len(recs) and summary["made"] == summary["kept"] + summary["quarantined"]
-    assert set(recs["task_type"]) == {"faq_qa", "section_qa", "docstring_to_code", "code_to_docstring"}
+    assert set(recs["task_type"]) == {
+        "faq_qa",
+        "section_qa",
+        "docstring_to_code",
+        "code_to_docstring",
+        "method_with_context",
+        "explain_code",
+    }
+    ctx = recs[(recs["task_type"] == "method_with_context") & recs["instruction"].str.contains("`def balance")].iloc[0]
+    assert "self._balances" in ctx["input"]  # fields and the constructor are the context
+    assert 'def transfer(self, source: str, target: str, amount: float, memo: str = "") -> None: ...' in ctx["input"]
+    assert "def balance" not in ctx["input"] and ctx["output"].startswith("def balance(self, account: str)")
     sec = recs[recs["task_type"] == "section_qa"]
     assert sec["instruction"].str.contains("複利如何計算").any()
     doc2code = recs[(recs["task_type"] == "docstring_to_code") & recs["instruction"].str.contains("monthly_payment")]

@@ -51,14 +51,32 @@ def open_checkout(repo: str, workdir: str | Path | None = None) -> Checkout:
         dest = Path(tempfile.mkdtemp(prefix="dataagent-clone-", dir=workdir))
         _git(None, "clone", "--depth", "1", "--quiet", repo, str(dest))
         root = dest
+    if not _has_commit(root):
+        raise DataAgentError(f"{repo}: repository has no commits")
     commit = _git(root, "rev-parse", "HEAD").strip()
     return Checkout(repo=repo, root=root, commit=commit, license=detect_license(root))
 
 
-def list_files(root: Path) -> list[str]:
-    """Tracked files at HEAD; git itself applies .gitignore, so ignored files never appear."""
-    out = _git(root, "ls-files", "-z", "--cached")
-    return sorted(p for p in out.split("\0") if p)
+def _has_commit(root: Path) -> bool:
+    return (
+        subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"], capture_output=True).returncode
+        == 0
+    )
+
+
+def list_files(root: Path) -> list[tuple[str, str]]:
+    """(path, git mode) of tracked files; git itself applies .gitignore, so ignored files never appear.
+
+    The mode tells submodules (160000) and symlinks (120000) from regular files without
+    touching the file system, so a link is never followed out of the repository.
+    """
+    out = _git(root, "ls-files", "-z", "--cached", "--stage")
+    files = []
+    for entry in out.split("\0"):
+        if entry:
+            meta, _, path = entry.partition("\t")
+            files.append((path, meta.split()[0]))
+    return sorted(files)
 
 
 def detect_license(root: Path) -> str:
