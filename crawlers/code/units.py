@@ -3,6 +3,12 @@
 Hand-written because no library maps tree-sitter trees to (unit, docstring) pairs
 across languages: CodeSearchNet's function_parser did, on a py-tree-sitter API that
 has since been removed. One table row per language says which nodes are units.
+
+Qualified names are relative to the file, as Python's are to its module: packages,
+namespaces and modules (Java ``package``, C++/C# ``namespace``, Rust ``mod``) are not
+part of them, so C++ ``void ns::Ledger::post()`` and ``post`` written inside ``class
+Ledger`` both come out as ``Ledger.post``, and a C# file-scoped namespace names
+nothing differently from a block one.
 """
 
 from __future__ import annotations
@@ -10,11 +16,14 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
 from tree_sitter_language_pack import get_parser
+
+# (node, source) -> (name, owner): ``owner`` is the class of a method declared outside it.
+Namer = Callable[[Node, bytes], tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -29,7 +38,67 @@ class LangSpec:
     python_docstrings: bool = False
     name_field: str = "name"
     extra: dict = field(default_factory=dict)
+    # Comment node types; grammars split them (line_comment/block_comment, multiline_comment).
+    comments: frozenset[str] = frozenset({"comment"})
+    # Siblings that may sit between a doc comment and its unit (Rust #[...], TS member decorators).
+    attributes: frozenset[str] = frozenset()
+    # Nodes that swallow the comment after them as their last child (Kotlin package/import headers).
+    absorbers: frozenset[str] = frozenset()
+    # Unit types that are skipped without a body: prototypes, abstract methods, `struct x;` forward uses.
+    body_required: frozenset[str] = frozenset()
+    # Unit types that are methods even outside a class body (Java/C# have no free functions).
+    methods: frozenset[str] = frozenset()
+    # Class-like nodes that give their members a scope but are not units themselves (Rust `impl`).
+    scope_only: frozenset[str] = frozenset()
+    # Where a grammar has no `name`/`body` field: fields, then child node types, that stand in.
+    name_fallback: tuple[str, ...] = ()
+    body_types: frozenset[str] = frozenset()
+    # Languages whose name (and owner class) is found elsewhere: Go receivers, C declarators.
+    namer: Namer | None = None
 
+
+def _go_name(node: Node, src: bytes) -> tuple[str, str]:
+    name = node.child_by_field_name("name")
+    owner = _go_receiver(node, src) if node.type == "method_declaration" else ""
+    return (_text(name, src) if name is not None else ""), owner
+
+
+def _c_name(node: Node, src: bytes) -> tuple[str, str]:
+    """The name sits inside the declarator (``char *name(void)``, ``int &get()``), qualified out of line."""
+    decl = node.child_by_field_name("declarator")
+    while decl is not None and decl.type != "function_declarator":
+        # pointer/reference/parenthesized declarators; reference_declarator has no field.
+        decl = decl.child_by_field_name("declarator") or (decl.named_children or [None])[0]
+    target = decl.child_by_field_name("declarator") if decl is not None else None
+    owner = ""
+    while target is not None and target.type == "qualified_identifier":  # ns::Ledger<T>::post
+        scope = target.child_by_field_name("scope")
+        owner = _text(_base(scope), src) if scope is not None else owner
+        target = target.child_by_field_name("name")
+    if target is None or target.type == "function_declarator":  # FUNC_NAME(x)(args): a macro makes the name
+        return "", ""
+    return _text(_base(target), src), owner
+
+
+_C_LIKE = {
+    "functions": frozenset({"function_definition"}),
+    "wrappers": frozenset({"template_declaration", "type_definition"}),
+    # `= default` members, `struct x *p;` uses and `class X;` forward declarations have no body.
+    "body_required": frozenset(
+        {"function_definition", "struct_specifier", "union_specifier", "enum_specifier", "class_specifier"}
+    ),
+    "namer": _c_name,
+}
+_TYPESCRIPT = {
+    "functions": frozenset({"function_declaration", "generator_function_declaration", "method_definition"}),
+    # Overloads (function_signature) and abstract/interface methods (*_signature) are other node types.
+    "classes": frozenset(
+        {"class_declaration", "abstract_class_declaration", "interface_declaration", "enum_declaration"}
+    ),
+    "wrappers": frozenset({"export_statement", "lexical_declaration", "variable_declaration"}),
+    "declarators": frozenset({"variable_declarator", "public_field_definition"}),  # handler = () => ...
+    "attributes": frozenset({"decorator"}),  # member decorators are class_body siblings
+}
 
 SPECS: dict[str, LangSpec] = {
     "python": LangSpec(
@@ -49,10 +118,97 @@ SPECS: dict[str, LangSpec] = {
     "go": LangSpec(
         "go",
         functions=frozenset({"function_declaration", "method_declaration"}),
+        body_required=frozenset({"function_declaration", "method_declaration"}),  # assembly stubs
+        namer=_go_name,
+    ),
+    "typescript": LangSpec("typescript", **_TYPESCRIPT),
+    "tsx": LangSpec("tsx", **_TYPESCRIPT),
+    "java": LangSpec(
+        "java",
+        functions=frozenset({"method_declaration", "constructor_declaration", "compact_constructor_declaration"}),
+        classes=frozenset(
+            {
+                "class_declaration",
+                "interface_declaration",
+                "enum_declaration",
+                "record_declaration",
+                "annotation_type_declaration",
+            }
+        ),
+        comments=frozenset({"line_comment", "block_comment"}),
+        body_required=frozenset({"method_declaration"}),
+        methods=frozenset({"method_declaration", "constructor_declaration", "compact_constructor_declaration"}),
+    ),
+    "csharp": LangSpec(
+        "csharp",
+        functions=frozenset({"method_declaration", "constructor_declaration"}),
+        classes=frozenset(
+            {
+                "class_declaration",
+                "struct_declaration",
+                "interface_declaration",
+                "enum_declaration",
+                "record_declaration",
+            }
+        ),
+        body_required=frozenset({"method_declaration", "constructor_declaration"}),  # abstract, extern, partial
+        methods=frozenset({"method_declaration", "constructor_declaration"}),
+    ),
+    "kotlin": LangSpec(
+        "kotlin",
+        # companion objects are walked through, so their members belong to the outer class.
+        functions=frozenset({"function_declaration", "secondary_constructor"}),
+        classes=frozenset({"class_declaration", "object_declaration"}),  # class, interface, enum class
+        comments=frozenset({"line_comment", "multiline_comment"}),
+        absorbers=frozenset({"package_header", "import_list", "import_header"}),
+        body_required=frozenset({"function_declaration"}),
+        # No fields in this grammar; a secondary constructor is named by its `constructor` keyword.
+        name_fallback=("simple_identifier", "type_identifier", "constructor"),
+        body_types=frozenset({"function_body", "class_body", "enum_class_body"}),
+    ),
+    "rust": LangSpec(
+        "rust",
+        # Trait methods without a default body are function_signature_item, not a unit.
+        functions=frozenset({"function_item"}),
+        classes=frozenset({"struct_item", "enum_item", "union_item", "trait_item", "impl_item"}),
+        comments=frozenset({"line_comment", "block_comment"}),
+        attributes=frozenset({"attribute_item"}),
+        scope_only=frozenset({"impl_item"}),
+        name_fallback=("type",),  # impl<T> Trait for Ledger<T> -> Ledger
+    ),
+    "c": LangSpec("c", classes=frozenset({"struct_specifier", "union_specifier", "enum_specifier"}), **_C_LIKE),
+    "cpp": LangSpec(
+        "cpp",
+        classes=frozenset({"class_specifier", "struct_specifier", "union_specifier", "enum_specifier"}),
+        **_C_LIKE,
     ),
 }
 
-EXTENSIONS = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".go": "go"}
+EXTENSIONS = {
+    ".py": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".go": "go",
+    ".ts": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".tsx": "tsx",
+    ".java": "java",
+    ".cs": "csharp",
+    ".kt": "kotlin",
+    ".kts": "kotlin",
+    ".rs": "rust",
+    ".c": "c",
+    ".h": "c",  # C++ in a .h is then mostly syntax errors, skipped: units are lost, never misread
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+    ".c++": "cpp",
+    ".hpp": "cpp",
+    ".hh": "cpp",
+    ".hxx": "cpp",
+}
 _FUNCTION_VALUES = {"arrow_function", "function_expression", "function", "generator_function"}
 
 
@@ -77,24 +233,27 @@ def extract_units(source: bytes, language: str) -> Iterator[Unit]:
 
 def _walk(node: Node, spec: LangSpec, src: bytes, scope: list[str], in_class: bool) -> Iterator[Unit]:
     for child in node.named_children:
-        if child.has_error and child.type in spec.functions | spec.classes:
+        if child.has_error and child.type in spec.functions:
             # Units with syntax errors inside are skipped, their well-formed siblings kept.
             continue
         if child.type in spec.classes:
             name = _name(child, spec, src)
-            if name:
-                yield _unit("class", child, child, name, scope, spec, src)
-                yield from _walk(_body(child) or child, spec, src, [*scope, name], in_class=True)
+            body = _body(child, spec)
+            if name and (body is not None or child.type not in spec.body_required):
+                # A class with a broken member is not a unit, but its well-formed members still are:
+                # in Java, C# and Kotlin one bad method would otherwise lose the whole file.
+                if not child.has_error and child.type not in spec.scope_only:
+                    yield _unit("class", child, child, name, scope, spec, src)
+                yield from _walk(body if body is not None else child, spec, src, [*scope, name], in_class=True)
             continue
         if child.type in spec.functions:
-            name = _name(child, spec, src)
-            if name:
-                kind = "method" if in_class or child.type == "method_declaration" else "function"
-                qual_scope = scope
-                if child.type == "method_declaration":  # Go: the receiver type is the class
-                    qual_scope = [*scope, _go_receiver(child, src)]
+            name, owner = spec.namer(child, src) if spec.namer else (_name(child, spec, src), "")
+            body = _body(child, spec)
+            if name and (body is not None or child.type not in spec.body_required):
+                kind = "method" if in_class or owner or child.type in spec.methods else "function"
+                qual_scope = [*scope, owner] if owner else scope
                 yield _unit(kind, child, child, name, qual_scope, spec, src)
-                yield from _walk(_body(child) or child, spec, src, [*scope, name], in_class=False)
+                yield from _walk(body if body is not None else child, spec, src, [*qual_scope, name], in_class=False)
             continue
         if child.type in spec.declarators:
             value = child.child_by_field_name("value")
@@ -107,7 +266,7 @@ def _walk(node: Node, spec: LangSpec, src: bytes, scope: list[str], in_class: bo
 
 
 def _unit(kind: str, node: Node, fn: Node, name: str, scope: list[str], spec: LangSpec, src: bytes) -> Unit:
-    body = _body(fn)
+    body = _body(fn, spec)
     sig_end = body.start_byte if body is not None else node.end_byte
     signature = src[node.start_byte : sig_end].decode("utf-8", "replace").strip()
     doc = _python_docstring(body, src) if spec.python_docstrings else None
@@ -117,7 +276,7 @@ def _unit(kind: str, node: Node, fn: Node, name: str, scope: list[str], spec: La
         kind=kind,
         symbol=name,
         qualified_name=".".join([*scope, name]),
-        signature=signature.splitlines()[0] if spec.python_docstrings is False else signature,
+        signature=signature if spec.python_docstrings else _first_line(signature, name),
         docstring=doc,
         code=_text(node, src),
         start_line=node.start_point[0] + 1,
@@ -125,13 +284,45 @@ def _unit(kind: str, node: Node, fn: Node, name: str, scope: list[str], spec: La
     )
 
 
+def _first_line(header: str, name: str) -> str:
+    """One line of the declaration that names the unit: annotation lines dropped, a lone return type joined.
+
+    ``@Override`` / ``[Obsolete]`` / ``#[inline]`` on their own lines come before the declaration;
+    GNU-style C puts ``static int`` on the line above ``name(void)``; Kotlin's constructor body has no node.
+    """
+    named = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)")
+    lines = header.splitlines() or [""]
+    while len(lines) > 1 and lines[0].lstrip()[:1] in ("@", "[", "#") and any(map(named.search, lines[1:])):
+        del lines[0]
+    while len(lines) > 1 and not named.search(lines[0]):
+        lines[:2] = [f"{lines[0].rstrip()} {lines[1].strip()}"]
+    return lines[0].strip().removesuffix("{").rstrip()
+
+
 def _name(node: Node, spec: LangSpec, src: bytes) -> str:
     name = node.child_by_field_name(spec.name_field)
-    return _text(name, src) if name is not None else ""
+    for fallback in spec.name_fallback if name is None else ():
+        name = node.child_by_field_name(fallback) or next((c for c in node.children if c.type == fallback), None)
+        if name is not None:
+            break
+    return _text(_base(name), src) if name is not None else ""
 
 
-def _body(node: Node) -> Node | None:
-    return node.child_by_field_name("body")
+def _base(node: Node) -> Node:
+    """The bare name inside a generic or qualified one: ``Ledger<T>``, ``fmt::Ledger``, ``&'a Ledger`` -> Ledger."""
+    while node.named_child_count:
+        inner = node.child_by_field_name("name") or node.child_by_field_name("type")
+        if inner is None:
+            break
+        node = inner
+    return node
+
+
+def _body(node: Node, spec: LangSpec) -> Node | None:
+    body = node.child_by_field_name("body")
+    if body is None and spec.body_types:
+        body = next((c for c in node.named_children if c.type in spec.body_types), None)
+    return body
 
 
 def _go_receiver(node: Node, src: bytes) -> str:
@@ -178,8 +369,17 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
     lines: list[str] = []
     expected_end = anchor.start_point[0]
     prev = anchor.prev_named_sibling
-    while prev is not None and prev.type == "comment" and prev.end_point[0] >= expected_end - 1:
-        lines[:0] = _text(prev, src).splitlines()
+    while prev is not None and _last_row(prev) >= expected_end - 1:
+        if prev.type in spec.absorbers and prev.named_child_count:
+            prev = prev.named_children[-1]
+            continue
+        if prev.type not in spec.attributes:
+            if prev.type not in spec.comments or _trails_code(prev):
+                break  # code, or a comment on the end of a line of code: `x = 1; // note`
+            text = _text(prev, src)
+            if text.startswith(("//!", "/*!")):
+                break  # a Rust inner doc documents the item that encloses it
+            lines[:0] = text.splitlines()
         expected_end = prev.start_point[0]
         prev = prev.prev_named_sibling
     cleaned = []
@@ -189,3 +389,15 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
             line = line[:-2]
         cleaned.append(_COMMENT_MARKERS.sub("", line, count=1).rstrip())
     return "\n".join(cleaned).strip()
+
+
+def _last_row(node: Node) -> int:
+    """Last line a node is on; Rust line comments end at column 0 of the next line (they own the newline)."""
+    row, column = node.end_point
+    return row - 1 if column == 0 and row > node.start_point[0] else row
+
+
+def _trails_code(comment: Node) -> bool:
+    """``x = 1; // note``: a comment on the same line as code before it belongs to that code."""
+    before = comment.prev_sibling
+    return before is not None and _last_row(before) == comment.start_point[0] and not before.type.endswith("comment")
