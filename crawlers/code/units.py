@@ -55,6 +55,9 @@ class LangSpec:
     body_types: frozenset[str] = frozenset()
     # Languages whose name (and owner class) is found elsewhere: Go receivers, C declarators.
     namer: Namer | None = None
+    # Node types that can hold a unit somewhere below; None means search every node. Walking
+    # only these keeps the Python walk off the expression trees that make up most of a file.
+    descend: frozenset[str] | None = None
 
 
 def _go_name(node: Node, src: bytes) -> tuple[str, str]:
@@ -107,6 +110,26 @@ SPECS: dict[str, LangSpec] = {
         classes=frozenset({"class_definition"}),
         wrappers=frozenset({"decorated_definition"}),
         python_docstrings=True,
+        descend=frozenset(
+            {
+                "module",
+                "block",
+                "decorated_definition",
+                "if_statement",
+                "elif_clause",
+                "else_clause",
+                "for_statement",
+                "while_statement",
+                "try_statement",
+                "except_clause",
+                "except_group_clause",
+                "finally_clause",
+                "with_statement",
+                "match_statement",
+                "case_clause",
+                "ERROR",
+            }
+        ),
     ),
     "javascript": LangSpec(
         "javascript",
@@ -262,7 +285,8 @@ def _walk(node: Node, spec: LangSpec, src: bytes, scope: list[str], in_class: bo
                 name = _text(name_node, src)
                 yield _unit("method" if in_class else "function", child, value, name, scope, spec, src)
                 continue
-        yield from _walk(child, spec, src, scope, in_class)
+        if spec.descend is None or child.type in spec.descend:
+            yield from _walk(child, spec, src, scope, in_class)
 
 
 def _unit(kind: str, node: Node, fn: Node, name: str, scope: list[str], spec: LangSpec, src: bytes) -> Unit:
