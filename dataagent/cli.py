@@ -96,17 +96,99 @@ def extract_code(
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option(help="Folder for instructions.{jsonl,parquet}.")] = Path("out/synth"),
+    out: Annotated[Path, typer.Option(help="Folder for instructions.*, quarantines and usage_report.json.")] = Path(
+        "out/synth"
+    ),
     documents: Annotated[Path | None, typer.Option(help="Document records (.jsonl/.parquet).")] = None,
-    qa: Annotated[Path | None, typer.Option(help="QAItem records (.jsonl/.parquet).")] = None,
+    qa: Annotated[Path | None, typer.Option(help="QAItem records (rules backend).")] = None,
     code: Annotated[Path | None, typer.Option(help="CodeUnit records (.jsonl/.parquet).")] = None,
+    backend: Annotated[str, typer.Option(help="rules (no key), openai (any OpenAI-compatible server), langchain.")] = (
+        "rules"
+    ),
+    generator: Annotated[str, typer.Option(help="openai backend: qa, self-instruct, code, or task:<name>.")] = "qa",
+    model: Annotated[str, typer.Option(envvar="DATAAGENT_MODEL", help="Model name on the server.")] = "gpt-4o-mini",
+    base_url: Annotated[
+        str | None, typer.Option(envvar="OPENAI_BASE_URL", help="Server URL, e.g. http://localhost:8000/v1.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
+    rpm: Annotated[int | None, typer.Option(help="Requests per minute limit.")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute limit.")] = None,
+    budget_tokens: Annotated[int | None, typer.Option(help="Stop cleanly after this many tokens.")] = None,
+    budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly after this much money.")] = None,
+    prices: Annotated[Path | None, typer.Option(help="YAML {model: [usd_per_1M_in, usd_per_1M_out]}.")] = None,
+    cache: Annotated[Path, typer.Option(help="SQLite request cache; reruns send only what is missing.")] = Path(
+        "out/synth_cache.sqlite"
+    ),
+    dry_run: Annotated[bool, typer.Option(help="Estimate requests, tokens and cost; send nothing.")] = False,
+    pairs: Annotated[int, typer.Option(help="qa: pairs per chunk.")] = 3,
+    focus: Annotated[str, typer.Option(help="qa: comma-separated focus topics.")] = "",
+    min_answer_chars: Annotated[int, typer.Option(help="qa: shortest answer (a Han character counts 3).")] = 20,
+    max_answer_chars: Annotated[int, typer.Option(help="qa: longest answer.")] = 1500,
 ) -> None:
-    """Make InstructionRecords with the rule-based generators (no API key needed)."""
-    from synth.run import synth_rules
+    """Make InstructionRecords: rule-based (no key), through an LLM server, or with LangChain.
 
-    if not (documents or qa or code):
-        raise DataAgentError("synth needs at least one of --documents, --qa, --code")
-    _print(synth_rules(out, documents=documents, qa=qa, code=code))
+    The API key is read from OPENAI_API_KEY only and is never written anywhere.
+    """
+    if backend == "rules":
+        from synth.run import synth_rules
+
+        if not (documents or qa or code):
+            raise DataAgentError("synth needs at least one of --documents, --qa, --code")
+        _print(synth_rules(out, documents=documents, qa=qa, code=code))
+        return
+    if backend == "langchain":
+        import pandas as pd
+
+        from synth.langchain_route import langchain_qa
+        from validate.contracts import Document, InstructionRecord
+        from validate.io import read_records, write_records, write_table
+
+        if documents is None:
+            raise DataAgentError("the langchain backend needs --documents")
+        records, quarantine, stats = langchain_qa(
+            read_records(documents, Document), base_url, model, pairs_per_chunk=pairs, concurrency=concurrency
+        )
+        write_records(pd.DataFrame(records).drop_duplicates("id"), out / "instructions", InstructionRecord)
+        write_table(
+            pd.DataFrame(quarantine, columns=["source_ref", "chunk", "reason", "raw"]), out / "generation_quarantine"
+        )
+        _print({"records": len(records), "quarantined": len(quarantine), **dict(stats)})
+        return
+    if backend != "openai":
+        raise DataAgentError(f"unknown backend {backend!r} (rules, openai, langchain)")
+    import yaml
+
+    from synth.engine import DEFAULT_PRICES, EngineConfig
+    from synth.run_llm import synth_llm
+
+    table = dict(DEFAULT_PRICES)
+    if prices:
+        table.update({k: tuple(v) for k, v in yaml.safe_load(prices.read_text(encoding="utf-8")).items()})
+    cfg = EngineConfig(
+        base_url=base_url,
+        model=model,
+        concurrency=concurrency,
+        rpm=rpm,
+        tpm=tpm,
+        cache_path=str(cache),
+        budget_tokens=budget_tokens,
+        budget_usd=budget_usd,
+        prices=table,
+    )
+    _print(
+        synth_llm(
+            out,
+            generator,
+            cfg,
+            documents=documents,
+            code=code,
+            dry_run=dry_run,
+            n_pairs=pairs,
+            focus_topics=[t.strip() for t in focus.split(",") if t.strip()] or None,
+            min_answer_chars=min_answer_chars,
+            max_answer_chars=max_answer_chars,
+        )
+    )
 
 
 @app.command()

@@ -1,0 +1,151 @@
+"""The LLM synth stage as one call: contract files in, instruction records, quarantine and a usage report out.
+
+Every request either becomes records or lands in ``generation_quarantine.*`` with its
+raw answer and the reason (failed request, unparseable, wrong shape, near-duplicate...),
+so requests made = records' sources + quarantined, and nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from synth.engine import Engine, EngineConfig, GenResult
+from synth.generators import ParseError, code_tasks, qa, self_instruct, task_templates
+from validate.contracts import CodeUnit, Document, InstructionRecord
+from validate.errors import DataAgentError
+from validate.gate import REASONS, split_by_contract
+from validate.io import read_records, write_records, write_table
+
+GENERATORS = ("qa", "self-instruct", "code", "task:<name>")
+
+
+def build(
+    generator: str,
+    *,
+    documents: pd.DataFrame | None,
+    code: pd.DataFrame | None,
+    model: str,
+    stats: Counter,
+    opts: dict[str, Any],
+) -> tuple[Any, list]:
+    """(generator module, requests) for a generator name."""
+    if generator == "qa":
+        return qa, qa.build_requests(
+            _need(documents, "--documents", generator),
+            model=model,
+            stats=stats,
+            **_pick(opts, "n_pairs", "focus_topics", "min_answer_chars", "max_answer_chars"),
+        )
+    if generator == "self-instruct":
+        return self_instruct, self_instruct.build_requests(
+            self_instruct.load_seed_tasks(), model=model, **_pick(opts, "num_requests", "k_new", "language")
+        )
+    if generator == "code":
+        return code_tasks, code_tasks.build_requests(
+            _need(code, "--code", generator), model=model, stats=stats, **_pick(opts, "language")
+        )
+    if generator.startswith("task:"):
+        return task_templates, task_templates.build_requests(
+            generator.split(":", 1)[1], _need(documents, "--documents", generator), model=model, stats=stats
+        )
+    raise DataAgentError(f"unknown generator {generator!r} (one of {', '.join(GENERATORS)})")
+
+
+def synth_llm(
+    out_dir: str | Path,
+    generator: str,
+    engine_cfg: EngineConfig,
+    *,
+    documents: str | Path | None = None,
+    code: str | Path | None = None,
+    dry_run: bool = False,
+    **opts: Any,
+) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    docs = read_records(documents, Document) if documents else None
+    units = read_records(code, CodeUnit) if code else None
+    stats: Counter = Counter()
+    module, requests = build(generator, documents=docs, code=units, model=engine_cfg.model, stats=stats, opts=opts)
+    engine = Engine(engine_cfg)
+    if dry_run:
+        estimate = {"generator": generator, **engine.estimate(requests), "build_stats": dict(stats)}
+        (out / "estimate.json").write_text(json.dumps(estimate, indent=2), encoding="utf-8")
+        return estimate
+    results = engine.generate(requests)
+    records, quarantine = _collect(module, results)
+    if module is self_instruct and records:
+        kept, rejected = self_instruct.filter_tasks(records, self_instruct.load_seed_tasks())
+        records = list(kept)
+        quarantine += [
+            _quarantine_row(task.get("source_ref", ""), "self_instruct", reason, json.dumps(task))
+            for task, reason in rejected
+        ]
+    frame = pd.DataFrame(records)
+    if len(frame):
+        repeat = frame["id"].duplicated(keep="first")
+        quarantine += [
+            _quarantine_row(r.source_ref, r.task_type, "duplicate_id", r.output)
+            for r in frame.loc[repeat].itertuples(index=False)
+        ]
+        frame = frame.loc[~repeat]
+    accepted, broken = split_by_contract(frame, InstructionRecord)
+    quarantine += [
+        _quarantine_row(r["source_ref"], r["task_type"], ";".join(r[REASONS]), r["output"])
+        for r in broken.to_dict("records")
+    ]
+    write_records(accepted, out / "instructions", InstructionRecord)
+    write_table(
+        pd.DataFrame(quarantine, columns=["source_ref", "template", "reason", "detail", "raw"]),
+        out / "generation_quarantine",
+    )
+    report = {
+        "generator": generator,
+        "requests": len(requests),
+        "records": len(accepted),
+        "quarantined": len(quarantine),
+        "quarantined_by_reason": dict(Counter(q["reason"] for q in quarantine)),
+        "build_stats": dict(stats),
+        "usage": engine.usage_report(),
+    }
+    (out / "usage_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    return report
+
+
+def _collect(module: Any, results: list[GenResult]) -> tuple[list[dict], list[dict]]:
+    records, quarantine = [], []
+    for result in results:
+        source = result.request.meta.get("source_ref") or result.request.meta.get("url") or ""
+        try:
+            records += module.to_records(result)
+        except ParseError as exc:
+            reason = result.error or exc.reason
+            quarantine.append(_quarantine_row(source, result.request.template, reason, result.text or ""))
+            quarantine[-1]["reason"] = _category(quarantine[-1]["reason"])
+            quarantine[-1]["detail"] = reason
+    return records, quarantine
+
+
+def _quarantine_row(source: str, template: str, reason: str, raw: str) -> dict:
+    return {"source_ref": str(source), "template": template, "reason": reason, "raw": raw, "detail": reason}
+
+
+def _category(reason: str) -> str:
+    """'pairs[2].answer too short (12 < 20 weighted chars)' -> 'pairs[].answer too short': countable."""
+    return re.sub(r"\[\d+\]", "[]", re.sub(r"\s*\(.*\)\s*$", "", reason))
+
+
+def _need(frame: pd.DataFrame | None, flag: str, generator: str) -> pd.DataFrame:
+    if frame is None:
+        raise DataAgentError(f"generator {generator!r} needs {flag}")
+    return frame
+
+
+def _pick(opts: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: opts[k] for k in names if opts.get(k) is not None}
