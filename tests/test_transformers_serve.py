@@ -1,0 +1,70 @@
+"""The engine against `transformers serve` with a tiny local model: a real second server implementation."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from synth.engine import Engine, EngineConfig, GenRequest
+from train.tiny import tiny_llama, train_tokenizer
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}</s>{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant: {% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def served_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    tok = train_tokenizer(["Compound interest is interest on interest. 複利是利息再生利息。"] * 50, vocab_size=300)
+    tok.chat_template = CHAT_TEMPLATE  # transformers serve formats chat requests with it
+    tiny_llama(tok, hidden=64, layers=1, heads=2).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).with_name("transformers")
+    proc = subprocess.Popen(
+        [str(exe), "serve", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("transformers serve did not start within 90 s")
+    yield f"http://127.0.0.1:{port}/v1", str(folder)
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_engine_talks_to_transformers_serve(served_model, tmp_path):
+    base_url, model = served_model
+    cfg = EngineConfig(base_url=base_url, model=model, api_key="unused", cache_path=str(tmp_path / "c.sqlite"))
+    requests = [
+        GenRequest("hello", [{"role": "user", "content": f"Say something about {t}."}], {"max_tokens": 6})
+        for t in ("interest", "利息")
+    ]
+    results = Engine(cfg).generate(requests)
+    # A random tiny model never stops by itself, so every answer hits max_tokens: the engine
+    # must see finish_reason "length" and report it as truncated, not as a good answer.
+    assert [r.error for r in results] == ["truncated", "truncated"]
+    assert all(r.usage["completion_tokens"] == 6 for r in results)
+    again = Engine(cfg)
+    again.generate(requests)
+    assert again.usage_report()["requests_sent"] == 0 and again.usage_report()["cache_hits"] == 2
