@@ -194,14 +194,22 @@ def synth(
 @app.command()
 def validate(
     records: Annotated[Path, typer.Argument(help="InstructionRecord file (.jsonl/.parquet).")],
-    out: Annotated[Path, typer.Option(help="Folder for accepted.*, quarantine.*, gate_report.json.")] = Path(
-        "out/gate"
-    ),
+    out: Annotated[Path, typer.Option(help="Folder for accepted.*, quarantine.*, reports.")] = Path("out/gate"),
+    config: Annotated[Path | None, typer.Option(help="YAML overlay on validate/gate_defaults.yaml.")] = None,
+    strict: Annotated[bool, typer.Option(help="Fail when a check's failure rate is over its limit.")] = False,
+    eval_set: Annotated[
+        list[Path] | None, typer.Option(help="Eval set (JSONL/Parquet/CSV) to decontaminate against; repeatable.")
+    ] = None,
+    near_dup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard for near-duplicates (1 = off).")] = 0.85,
 ) -> None:
-    """Run the quality gate; rejected rows go to quarantine with every reason that hit them."""
+    """Run the quality gate: checks, near-dup and decontamination; every rejected row goes to quarantine
+    with all its reasons, and quality_report.html shows what happened."""
+    from validate.quality import GateConfig
     from validate.run import gate_file
 
-    _print(gate_file(records, out))
+    cfg = GateConfig.from_yaml(config)
+    threshold = None if near_dup_threshold >= 1 else near_dup_threshold
+    _print(gate_file(records, out, cfg, near_dup_threshold=threshold, eval_sets=eval_set, strict=strict))
 
 
 @app.command()
@@ -211,11 +219,28 @@ def publish(
     name: Annotated[str, typer.Option(help="pretty_name on the dataset card.")] = "DataAgent dataset",
     license: Annotated[str, typer.Option(help="License id for the card, e.g. cc-by-4.0.")] = "cc-by-4.0",  # noqa: A002
     gate_report: Annotated[Path | None, typer.Option(help="gate_report.json to summarise on the card.")] = None,
+    documents: Annotated[Path | None, typer.Option(help="Document records, for crawl dates in provenance.")] = None,
+    repo_id: Annotated[str | None, typer.Option(help="Push to this Hub dataset repo (token from HF_TOKEN).")] = None,
+    private: Annotated[bool, typer.Option(help="Create the Hub repo private.")] = False,
+    version: Annotated[str | None, typer.Option(help="Tag for this publish (default: next vN).")] = None,
 ) -> None:
-    """Write the dataset in the layout `datasets.push_to_hub` produces, with a dataset card."""
+    """Write the dataset in the layout `datasets.push_to_hub` produces, with a dataset card and
+    Alpaca/ShareGPT/LLaMA-Factory exports; with --repo-id, push it in one commit and tag the version."""
     from validate.run import publish_file
 
-    _print(publish_file(records, out, pretty_name=name, license=license, gate_report=gate_report))
+    _print(
+        publish_file(
+            records,
+            out,
+            pretty_name=name,
+            license=license,
+            gate_report=gate_report,
+            documents=documents,
+            repo_id=repo_id,
+            private=private,
+            version=version,
+        )
+    )
 
 
 @app.command()

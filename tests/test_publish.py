@@ -67,3 +67,41 @@ def test_split_key_ignores_port_and_line_range():
     assert source_key("http://127.0.0.1:8001/a.html") == source_key("https://127.0.0.1:9000/a.html")
     assert source_key("repo@abcdef1:finkit/loans.py:1-9") == source_key("repo@1234567:finkit/loans.py:20-30")
     assert source_key("repo@abc:finkit/loans.py:1-9") != source_key("repo@abc:finkit/text.py:1-9")
+
+
+def test_card_provenance_and_byte_sized_shards(tmp_path):
+    from validate.publish import split_by_source, write_dataset_folder
+
+    df = _records(40)
+    df.loc[df.index[:10], "source_ref"] = [f"repo@{'ab12cd3' * 5}ab12c:finkit/mod{i % 2}.py:1-9" for i in range(10)]
+    df.loc[df.index[:5], "generator"] = "Qwen/Qwen2.5-0.5B-Instruct"
+    docs = pd.DataFrame(
+        {"url": [f"http://127.0.0.1:8001/page{i}.html" for i in range(7)], "fetched_at": ["2024-05-01T10:00:00Z"] * 7}
+    )
+    table = "| check | failed |\n|---|---|\n| length | 3 |"
+    out = write_dataset_folder(
+        split_by_source(df),
+        tmp_path / "ds",
+        pretty_name="Prov set",
+        license="cc-by-4.0",
+        gate_summary=table,
+        max_shard_bytes=2_000,
+        documents=docs,
+        provenance={
+            "repos": [{"repo": "repo", "commit": "ab12cd3" * 5 + "ab12c", "licence": "MIT"}],
+            "gate": {"thresholds": {"min_output_chars": 5}, "results": {"accepted": 40, "quarantined": 3}},
+        },
+    )
+    text = (out / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(text.split("---")[1])
+    assert meta["pretty_name"] == "Prov set" and meta["configs"][0]["config_name"] == "default"
+    assert "| 127.0.0.1 | 7 | 30 | 2024-05-01T10:00:00Z |" in text
+    assert "`127.0.0.1/page3.html`" in text and "crawled 2024-05-01T10:00:00Z" in text
+    assert "| repo | `" in text and "| MIT | 10 |" in text
+    assert "| Qwen/Qwen2.5-0.5B-Instruct | 5 |" in text and "| rule:test | 35 |" in text
+    assert "| min_output_chars | 5 |" in text and "| quarantined | 3 |" in text
+    assert table in text
+    shards = sorted(p.name for p in (out / "data").iterdir())
+    assert any(s.startswith("train-00001-of-") for s in shards)  # split by bytes, not the 100k row limit
+    ds = datasets.load_dataset(str(out), download_mode="force_redownload")
+    assert sum(len(ds[s]) for s in ds) == 40

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import datasets
 import pandas as pd
 from datasets.info import DatasetInfo, DatasetInfosDict
+from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from validate.contracts import InstructionRecord, columns
@@ -25,6 +26,8 @@ from validate.contracts import InstructionRecord, columns
 CARD_TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
 FEATURES = datasets.Features({name: datasets.Value("string") for name in columns(InstructionRecord)})
 _TASK_CATEGORIES = {"faq_qa": "question-answering", "section_qa": "question-answering"}
+MAX_SHARD_BYTES = 500_000_000  # datasets.config.MAX_SHARD_SIZE, what push_to_hub uses
+_CODE_REF = re.compile(r"^(?P<repo>.+?)@(?P<commit>[0-9a-f]{7,40}):")
 
 
 def source_key(ref: str) -> str:
@@ -61,6 +64,78 @@ def size_category(n: int) -> str:
     return "n>1M"
 
 
+def _md(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def build_provenance(
+    all_rows: pd.DataFrame, provenance: dict | None = None, documents: pd.DataFrame | str | Path | None = None
+) -> dict:
+    """Where the records came from: web hosts and pages (crawl dates from ``documents``), code repos,
+    generators, and the gate's thresholds and results, merged with what ``provenance`` states."""
+    provenance = dict(provenance or {})
+    if isinstance(documents, (str, Path)):
+        from validate.io import read_table
+
+        documents = read_table(documents)
+    fetched: dict[str, list[str]] = {}
+    if documents is not None and len(documents):
+        url_col = "canonical_url" if "canonical_url" in documents else "url"
+        for col in dict.fromkeys([url_col, "url"]):
+            for url, when in zip(documents[col], documents.get("fetched_at", [""] * len(documents)), strict=False):
+                fetched.setdefault(source_key(str(url)), []).append(str(when or ""))
+    hosts: dict[str, dict] = {}
+    repos: dict[tuple[str, str], dict] = {}
+    for ref in all_rows["source_ref"].astype(str):
+        parts = urlsplit(ref)
+        if m := _CODE_REF.match(ref):  # repo@commit:path:lines, the repo may itself be a URL
+            entry = repos.setdefault((m["repo"], m["commit"]), {"repo": m["repo"], "commit": m["commit"], "records": 0})
+            entry["records"] += 1
+        elif parts.scheme in ("http", "https"):
+            host = hosts.setdefault(parts.hostname or "", {"host": parts.hostname or "", "pages": {}, "records": 0})
+            host["records"] += 1
+            page = host["pages"].setdefault(parts.path or "/", {"page": parts.path or "/", "records": 0, "dates": []})
+            page["records"] += 1
+            page["dates"] = sorted(set(fetched.get(source_key(ref), [])) - {""})
+    for given in provenance.get("repos", []):
+        key = next((k for k in repos if k[0] == given.get("repo") and given.get("commit", k[1]).startswith(k[1])), None)
+        target = (
+            repos[key] if key else repos.setdefault((given.get("repo", ""), given.get("commit", "")), {"records": 0})
+        )
+        target.update({k: v for k, v in given.items() if v is not None})
+    sources = []
+    for host in sorted(hosts.values(), key=lambda h: -h["records"]):
+        dates = sorted(d for p in host["pages"].values() for d in p["dates"])
+        sources.append(
+            {
+                "host": host["host"],
+                "pages": len(host["pages"]),
+                "records": host["records"],
+                "first_crawled": dates[0] if dates else "",
+                "last_crawled": dates[-1] if dates else "",
+                "page_list": sorted(host["pages"].values(), key=lambda p: p["page"]),
+            }
+        )
+    for given in provenance.get("sources", []):
+        when = str(given.get("fetched_at") or given.get("crawled_at") or "")
+        host = given.get("host") or urlsplit(str(given.get("url", ""))).hostname or str(given.get("url", ""))
+        sources.append({"pages": 1, "records": "", "first_crawled": when, "last_crawled": when, **given, "host": host})
+    gate = provenance.get("gate", {}) or {}
+    return {
+        "sources": sources,
+        "repos": sorted(repos.values(), key=lambda r: (str(r.get("repo")), str(r.get("commit")))),
+        "generators": dict(Counter(all_rows["generator"]).most_common()),
+        "gate_thresholds": dict(gate.get("thresholds", {}) or {}),
+        "gate_results": dict(gate.get("results", {}) or {}),
+    }
+
+
+def _shard_count(ds: datasets.Dataset, max_shard_rows: int, max_shard_bytes: int) -> int:
+    by_rows = math.ceil(len(ds) / max_shard_rows) if max_shard_rows else 1
+    by_bytes = math.ceil(ds._estimate_nbytes() / max_shard_bytes) if max_shard_bytes else 1
+    return max(1, by_rows, min(by_bytes, max(len(ds), 1)))
+
+
 def write_dataset_folder(
     splits: dict[str, pd.DataFrame],
     out_dir: str | Path,
@@ -70,14 +145,27 @@ def write_dataset_folder(
     description: str = "",
     gate_summary: str = "",
     max_shard_rows: int = 100_000,
+    max_shard_bytes: int | str = MAX_SHARD_BYTES,
+    provenance: dict | None = None,
+    documents: pd.DataFrame | str | Path | None = None,
 ) -> Path:
-    """Write parquet shards and the dataset card; returns the folder."""
+    """Write parquet shards and the dataset card; returns the folder.
+
+    A split is cut into as many shards as either limit asks for: ``max_shard_rows`` rows or
+    ``max_shard_bytes`` (an int, or "500MB" like ``push_to_hub``'s ``max_shard_size``) of Arrow data.
+    ``gate_summary`` is a Markdown string (a table, say) placed under "Quality gate"; ``provenance``
+    may carry ``sources``, ``repos`` (repo, commit, licence) and ``gate`` (thresholds, results), and
+    ``documents`` (a crawl's documents file or frame) supplies crawl dates per page.
+    """
     out = Path(out_dir)
     (out / "data").mkdir(parents=True, exist_ok=True)
+    for old in (out / "data").glob("*.parquet"):
+        old.unlink()  # a re-publish with fewer shards must not leave stale ones the data_files glob would pick up
+    max_bytes = convert_file_size_to_int(max_shard_bytes) if max_shard_bytes else 0
     split_infos = {}
     for name, frame in splits.items():
         ds = datasets.Dataset.from_pandas(frame[columns(InstructionRecord)], features=FEATURES, preserve_index=False)
-        n_shards = max(1, math.ceil(len(ds) / max_shard_rows))
+        n_shards = _shard_count(ds, max_shard_rows, max_bytes)
         for i in range(n_shards):
             shard = ds.shard(num_shards=n_shards, index=i, contiguous=True)
             shard.to_parquet(out / "data" / f"{name}-{i:05d}-of-{n_shards:05d}.parquet")
@@ -102,6 +190,8 @@ def write_dataset_folder(
         languages=dict(Counter(all_rows["language"]).most_common()),
         task_types=dict(Counter(all_rows["task_type"]).most_common()),
         gate_summary=gate_summary or "Not recorded.",
+        provenance=build_provenance(all_rows, provenance, documents),
+        md=_md,
         fields={name: (InstructionRecord.to_schema().columns[name].description or "") for name in FEATURES},
     )
     card.save(out / "README.md")
