@@ -136,7 +136,9 @@ def main() -> None:
     cand_local = dedup.candidate_pairs(sigs)
     est = dedup.estimated_jaccard(sigs, cand_local)
     cands = rows[cand_local]
-    ours = {tuple(p) for p in cands[est >= args.threshold].tolist()}
+    # As near_duplicates() does: pairs near the threshold are settled on exact Jaccard.
+    near = cands[est >= args.threshold - dedup.EXACT_MARGIN]
+    ours = {tuple(p) for p in near[dedup.exact_jaccard(flat, offsets, near) >= args.threshold].tolist()}
     print(f"  shingling alone {shingle_s:.1f}s; LSH candidates {len(cands):,}, confirmed {len(ours):,}")
 
     bands = args.num_perm // dedup.BAND_ROWS
