@@ -164,3 +164,17 @@ def test_api_key_never_reaches_cache_or_report(tmp_path, monkeypatch):
         assert handle.requests[0].headers["authorization"] == "Bearer sk-secret-never-written"
     assert b"sk-secret" not in (tmp_path / "c.db").read_bytes()
     assert "sk-secret" not in json.dumps(engine.usage_report()) and "sk-secret" not in repr(engine.cfg)
+
+
+def test_worker_processes_keep_order_and_merge_reports(tmp_path):
+    with serve() as handle:
+        engine = Engine(cfg(handle, tmp_path, concurrency=8, processes=2))
+        results = engine.generate([req(i) for i in range(12)])
+        again = Engine(cfg(handle, tmp_path, concurrency=8, processes=2))
+        again.generate([req(i) for i in range(12)])
+        assert len(handle.requests) == 12  # the second run came from the shared SQLite cache
+    assert [r.request.meta["source"] for r in results] == [f"doc{i}" for i in range(12)]
+    assert all(r.error is None and r.data for r in results)
+    rep = engine.usage_report()
+    assert rep["requests_sent"] == 12 and rep["prompt_tokens"] > 0
+    assert again.usage_report()["cache_hits"] == 12
