@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -15,7 +14,7 @@ import datasets
 from crawlers.code.extract import extract_repo
 from crawlers.recipe import RECIPES_DIR
 from crawlers.run import crawl_site
-from dataagent.samples import REPO_DIR, SITE_DIR
+from dataagent.samples import SITE_DIR, make_sample_repo
 from dataagent.site_server import SiteServer
 from synth.run import synth_rules
 from train.lora import LoraSettings
@@ -30,15 +29,6 @@ DEMO_LORA = LoraSettings(target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
 
 
 SAMPLE_RECIPE = RECIPES_DIR / "sample_site.yaml"
-
-
-def make_sample_repo(dest: Path) -> Path:
-    """Copy the bundled sources into ``dest`` and commit them, so extraction reads a real git repo."""
-    shutil.copytree(REPO_DIR, dest, ignore=shutil.ignore_patterns("__pycache__"))
-    ident = ["-c", "user.name=DataAgent demo", "-c", "user.email=demo@dataagent.invalid"]
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], [*ident, "commit", "-q", "-m", "sample repo"]):
-        subprocess.run(["git", "-C", str(dest), *args], check=True, capture_output=True)
-    return dest
 
 
 def run_demo(out: str | Path, train_steps: int = 200, pretrain_steps: int = 300, quiet: bool = False) -> dict:

@@ -37,7 +37,7 @@ class _Handler(SimpleHTTPRequestHandler):
         pass  # the crawler's own stats are the record of what was fetched
 
 
-class _Server(ThreadingHTTPServer):
+class LoopbackHTTPServer(ThreadingHTTPServer):
     # The default listen backlog of 5 drops SYNs when Scrapy opens many connections at
     # once; the kernel's 1 s SYN retry then shows up as a slow (or timed-out) site.
     request_queue_size = 128
@@ -49,7 +49,7 @@ class SiteServer:
 
     def __init__(self, root: str | Path, port: int = 0):
         handler = type("Handler", (_Handler,), {})
-        self.httpd = _Server(("127.0.0.1", port), functools.partial(handler, directory=str(root)))
+        self.httpd = LoopbackHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(root)))
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         handler.base_url = self.base_url
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -6,7 +6,7 @@ chunk and crashes when the model wraps its JSON in a Markdown fence:
 
     ChatPromptTemplate  ->  ChatOpenAI (any OpenAI-compatible server)  ->  tolerant JSON parser
 
-over chunks from langchain-text-splitters with Chinese sentence punctuation as separators.
+over chunks from synth/chunking.py (langchain-text-splitters with Chinese sentence punctuation).
 It has no cache or budget of its own; the `openai` backend is the one with cost control
 and resume.
 """
@@ -21,12 +21,11 @@ import pandas as pd
 from langchain_core.output_parsers import BaseOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
-from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from synth.chunking import chunk_document
 from synth.jsonparse import parse_json_loose
 from synth.records import make_record
 
-SEPARATORS = ["\n## ", "\n### ", "\n\n", "\n", "。", "！", "？", "；", ". ", " ", ""]
 SYSTEM = (
     "You write question/answer pairs for training a domain assistant. Answer only from the text. "
     'Reply with JSON: {{"pairs": [{{"question": "...", "answer": "..."}}]}}.'
@@ -56,14 +55,12 @@ def build_chain(base_url: str | None, model: str, temperature: float = 0.2, max_
     return prompt | llm | LooseJsonParser()
 
 
-def chunk_documents(docs: pd.DataFrame, chunk_chars: int = 1500) -> Iterator[tuple[object, str]]:
-    splitter = RecursiveCharacterTextSplitter(
-        chunk_size=chunk_chars, chunk_overlap=100, separators=SEPARATORS, keep_separator="end"
-    )
+def chunk_documents(docs: pd.DataFrame, chunk_tokens: int = 600) -> Iterator[tuple[object, str]]:
+    """(document, chunk text) pairs from the same CJK-aware splitter the openai backend uses."""
     for doc in docs.itertuples(index=False):
-        for chunk in splitter.split_text(doc.text):
-            if chunk.strip():
-                yield doc, chunk
+        for chunk in chunk_document(doc.text, chunk_size=chunk_tokens):
+            if chunk.text.strip():
+                yield doc, chunk.text
 
 
 def langchain_qa(

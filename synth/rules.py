@@ -87,7 +87,7 @@ def code_records(units: pd.DataFrame) -> Iterator[dict]:
         if unit.kind == "class" or (len(doc.split()) < MIN_DOC_WORDS and len(doc) < 12):
             continue
         language = detect_language(doc)
-        ref = f"{unit.repo}@{unit.commit}:{unit.path}:{unit.start_line}-{unit.end_line}"
+        ref = _ref(unit)
         fields = {"language": unit.language, "kind": unit.kind, "signature": unit.signature.splitlines()[0]}
         common = {"language": language, "source_ref": ref}
         yield make_record(

@@ -126,14 +126,14 @@ def _collect(module: Any, results: list[GenResult]) -> tuple[list[dict], list[di
             records += module.to_records(result)
         except ParseError as exc:
             reason = result.error or exc.reason
-            quarantine.append(_quarantine_row(source, result.request.template, reason, result.text or ""))
-            quarantine[-1]["reason"] = _category(quarantine[-1]["reason"])
-            quarantine[-1]["detail"] = reason
+            quarantine.append(
+                _quarantine_row(source, result.request.template, _category(reason), result.text or "", detail=reason)
+            )
     return records, quarantine
 
 
-def _quarantine_row(source: str, template: str, reason: str, raw: str) -> dict:
-    return {"source_ref": str(source), "template": template, "reason": reason, "raw": raw, "detail": reason}
+def _quarantine_row(source: str, template: str, reason: str, raw: str, detail: str | None = None) -> dict:
+    return {"source_ref": str(source), "template": template, "reason": reason, "raw": raw, "detail": detail or reason}
 
 
 def _category(reason: str) -> str:

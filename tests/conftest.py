@@ -43,6 +43,6 @@ def crawl_dir(sample_site, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_repo(tmp_path_factory) -> Path:
-    from dataagent.demo import make_sample_repo
+    from dataagent.samples import make_sample_repo
 
     return make_sample_repo(tmp_path_factory.mktemp("repo") / "finkit")

@@ -6,17 +6,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+from dataagent.site_server import LoopbackHTTPServer
+
 Route = tuple[int, dict[str, str], bytes] | Callable[[], tuple[int, dict[str, str], bytes]]
-
-
-class _Server(ThreadingHTTPServer):
-    # A listen backlog of 5 (the default) drops SYNs when a crawler opens many connections
-    # at once, and the kernel's 1 s SYN retry then looks like a slow site.
-    request_queue_size = 128
-    daemon_threads = True
 
 
 class LoggingServer:
@@ -63,7 +58,7 @@ class LoggingServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        self.httpd = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

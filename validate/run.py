@@ -54,7 +54,7 @@ def gate_file(
                 drop_reasons.setdefault(pos, []).append(f"near_duplicate_of:{kept_id[:12]}")
     hits: dict = {}
     if eval_sets:
-        mask, hits = contaminated(accepted, load_eval_sets(eval_sets), n=cfg_ngram(cfg))
+        mask, hits = contaminated(accepted, load_eval_sets(eval_sets))
         for pos in mask.to_numpy().nonzero()[0]:
             drop_reasons.setdefault(int(pos), []).append("contaminated")
     quality = build_report(accepted, quarantined, report, clusters, hits, out_dir)
@@ -90,10 +90,6 @@ def gate_file(
         if violations:
             raise DataAgentError(f"--strict: {len(violations)} check(s) over their limit: " + "; ".join(violations))
     return report
-
-
-def cfg_ngram(cfg: GateConfig) -> int:
-    return int(getattr(cfg, "decontam_ngram", 13) or 13)
 
 
 def publish_file(

@@ -94,6 +94,14 @@ def need_dict(data: object, what: str = "answer") -> dict:
     return data
 
 
+def need_list(obj: Mapping, key: str) -> list:
+    """``obj[key]`` as a non-empty list, else a ParseError naming the key."""
+    value = obj.get(key)
+    if not isinstance(value, list) or not value:
+        raise ParseError(f"'{key}' is missing, not a list, or empty")
+    return value
+
+
 def need_str(obj: Mapping, key: str, where: str, *, allow_empty: bool = False) -> str:
     """``obj[key]`` as a stripped string; missing, non-string or (unless allowed) blank is a ParseError."""
     value = obj.get(key, "" if allow_empty else None)

@@ -22,6 +22,7 @@ from synth.generators import (
     generator_name,
     load_prompt,
     need_dict,
+    need_list,
     need_str,
     prompt_language,
     render,
@@ -139,9 +140,7 @@ def to_records(result: GenResult) -> list[dict]:
     check_result(result)
     meta = result.request.meta
     data = need_dict(result.data)
-    pairs = data.get("pairs")
-    if not isinstance(pairs, list) or not pairs:
-        raise ParseError("'pairs' is missing, not a list, or empty")
+    pairs = need_list(data, "pairs")
     language = meta["language"]
     records, seen = [], set()
     for i, pair in enumerate(pairs[: meta.get("n_pairs", len(pairs))]):

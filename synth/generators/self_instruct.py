@@ -20,12 +20,12 @@ import yaml
 from synth.engine import GenRequest, GenResult
 from synth.generators import (
     TASKS_DIR,
-    ParseError,
     check_language,
     check_result,
     generator_name,
     load_prompt,
     need_dict,
+    need_list,
     need_str,
     prompt_language,
     render,
@@ -146,9 +146,7 @@ def to_records(result: GenResult) -> list[dict]:
     check_result(result)
     meta = result.request.meta
     data = need_dict(result.data)
-    tasks = data.get("tasks")
-    if not isinstance(tasks, list) or not tasks:
-        raise ParseError("'tasks' is missing, not a list, or empty")
+    tasks = need_list(data, "tasks")
     records = []
     for i, task in enumerate(tasks):
         where = f"tasks[{i}]"
