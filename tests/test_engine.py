@@ -178,3 +178,20 @@ def test_worker_processes_keep_order_and_merge_reports(tmp_path):
     rep = engine.usage_report()
     assert rep["requests_sent"] == 12 and rep["prompt_tokens"] > 0
     assert again.usage_report()["cache_hits"] == 12
+
+
+def test_requests_and_tokens_per_minute_limits_hold():
+    import asyncio
+
+    from synth.engine import _RateLimiter
+
+    async def run(limiter: _RateLimiter, sizes: list[int]) -> float:
+        start = time.monotonic()
+        for size in sizes:
+            await limiter.acquire(size)
+        return time.monotonic() - start
+
+    # A full minute's allowance may go at once; past it, requests wait for the bucket to refill.
+    assert asyncio.run(run(_RateLimiter(rpm=60, tpm=None), [1] * 60)) < 0.5
+    assert asyncio.run(run(_RateLimiter(rpm=60, tpm=None), [1] * 62)) >= 1.8  # 1 request/s after the burst
+    assert asyncio.run(run(_RateLimiter(rpm=None, tpm=600), [600, 20])) >= 1.8  # 10 tokens/s refill
