@@ -1,4 +1,4 @@
-"""Prompt formatting and tokenisation with the loss on the response only."""
+"""Prompt templates and tokenisation with the loss on the response only."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import random
 from collections.abc import Iterator
 
 import torch
+
+from validate.errors import DataAgentError
 
 ALPACA = (
     "Below is an instruction that describes a task{ctx}. Write a response that appropriately completes the request.\n\n"
@@ -23,27 +25,65 @@ def alpaca_prompt(instruction: str, input_: str = "") -> str:
     )
 
 
-def encode_example(tokenizer: object, prompt: str, response: str, max_len: int) -> dict[str, list[int]]:
+def resolve_template(name: str, tokenizer: object) -> str:
+    """ "auto" picks the model's own chat template when it has one, Alpaca otherwise."""
+    has_chat = bool(getattr(tokenizer, "chat_template", None))
+    if name == "chat" and not has_chat:
+        raise DataAgentError("train: --template chat, but the model's tokenizer has no chat template")
+    if name == "auto":
+        return "chat" if has_chat else "alpaca"
+    return name
+
+
+def _user_turn(record: dict) -> str:
+    ctx = record.get("input") or ""
+    return record["instruction"] + (f"\n\n{ctx}" if ctx.strip() else "")
+
+
+def split_text(tokenizer: object, record: dict, template: str) -> tuple[str, str, bool]:
+    """(prompt, response, needs_eos): the record as the model will read it, cut where the loss starts.
+
+    Chat templates close the assistant turn themselves, so their response already carries the end
+    marker; the prompt must be a prefix of the whole conversation or the cut would be wrong.
+    """
+    if template == "alpaca":
+        return alpaca_prompt(record["instruction"], record.get("input") or ""), record["output"], True
+    user = [{"role": "user", "content": _user_turn(record)}]
+    prompt = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template([*user, {"role": "assistant", "content": record["output"]}], tokenize=False)
+    if not full.startswith(prompt):
+        raise DataAgentError("train: the chat template does not render the prompt as a prefix of the conversation")
+    return prompt, full[len(prompt) :], False
+
+
+def encode_example(
+    tokenizer: object, prompt: str, response: str, max_len: int, add_eos: bool = True
+) -> dict[str, list[int]]:
     """input_ids and labels; prompt tokens are masked so only the response is learned.
 
     The prompt is cut from the left when too long: the response must always be present.
     """
     p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    r = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    r = tokenizer(response, add_special_tokens=False)["input_ids"] + ([tokenizer.eos_token_id] if add_eos else [])
     r = r[: max_len - 8]
-    p = [tokenizer.bos_token_id] + p[-(max_len - len(r) - 1) :]
+    bos = tokenizer.bos_token_id
+    head = [bos] if bos is not None and (not p or p[0] != bos) else []
+    p = head + p[-(max_len - len(r) - len(head)) :]
     return {"input_ids": p + r, "labels": [IGNORE] * len(p) + r}
 
 
-def encode_records(tokenizer: object, records: list[dict], max_len: int) -> list[dict[str, list[int]]]:
-    return [
-        encode_example(tokenizer, alpaca_prompt(r["instruction"], r.get("input", "")), r["output"], max_len)
-        for r in records
-    ]
+def encode_records(
+    tokenizer: object, records: list[dict], max_len: int, template: str = "alpaca"
+) -> list[dict[str, list[int]]]:
+    out = []
+    for r in records:
+        prompt, response, eos = split_text(tokenizer, r, template)
+        out.append(encode_example(tokenizer, prompt, response, max_len, add_eos=eos))
+    return out
 
 
 def encode_text_blocks(tokenizer: object, texts: list[str], block: int) -> list[dict[str, list[int]]]:
-    """Plain causal-LM blocks over raw text (the short pretraining pass)."""
+    """Plain causal-LM blocks over raw text (the tiny base's short pretraining pass)."""
     ids: list[int] = []
     for text in texts:
         ids += [tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
@@ -63,11 +103,48 @@ def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, torc
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
-def batches(examples: list[dict], batch_size: int, pad_id: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
-    """An endless shuffled stream of padded batches, reshuffled each epoch with a fixed seed."""
+def batches(
+    examples: list[dict], batch_size: int, pad_id: int, seed: int, rank: int = 0, world: int = 1
+) -> Iterator[dict[str, torch.Tensor]]:
+    """An endless shuffled stream of padded batches, reshuffled each epoch with a fixed seed.
+
+    Under data parallelism every process draws the same order and keeps every ``world``-th batch,
+    so processes never train on the same rows in one step.
+    """
     rng = random.Random(seed)
     order = list(range(len(examples)))
+    k = 0
     while True:
         rng.shuffle(order)
         for i in range(0, len(order), batch_size):
-            yield collate([examples[j] for j in order[i : i + batch_size]], pad_id)
+            if k % world == rank:
+                yield collate([examples[j] for j in order[i : i + batch_size]], pad_id)
+            k += 1
+
+
+def shuffled_responses(records: list[dict], seed: int) -> list[dict]:
+    """The control set: every record keeps its prompt but gets another record's response."""
+    rng = random.Random(seed)
+    n = len(records)
+    # Sattolo's shuffle is a single n-cycle, so no record keeps its own response.
+    perm = list(range(n))
+    for i in range(n - 1, 0, -1):
+        j = rng.randrange(i)
+        perm[i], perm[j] = perm[j], perm[i]
+    return [{**r, "output": records[perm[i]]["output"]} for i, r in enumerate(records)]
+
+
+def swapped_prompts(records: list[dict], key: str = "source_ref") -> list[dict]:
+    """Held-out records with each response under another record's instruction and input.
+
+    Records are ordered by source and the prompts rotated by half the set, so a response is (where the
+    set allows) paired with a prompt from a different source: a sibling question of the same page could
+    otherwise be almost as good a prompt and hide the gain.
+    """
+    order = sorted(range(len(records)), key=lambda i: (str(records[i].get(key, "")), i))
+    shift = max(1, len(order) // 2)
+    out = [dict(r) for r in records]
+    for pos, i in enumerate(order):
+        donor = records[order[(pos + shift) % len(order)]]
+        out[i]["instruction"], out[i]["input"] = donor["instruction"], donor.get("input", "")
+    return out

@@ -1,86 +1,122 @@
-"""The training loop, read in one sitting: AdamW, warmup + cosine, clipping, periodic eval."""
+"""The training loop, read in one sitting: AdamW, warmup + cosine over a token budget, clipping, evals.
+
+Runs through ``accelerate`` so the same loop serves one CPU, one GPU with bf16/fp16 autocast, and
+``accelerate launch`` with data parallelism or DeepSpeed ZeRO (docs/TRAINING.md).
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
+from accelerate import Accelerator
 
-from train.data import collate
+from train.data import IGNORE, collate
+from validate.errors import DataAgentError
 
 
 @dataclass
 class LoopResult:
-    steps: int
-    tokens: int
-    seconds: float
-    train_losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    train_losses: list[tuple[int, float]] = field(default_factory=list)  # (tokens seen, loss)
     eval_losses: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
 
 
 @torch.no_grad()
 def eval_loss(model: torch.nn.Module, examples: list[dict], pad_id: int, batch_size: int = 16) -> float:
-    """Mean loss per supervised token over ``examples`` (not a mean of batch means)."""
+    """Mean loss per supervised token over ``examples`` (not a mean of batch means).
+
+    Only the last ``len(input_ids)`` logits are scored: prompt-learning methods prepend virtual tokens.
+    """
     was_training = model.training
     model.eval()
+    device = next(p for p in model.parameters()).device
     total, count = 0.0, 0
     for i in range(0, len(examples), batch_size):
         batch = collate(examples[i : i + batch_size], pad_id)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        shift_logits, shift_labels = logits[:, :-1].float(), batch["labels"][:, 1:]
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, -ids.size(1) :]
+        shift_logits, shift_labels = logits[:, :-1].float(), batch["labels"][:, 1:].to(device)
         loss = torch.nn.functional.cross_entropy(
             shift_logits.reshape(-1, shift_logits.size(-1)),
             shift_labels.reshape(-1),
-            ignore_index=-100,
+            ignore_index=IGNORE,
             reduction="sum",
         )
         total += loss.item()
-        count += int((shift_labels != -100).sum())
+        count += int((shift_labels != IGNORE).sum())
     model.train(was_training)
     return total / max(count, 1)
+
+
+def _check_gradients(params: list[torch.nn.Parameter]) -> None:
+    """Fail loudly instead of training nothing: a frozen graph or a repacked 4-bit layer gives zero grads."""
+    norm = sum(float(p.grad.detach().float().abs().sum()) for p in params if p.grad is not None)
+    if norm == 0.0 or not math.isfinite(norm):
+        raise DataAgentError(
+            f"train: gradients are {'zero' if norm == 0.0 else 'not finite'} after the first step: nothing would be "
+            "learned (bitsandbytes 4-bit on CPU must have its weight repacking disabled; see train/model.py)"
+        )
 
 
 def run(
     model: torch.nn.Module,
     stream: Iterator[dict[str, torch.Tensor]],
     *,
-    steps: int,
+    token_budget: int,
     lr: float,
-    warmup: int = 10,
-    weight_decay: float = 0.0,
-    eval_every: int = 0,
-    eval_fn: object = None,
+    accelerator: Accelerator,
+    warmup_ratio: float = 0.05,
+    eval_every_tokens: int = 0,
+    eval_fn: Callable[[], float] | None = None,
     progress: object = None,
 ) -> LoopResult:
+    """Train until ``token_budget`` tokens (prompt + response, no padding, all processes) have been seen."""
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    # The fused kernel (CPU and CUDA) is what transformers.Trainer uses by default: one pass over all tensors.
+    fused = all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in params)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, fused=fused)
+    model, opt = accelerator.prepare(model, opt)
 
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return lr * (step + 1) / warmup
-        frac = (step - warmup) / max(1, steps - warmup)
-        return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+    def lr_at(frac: float) -> float:
+        if frac < warmup_ratio:
+            return lr * (frac + 1e-3) / warmup_ratio
+        done = (frac - warmup_ratio) / max(1e-9, 1 - warmup_ratio)
+        return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, done))))
 
-    result = LoopResult(steps=steps, tokens=0, seconds=0.0)
+    result = LoopResult()
+    next_eval = eval_every_tokens
     model.train()
     start = time.perf_counter()
-    for step in range(steps):
+    while result.tokens < token_budget:
         for group in opt.param_groups:
-            group["lr"] = lr_at(step)
-        batch = next(stream)
-        loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+            group["lr"] = lr_at(result.tokens / token_budget)
+        batch = {k: v.to(accelerator.device) for k, v in next(stream).items()}
+        with accelerator.autocast():
+            loss = model(**batch).loss
+        accelerator.backward(loss)
+        if result.steps == 0:
+            _check_gradients(params)
+        accelerator.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        result.tokens += int(batch["attention_mask"].sum())
-        result.train_losses.append(loss.item())
-        if eval_every and eval_fn and (step + 1) % eval_every == 0:
-            result.eval_losses.append((step + 1, eval_fn()))
+        seen = int(accelerator.reduce(batch["attention_mask"].sum(), reduction="sum"))
+        result.tokens += seen
+        result.steps += 1
+        result.train_losses.append((result.tokens, loss.item()))
+        if eval_fn is not None and eval_every_tokens and result.tokens >= next_eval:
+            result.eval_losses.append((result.tokens, eval_fn()))
+            next_eval += eval_every_tokens
         if progress is not None:
-            progress.update(1)
+            progress.update(min(seen, token_budget - (result.tokens - seen)))
     result.seconds = time.perf_counter() - start
     return result

@@ -1,43 +1,36 @@
-"""The smoke-train: does a LoRA pass over the published set lower held-out response loss?
+"""The smoke-train: does this published set teach a model what it claims? Read top to bottom.
 
-Flow: load the published folder -> (tiny model: train a tokenizer and give the base a
-short causal-LM pass on document text, since LoRA on a random base learns almost
-nothing) -> held-out response loss -> LoRA on the train split -> held-out loss again.
+1. Load the published set (folder or hub id, any split names); hold out whole source documents.
+2. The base: the given model, or (demo/tests) a tiny Llama with a tokenizer trained here and a short
+   causal-LM pass on raw documents.
+3. Measure the base on held-out records: response loss, and the pairing gain (train/verdict.py).
+4. Real run: adapter (or full fine-tune) on the training rows for a token budget; save; check the
+   adapter is non-empty and reloads to the same loss.
+5. Control run: same base, budget and seed, responses shuffled across training rows.
+6. Verdict from the two pairing gains and the loss drop; report JSON + PNG + sample generations.
 """
 
 from __future__ import annotations
 
-import json
-import random
-from dataclasses import asdict, dataclass, field
+import resource
+from dataclasses import asdict
 from pathlib import Path
 
 import datasets
 import torch
+from accelerate import Accelerator
+from safetensors.torch import load_file
 from tqdm import tqdm
+from transformers import set_seed
 
-from train import data, loop
-from train.lora import LoraSettings, wrap_lora
-from train.tiny import tiny_llama, train_tokenizer
+from train import adapters, data, loop, report, samples
+from train.config import TrainConfig
+from train.model import load_base, load_tokenizer, mixed_precision, pick_device
+from train.tiny import build_tiny_base
+from train.verdict import decide, split_by_source
 from validate.contracts import Document
 from validate.errors import DataAgentError
 from validate.io import read_records
-
-
-@dataclass
-class SmokeConfig:
-    dataset: str
-    out_dir: str
-    documents: str | None = None
-    model: str | None = None  # local path or hub id; None builds a tiny Llama
-    seed: int = 0
-    max_len: int = 256
-    batch_size: int = 8
-    pretrain_steps: int = 300
-    pretrain_lr: float = 3e-3
-    steps: int = 200
-    lr: float = 3e-3
-    lora: LoraSettings = field(default_factory=LoraSettings)
 
 
 def fresh_load_kwargs(path: str) -> dict:
@@ -50,107 +43,205 @@ def fresh_load_kwargs(path: str) -> dict:
     return {"download_mode": "force_redownload"} if Path(path).is_dir() else {}
 
 
-def load_published(path: str) -> tuple[list[dict], list[dict]]:
-    """(train, held-out) records from a published folder or hub id; any split names."""
+def load_published(path: str) -> dict[str, list[dict]]:
+    """Every split of a published folder or hub id, as records."""
     try:
         ds = datasets.load_dataset(path, **fresh_load_kwargs(path))
     except Exception as exc:  # datasets raises many types for a missing or malformed set
         raise DataAgentError(f"{path}: cannot load the dataset ({exc.__class__.__name__}: {exc})") from exc
-    names = list(ds.keys())
-    held = next((n for n in names if n in ("test", "validation", "eval", "dev")), None)
-    train_name = "train" if "train" in names else next(n for n in names if n != held)
-    train_rows = list(ds[train_name])
-    if held is None:
-        # Hold out whole sources so rows of one document never sit on both sides.
-        sources = sorted({r["source_ref"] for r in train_rows})
-        random.Random(0).shuffle(sources)
-        test_sources = set(sources[: max(1, len(sources) // 10)])
-        return (
-            [r for r in train_rows if r["source_ref"] not in test_sources],
-            [r for r in train_rows if r["source_ref"] in test_sources],
-        )
-    return train_rows, list(ds[held])
+    missing = {"instruction", "output"} - set(next(iter(ds.values())).column_names)
+    if missing:
+        raise DataAgentError(f"{path}: records lack the field '{sorted(missing)[0]}' the trainer needs")
+    return {name: list(split) for name, split in ds.items()}
 
 
-def smoke_train(cfg: SmokeConfig, show_progress: bool = True) -> dict:
-    torch.manual_seed(cfg.seed)
-    train_rows, held_rows = load_published(cfg.dataset)
+def _peak_memory_mb(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _saved_tensors(folder: Path) -> dict[str, torch.Tensor]:
+    files = sorted(folder.glob("*.safetensors"))
+    return {k: v for f in files for k, v in load_file(str(f)).items()}
+
+
+def _adapter_state(model: torch.nn.Module, method: str) -> dict[str, torch.Tensor]:
+    """The tensors save_pretrained writes, under the names it writes them, detached and copied."""
+    if method == "full":
+        state = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    else:
+        from peft import get_peft_model_state_dict
+
+        state = get_peft_model_state_dict(model)
+    return {k: v.detach().float().cpu().clone() for k, v in state.items()}
+
+
+def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
+    set_seed(cfg.seed)
+    splits = load_published(cfg.dataset)
+    train_rows, held_rows, how = split_by_source(splits, cfg.heldout_fraction)
     if not train_rows or not held_rows:
-        raise DataAgentError(f"{cfg.dataset}: need records in both a train and a held-out split")
+        raise DataAgentError(f"{cfg.dataset}: need records from at least two source documents to hold one out")
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    texts = read_records(cfg.documents, Document)["text"].tolist() if cfg.documents else []
-    report: dict = {
-        "config": {k: v for k, v in asdict(cfg).items()},
+    device = pick_device(cfg.device)
+    acc = Accelerator(mixed_precision=mixed_precision(cfg.precision, device), cpu=device == "cpu")
+    device = str(acc.device)
+    main = acc.is_main_process
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    rep: dict = {
+        "config": asdict(cfg),
+        "model": cfg.model or "tiny Llama built locally (pipeline smoke test, not a real base)",
+        "heldout_split": how,
         "train_records": len(train_rows),
         "heldout_records": len(held_rows),
+        "mixed_precision": acc.mixed_precision,
+        "device": device,
     }
 
-    if cfg.model:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(cfg.model)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(cfg.model)
-    else:
-        corpus = texts + [r["instruction"] + "\n" + r["input"] + "\n" + r["output"] for r in train_rows]
-        tokenizer = train_tokenizer(corpus)
-        model = tiny_llama(tokenizer, seed=cfg.seed)
-        if texts and cfg.pretrain_steps:
-            blocks = data.encode_text_blocks(tokenizer, texts, cfg.max_len)
-            bar = tqdm(total=cfg.pretrain_steps, desc="pretrain base on documents", disable=not show_progress)
-            pre = loop.run(
-                model,
-                data.batches(blocks, cfg.batch_size, tokenizer.pad_token_id, cfg.seed),
-                steps=cfg.pretrain_steps,
-                lr=cfg.pretrain_lr,
-                progress=bar,
-            )
-            bar.close()
-            report["pretrain"] = {
-                "steps": pre.steps,
-                "tokens": pre.tokens,
-                "seconds": round(pre.seconds, 2),
-                "first_loss": pre.train_losses[0],
-                "last_loss": pre.train_losses[-1],
-            }
-
-    train_ex = data.encode_records(tokenizer, train_rows, cfg.max_len)
-    held_ex = data.encode_records(tokenizer, held_rows, cfg.max_len)
+    # 2. The base.
+    base_path = cfg.model
+    if base_path is None:
+        base_path = str(out / "base")
+        docs = read_records(cfg.documents, Document)["text"].tolist() if cfg.documents else []
+        if main:
+            rows_text = [r["instruction"] + "\n" + (r.get("input") or "") + "\n" + r["output"] for r in train_rows]
+            rep["pretrain"] = build_tiny_base(
+                docs, rows_text, base_path, steps=cfg.pretrain_steps, lr=cfg.pretrain_lr,
+                block=cfg.max_len, batch_size=cfg.batch_size, seed=cfg.seed, progress=show_progress,
+            )  # fmt: skip
+        acc.wait_for_everyone()
+    tokenizer = load_tokenizer(base_path)
+    template = data.resolve_template(cfg.template, tokenizer)
+    rep["template"] = template
     pad = tokenizer.pad_token_id
-    before = loop.eval_loss(model, held_ex, pad)
+    held_ex = data.encode_records(tokenizer, held_rows, cfg.max_len, template)
+    swap_ex = data.encode_records(tokenizer, data.swapped_prompts(held_rows), cfg.max_len, template)
 
-    model = wrap_lora(model, cfg.lora)
-    bar = tqdm(total=cfg.steps, desc="LoRA on instruction records", disable=not show_progress)
-    result = loop.run(
-        model,
-        data.batches(train_ex, cfg.batch_size, pad, cfg.seed + 1),
-        steps=cfg.steps,
-        lr=cfg.lr,
-        eval_every=max(1, cfg.steps // 5),
-        eval_fn=lambda: loop.eval_loss(model, held_ex, pad),
-        progress=bar,
-    )
-    bar.close()
-    after = loop.eval_loss(model, held_ex, pad)
+    def measure(model: torch.nn.Module) -> tuple[float, float]:
+        own = loop.eval_loss(model, held_ex, pad)
+        return own, loop.eval_loss(model, swap_ex, pad) - own
 
-    adapter_dir = out / "adapter"
-    model.save_pretrained(adapter_dir)
-    tokenizer.save_pretrained(out / "tokenizer")
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    report.update(
-        heldout_response_loss_before=round(before, 4),
-        heldout_response_loss_after=round(after, 4),
-        loss_drop=round(before - after, 4),
-        lora={
+    sample_rows = held_rows[: cfg.samples]
+
+    def train_once(rows: list[dict], label: str) -> tuple[torch.nn.Module, dict]:
+        set_seed(cfg.seed)
+        model = load_base(base_path, cfg.quant, device, cfg.gradient_checkpointing)
+        if label == "real":
+            rep["heldout_response_loss_before"], rep["pairing_gain_before"] = (round(x, 4) for x in measure(model))
+            rep["samples_before"] = samples.generate(model, tokenizer, sample_rows, template, cfg.max_new_tokens)
+        model = adapters.wrap(model, cfg.adapter)
+        init = _adapter_state(model, cfg.adapter.method) if label == "real" else {}
+        examples = data.encode_records(tokenizer, rows, cfg.max_len, template)
+        bar = tqdm(total=cfg.token_budget, desc=f"{label} run", unit="tok", disable=not (show_progress and main))
+        result = loop.run(
+            model,
+            data.batches(examples, cfg.batch_size, pad, cfg.seed + 1, acc.process_index, acc.num_processes),
+            token_budget=cfg.token_budget,
+            lr=cfg.learning_rate,
+            accelerator=acc,
+            warmup_ratio=cfg.warmup_ratio,
+            eval_every_tokens=max(1, cfg.token_budget // 5),
+            eval_fn=lambda: loop.eval_loss(model, held_ex, pad),
+            progress=bar,
+        )
+        bar.close()
+        model = acc.unwrap_model(model)
+        loss, gain = measure(model)
+        stride = max(1, len(result.train_losses) // 100)
+        run = {
             "steps": result.steps,
             "tokens": result.tokens,
             "seconds": round(result.seconds, 2),
-            "trainable_params": trainable,
-            "eval_curve": result.eval_losses,
-        },
-        adapter=str(adapter_dir),
+            "tokens_per_second": round(result.tokens_per_second, 1),
+            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "heldout_loss": round(loss, 4),
+            "pairing_gain": round(gain, 4),
+            "eval_curve": [(t, round(v, 4)) for t, v in result.eval_losses],
+            "train_curve": [(t, round(v, 4)) for t, v in result.train_losses[::stride]],
+        }
+        return model, run | {"_init": init}
+
+    # 3-4. The real run, its adapter and its integrity.
+    model, real = train_once(train_rows, "real")
+    init = real.pop("_init")
+    rep["heldout_response_loss_after"] = real["heldout_loss"]
+    rep["samples_after"] = samples.generate(model, tokenizer, sample_rows, template, cfg.max_new_tokens)
+    adapter_dir = out / "adapter"
+    if main:
+        model.save_pretrained(adapter_dir)
+        tokenizer.save_pretrained(adapter_dir)
+    acc.wait_for_everyone()
+    rep["adapter"] = str(adapter_dir)
+    rep["adapter_integrity"] = check_integrity(cfg, base_path, adapter_dir, init, held_ex, pad, real["heldout_loss"])
+    del model
+
+    # 5. The control run.
+    runs = {"real": real}
+    if cfg.control:
+        _, control = train_once(data.shuffled_responses(train_rows, cfg.seed), "control")
+        control.pop("_init")
+        runs["control"] = control
+    rep["runs"] = runs
+    rep["peak_memory_mb"] = round(_peak_memory_mb(device), 1)
+
+    # 6. The verdict and the report.
+    rep["verdict"] = decide(
+        rep["heldout_response_loss_before"],
+        rep["heldout_response_loss_after"],
+        real["pairing_gain"],
+        runs["control"]["pairing_gain"] if cfg.control else None,
+        cfg.thresholds,
     )
-    (out / "train_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
-    return report
+    rep["loss_drop"] = rep["verdict"]["loss_drop"]
+    rep["samples"] = [
+        {"instruction": r["instruction"], "reference": r["output"], "before": b, "after": a}
+        for r, b, a in zip(sample_rows, rep.pop("samples_before"), rep.pop("samples_after"), strict=True)
+    ]
+    if main:
+        report.plot(rep, out / "train_report.png")
+        if cfg.card:
+            rep["card"] = report.update_card(cfg.dataset, rep)
+        report.write_json(rep, out / "train_report.json")
+    return rep
+
+
+def check_integrity(
+    cfg: TrainConfig,
+    base_path: str,
+    adapter_dir: Path,
+    init: dict[str, torch.Tensor],
+    held_ex: list[dict],
+    pad: int,
+    final_loss: float,
+) -> dict:
+    """The saved adapter holds trained tensors, and a fresh reload scores the final held-out loss again.
+
+    Guards the failure alpaca-lora users hit with newer peft: an adapter file that saves but is empty
+    or still at its initial values, so the "trained" model is the base model.
+    """
+    saved = _saved_tensors(adapter_dir)
+    shared = [k for k in init if k in saved]
+    changed = [k for k in shared if not torch.equal(saved[k].float(), init[k])]
+    if cfg.adapter.method == "full":
+        reloaded = load_base(str(adapter_dir), "none", pick_device(cfg.device))
+    else:
+        from peft import PeftModel
+
+        reloaded = PeftModel.from_pretrained(load_base(base_path, cfg.quant, pick_device(cfg.device)), adapter_dir)
+    reload_loss = loop.eval_loss(reloaded, held_ex, pad)
+    tolerance = 1e-3 if cfg.quant == "none" else 1e-2
+    result = {
+        "tensors": len(saved),
+        "parameters": int(sum(v.numel() for v in saved.values())),
+        "compared": len(shared),
+        "changed_from_init": len(changed),
+        "reload_heldout_loss": round(reload_loss, 5),
+        "final_heldout_loss": round(final_loss, 5),
+        "tolerance": tolerance,
+    }
+    result["ok"] = bool(saved) and bool(changed) and abs(reload_loss - final_loss) <= tolerance
+    if not result["ok"]:
+        raise DataAgentError(f"train: the saved adapter in {adapter_dir} failed its integrity check: {result}")
+    return result
