@@ -245,25 +245,70 @@ def publish(
 
 @app.command()
 def train(
-    dataset: Annotated[str, typer.Option(help="Published folder or hub id.")],
-    out: Annotated[Path, typer.Option(help="Folder for the adapter and train_report.json.")] = Path("out/train"),
+    dataset: Annotated[str, typer.Option(help="Published folder or hub id (any split names).")],
+    model: Annotated[
+        str | None,
+        typer.Option(help="Base model: local path or hub id. Default: a tiny Llama built here (smoke only)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the adapter, train_report.json and .png.")] = Path("out/train"),
+    method: Annotated[str, typer.Option(help="lora | prefix (P-Tuning v2) | prompt | ptuning | ia3 | full.")] = "lora",
+    quant: Annotated[str, typer.Option(help="Base weights: none | 8bit (LLM.int8) | 4bit (NF4).")] = "none",
+    template: Annotated[str, typer.Option(help="auto (chat template if the model has one) | alpaca | chat.")] = "auto",
+    token_budget: Annotated[int, typer.Option(help="Tokens seen by each run (real and control).")] = 150_000,
+    lr: Annotated[float | None, typer.Option(help="Learning rate; default depends on --method.")] = None,
+    r: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
+    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
+    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
+    target_modules: Annotated[str, typer.Option(help="LoRA targets, comma-separated.")] = "q_proj,v_proj",
+    virtual_tokens: Annotated[int, typer.Option(help="Virtual tokens for prefix/prompt/ptuning.")] = 16,
+    precision: Annotated[str, typer.Option(help="auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Records per step and process.")] = 8,
+    max_len: Annotated[int, typer.Option(help="Tokens per record (prompt cut from the left).")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed for init, order and the control shuffle.")] = 0,
+    control: Annotated[bool, typer.Option(help="Run the shuffled-response control the verdict needs.")] = True,
+    card: Annotated[bool, typer.Option(help="Also write the verdict into the dataset card.")] = False,
+    gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
     documents: Annotated[Path | None, typer.Option(help="Document records for the tiny base's pretraining.")] = None,
-    model: Annotated[str | None, typer.Option(help="Base model path or id; default builds a tiny Llama.")] = None,
-    steps: Annotated[int, typer.Option(help="LoRA optimiser steps.")] = 200,
     pretrain_steps: Annotated[int, typer.Option(help="Causal-LM steps on documents (tiny base only).")] = 300,
 ) -> None:
-    """Smoke-train LoRA on the published set and report held-out response loss before and after."""
-    from train.smoke import SmokeConfig, smoke_train
+    """Train an adapter on the published set and judge it: held-out loss, pairing gain vs a shuffled control."""
+    from train.config import AdapterSettings, TrainConfig
+    from train.smoke import smoke_train
 
-    cfg = SmokeConfig(
+    cfg = TrainConfig(
         dataset=dataset,
         out_dir=str(out),
-        documents=str(documents) if documents else None,
         model=model,
-        steps=steps,
+        documents=str(documents) if documents else None,
+        template=template,
+        adapter=AdapterSettings(
+            method=method,
+            r=r,
+            alpha=alpha,
+            dropout=dropout,
+            target_modules=[m.strip() for m in target_modules.split(",") if m.strip()],
+            num_virtual_tokens=virtual_tokens,
+        ),
+        quant=quant,
+        precision=precision,
+        device=device,
+        token_budget=token_budget,
+        lr=lr,
+        batch_size=batch_size,
+        max_len=max_len,
+        seed=seed,
+        control=control,
+        card=card,
+        gradient_checkpointing=gradient_checkpointing,
         pretrain_steps=pretrain_steps,
     )
-    _print(smoke_train(cfg))
+    report = smoke_train(cfg)
+    _print(
+        {k: report[k] for k in ("verdict", "heldout_response_loss_before", "heldout_response_loss_after", "adapter")}
+    )
+    if report["verdict"]["verdict"] == "fail":
+        sys.exit(1)
 
 
 @app.command()
@@ -284,3 +329,7 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

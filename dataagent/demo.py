@@ -17,21 +17,25 @@ from crawlers.run import crawl_site
 from dataagent.samples import SITE_DIR, make_sample_repo
 from dataagent.site_server import SiteServer
 from synth.run import synth_rules
-from train.lora import LoraSettings
-from train.smoke import SmokeConfig, smoke_train
+from train.config import AdapterSettings, TrainConfig
+from train.smoke import smoke_train
 from validate.contracts import CodeUnit
 from validate.io import write_records
 from validate.run import gate_file, publish_file
 
 # A 128-wide, 2-layer base has too little capacity for r=8 adapters on q/v alone to show
 # a clear held-out drop in a demo-sized budget, so the demo adapts every projection.
-DEMO_LORA = LoraSettings(target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+DEMO_ADAPTER = AdapterSettings(
+    target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+)
 
 
 SAMPLE_RECIPE = RECIPES_DIR / "sample_site.yaml"
 
 
-def run_demo(out: str | Path, train_steps: int = 200, pretrain_steps: int = 300, quiet: bool = False) -> dict:
+def run_demo(
+    out: str | Path, token_budget: int = 150_000, pretrain_steps: int = 300, quiet: bool = False
+) -> dict:
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
@@ -80,13 +84,15 @@ def run_demo(out: str | Path, train_steps: int = 200, pretrain_steps: int = 300,
     published_rows = sum(len(reloaded[s]) for s in reloaded)
     assert published_rows == gate["accepted"], "published set does not match the accepted records"
 
-    say("[6/6] LoRA smoke-train on the published set ...")
+    say("[6/6] LoRA smoke-train, shuffled control and usefulness verdict ...")
     report = smoke_train(
-        SmokeConfig(
+        TrainConfig(
             dataset=str(out / "dataset"),
             out_dir=str(out / "train"),
             documents=str(out / "crawl" / "documents.parquet"),
-            steps=train_steps,
+            adapter=DEMO_ADAPTER,
+            lr=3e-3,  # a tiny base with small adapters takes larger steps than DEFAULT_LR's real models
+            token_budget=token_budget,
             pretrain_steps=pretrain_steps,
         ),
         show_progress=not quiet,
@@ -104,6 +110,8 @@ def run_demo(out: str | Path, train_steps: int = 200, pretrain_steps: int = 300,
         "splits": pub["splits"],
         "heldout_loss_before": report["heldout_response_loss_before"],
         "heldout_loss_after": report["heldout_response_loss_after"],
+        "verdict": report["verdict"]["verdict"],
+        "pairing_gain_margin": report["verdict"].get("margin"),
         "train_report": str(out / "train" / "train_report.json"),
         "seconds": round(time.perf_counter() - t0, 1),
     }

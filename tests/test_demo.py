@@ -1,23 +1,66 @@
-"""The whole pipeline end to end on the bundled samples, with a shortened training budget."""
+"""The whole pipeline end to end on the bundled samples, and the verdict on sets whose answer is known."""
 
 import json
 
 import datasets
 import pandas as pd
+import pytest
 
-from dataagent.demo import run_demo
+from dataagent.demo import DEMO_ADAPTER, run_demo
+from train import report as train_report
+from train.config import TrainConfig
+from train.smoke import smoke_train
+from train.verdict import shuffled_copy
 
 
-def test_demo_runs_every_stage(tmp_path):
-    summary = run_demo(tmp_path / "demo", train_steps=60, pretrain_steps=60, quiet=True)
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One demo run at the default training budget: the one the verdict thresholds were calibrated on."""
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    return out, run_demo(out, quiet=True)
+
+
+def test_demo_runs_every_stage(demo):
+    out, summary = demo
     assert summary["documents"] >= 30
     assert summary["faq_pairs"] >= 25
     assert summary["code_units"] >= 40
-    gate = json.loads((tmp_path / "demo" / "gate" / "gate_report.json").read_text())
+    gate = json.loads((out / "gate" / "gate_report.json").read_text())
     assert gate["accepted"] + gate["quarantined"] == gate["input"]
-    ds = datasets.load_dataset(str(tmp_path / "demo" / "dataset"), download_mode="force_redownload")
-    accepted = pd.read_parquet(tmp_path / "demo" / "gate" / "accepted.parquet")
+    ds = datasets.load_dataset(str(out / "dataset"), download_mode="force_redownload")
+    accepted = pd.read_parquet(out / "gate" / "accepted.parquet")
     assert sorted(r for s in ds for r in ds[s]["id"]) == sorted(accepted["id"])
-    report = json.loads((tmp_path / "demo" / "train" / "train_report.json").read_text())
+
+
+def test_verdict_passes_the_demo_set(demo):
+    out, summary = demo
+    report = json.loads((out / "train" / "train_report.json").read_text())
     assert report["heldout_response_loss_after"] < report["heldout_response_loss_before"]
-    assert (tmp_path / "demo" / "train" / "adapter" / "adapter_model.safetensors").exists()
+    assert report["verdict"]["verdict"] == "pass", report["verdict"]
+    assert summary["verdict"] == "pass"
+    assert report["adapter_integrity"]["ok"] and report["adapter_integrity"]["changed_from_init"] > 0
+    assert (out / "train" / "adapter" / "adapter_model.safetensors").exists()
+    assert (out / "train" / "train_report.png").stat().st_size > 10_000
+    assert len(report["samples"]) == 3 and all(s["before"] != s["after"] for s in report["samples"])
+    assert report["runs"]["control"]["tokens"] >= report["config"]["token_budget"]
+    assert "published 'test' split" in report["heldout_split"]
+
+
+def test_verdict_fails_the_same_set_with_shuffled_responses_and_goes_into_its_card(demo, tmp_path):
+    out, _ = demo
+    bad = shuffled_copy(out / "dataset", tmp_path / "shuffled")
+    cfg = TrainConfig(
+        dataset=str(bad),
+        out_dir=str(tmp_path / "train"),
+        model=str(out / "train" / "base"),  # the demo's pretrained tiny base: same start as the real set had
+        adapter=DEMO_ADAPTER,
+        lr=3e-3,
+        card=True,
+    )
+    report = smoke_train(cfg, show_progress=False)
+    assert report["verdict"]["verdict"] == "fail", report["verdict"]
+    card = (bad / "README.md").read_text(encoding="utf-8")
+    assert card.count(train_report.CARD_BEGIN) == 1 and "**fail**" in card
+    train_report.update_card(str(bad), report)  # a re-run replaces the section instead of adding one
+    assert (bad / "README.md").read_text(encoding="utf-8").count(train_report.CARD_BEGIN) == 1
+    assert datasets.load_dataset(str(bad), download_mode="force_redownload")["train"].num_rows > 0
