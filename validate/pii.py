@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 TEXT_FIELDS = ("instruction", "input", "output")
@@ -222,46 +223,39 @@ def record_id(instruction: str, input_: str, output: str) -> str:
     return hashlib.sha256("\x1f".join((instruction, input_, output)).encode("utf-8")).hexdigest()
 
 
-def scrub_frame(df: pd.DataFrame, policy: dict[str, str]) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Scrub every kind whose policy is "scrub" in the text fields; recompute ids of changed rows.
+def scrub_changes(
+    df: pd.DataFrame, policy: dict[str, str], screened: dict[str, np.ndarray] | None = None
+) -> tuple[dict[str, pd.Series], dict[str, int]]:
+    """Per text field, the scrubbed text of the rows that scrubbing changes (indexed like ``df``), and per kind
+    the number of replaced occurrences. Kinds are applied in ``policy`` order, each on the previous one's output.
 
-    Returns the new frame and, per kind, the number of replaced occurrences. Only candidate rows are
-    touched by Python; the others are never materialised as Python strings.
+    ``screened`` flags, per field, rows that may hold a scrubbed kind: any superset of the rows the kinds'
+    candidate patterns match, such as a wider screen the caller already ran. Without it, one pass per field over
+    the union of the scrubbed kinds' candidates finds them. Only flagged rows are touched by Python.
     """
     counts = {name: 0 for name, p in policy.items() if p == "scrub"}
+    changes: dict[str, pd.Series] = {}
     if not counts or df.empty:
-        return df, counts
-    df = df.copy()
-    changed = pd.Series(False, index=df.index)
-    # One pass per field over the union of the scrubbed kinds' candidates; per-kind passes only on hits.
-    union = "|".join(f"(?:{KINDS[name].candidate})" for name in counts)
-    screened = {f: df[f].str.contains(union, regex=True, na=False) for f in TEXT_FIELDS}
-    for name in counts:
-        kind = KINDS[name]
-        for f in TEXT_FIELDS:
-            if not screened[f].any():
-                continue
-            col = df[f]
-            cand = pd.Series(False, index=df.index)
-            cand[screened[f]] = candidates(col[screened[f]], kind)
+        return changes, counts
+    if screened is None:
+        union = "|".join(f"(?:{KINDS[name].candidate})" for name in counts)
+        screened = {f: df[f].str.contains(union, regex=True, na=False).to_numpy(bool) for f in TEXT_FIELDS}
+    for f in TEXT_FIELDS:
+        if not screened[f].any():
+            continue
+        original = df[f][screened[f]]
+        current = original.copy()
+        for name in counts:
+            cand = candidates(current, KINDS[name])
             if not cand.any():
                 continue
-            idx = cand[cand].index
-            new, hits = [], 0
-            for text in col.loc[idx]:
-                out, n = scrub_text(text, kind)
+            new = []
+            for text in current[cand]:
+                out, n = scrub_text(text, KINDS[name])
                 new.append(out)
-                hits += n
-            if hits:
-                counts[name] += hits
-                vals = pd.Series(new, index=idx, dtype=col.dtype)
-                diff = vals != col.loc[idx]
-                df.loc[idx, f] = vals
-                changed.loc[idx] |= diff.to_numpy()
-    if changed.any():
-        idx = changed[changed].index
-        df.loc[idx, "id"] = [
-            record_id(i, x, o)
-            for i, x, o in zip(df.loc[idx, "instruction"], df.loc[idx, "input"], df.loc[idx, "output"], strict=True)
-        ]
-    return df, counts
+                counts[name] += n
+            current[cand] = new
+        changed = (current != original).to_numpy(bool)
+        if changed.any():
+            changes[f] = current[changed]
+    return changes, counts

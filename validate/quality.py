@@ -14,10 +14,15 @@ RE2 and Python ``re`` so a plain loop with ``re`` gives the same answers. Thresh
 from __future__ import annotations
 
 import ast
+import copy
 import json
+import multiprocessing as mp
+import os
 import re
 import textwrap
 import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,7 @@ import yaml
 from validate.contracts import InstructionRecord
 from validate.errors import DataAgentError
 from validate.gate import REASONS
-from validate.pii import KINDS, POLICIES, TEXT_FIELDS, PiiKind, detect, scrub_frame
+from validate.pii import KINDS, POLICIES, TEXT_FIELDS, PiiKind, detect, record_id, scrub_changes
 
 DEFAULTS_PATH = Path(__file__).with_name("gate_defaults.yaml")
 
@@ -58,6 +63,7 @@ KANA_HANGUL = "[\u3040-\u30ff\u3130-\u318f\uac00-\ud7af]"
 CODE_FENCE = "```"
 PY_FENCE = r"```(?:python3?|py)[ \t]*\n"
 JSON_FENCE = r"```json[ \t]*\n"
+JSON_START = r"^[ \t\n\r]*[\[{]"
 _PY_BLOCKS = re.compile(r"```(?:python3?|py)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _JSON_BLOCKS = re.compile(r"```json[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 PY_START = r"^[ \t]*(?:def [A-Za-z_]|async def |class [A-Za-z_][A-Za-z0-9_]*[:(]|from [A-Za-z_.]+ import |@[A-Za-z_])"
@@ -67,6 +73,13 @@ LIST_LINE = r"(?:^|\n)[ \t]*(?:[-*+•]|[0-9]+[.)、]|（[0-9]+）|[一二三四
 CODE_HINT = r"\n(?:    |\t)[^ \t\n]|```"
 OPENERS = r"[(\[{（「『【《]"
 CLOSERS = r"[)\]}）」』】》]"
+# Echo comparison keeps letters and digits only; Python re has no \p{..}, and [\W_] is the same class there.
+ECHO_DROP = r"[^\p{L}\p{N}]+"
+ECHO_DROP_PY = r"[\W_]+"
+# Whitespace the dedup key collapses (validate.text.normalize_text's \s after NFKD), as literal characters so
+# RE2 and Python re read the same class.
+DEDUP_SPACE = "[\t\n\v\f\r \x85\u2028\u2029]"
+DEDUP_BREAK = "[\t\n\v\f\r\x85\u2028\u2029]"  # DEDUP_SPACE but the plain space
 
 
 def _load_defaults() -> dict[str, Any]:
@@ -168,33 +181,69 @@ def _scoped(pattern: str) -> str:
 
 
 class Screen:
-    """One RE2 pass per field over the union of all rare-event patterns (leaks, refusals, mojibake, PII...).
+    """Per-validation cache of column statistics, and one RE2 pass per field over the union of every rare-event
+    pattern (leaks, refusals, mojibake, PII, kana, code fences...).
 
     Clean rows, the vast majority, are settled by that single pass; each check then runs its own pattern only
-    on the flagged rows. Results are cached per field against the Arrow array they were computed on (held by
-    reference, compared by identity), so every check of one validation shares one pass.
+    on the flagged rows. Every cached value is held against the Arrow array it was computed on (by reference,
+    compared by identity), so the checks of one validation share one pass and one length per column, while a
+    different frame, or a subset of one, is computed afresh.
     """
 
     def __init__(self, patterns: dict[str, list[str]]):
         self.union = {f: "|".join(_scoped(p) for p in ps) for f, ps in patterns.items()}
-        self._cache: dict[str, tuple[object, np.ndarray]] = {}
+        self._cache: dict[tuple[str, str], tuple[object, Any]] = {}
 
-    def rows(self, s: pd.Series, field_name: str) -> np.ndarray:
+    def memo(self, s: pd.Series, key: tuple[str, str], compute: Callable[[], Any]) -> Any:
+        """``compute()`` for the whole column ``s``, once per validation."""
         arr = _arrow(s)
-        hit = self._cache.get(field_name)
+        hit = self._cache.get(key)
         if hit is not None and hit[0] is arr:
             return hit[1]
-        flags = contains(s, self.union[field_name])
-        self._cache[field_name] = (arr, flags)
-        return flags
+        value = compute()
+        self._cache[key] = (arr, value)
+        return value
+
+    def seed(self, s: pd.Series, key: tuple[str, str], value: Any) -> None:
+        self._cache[key] = (_arrow(s), value)
+
+    def rows(self, s: pd.Series, field_name: str) -> np.ndarray:
+        return self.memo(s, (field_name, "screen"), lambda: contains(s, self.union[field_name]))
+
+    def flagged(self, s: pd.Series, field_name: str) -> tuple[np.ndarray, pd.Series]:
+        """The screen's flags and the flagged rows of ``s``."""
+        flags = self.rows(s, field_name)
+        return flags, self.memo(s, (field_name, "flagged"), lambda: s[flags])
 
     def search(self, s: pd.Series, field_name: str, pattern: str) -> np.ndarray:
         """``contains(s, pattern)``, evaluated only on the rows the screen flagged."""
-        flags = self.rows(s, field_name)
+        flags, sub = self.flagged(s, field_name)
         out = np.zeros(len(s), bool)
-        if flags.any():
-            out[flags] = contains(s[flags], pattern)
+        if len(sub):
+            out[flags] = contains(sub, pattern)
         return out
+
+    def length(self, s: pd.Series, field_name: str) -> np.ndarray:
+        return self.memo(s, (field_name, "length"), lambda: length(s))
+
+    def byte_length(self, s: pd.Series, field_name: str) -> np.ndarray:
+        return self.memo(s, (field_name, "bytes"), lambda: _np_int(pc.binary_length(_arrow(s))))
+
+    def stripped(self, s: pd.Series, field_name: str) -> pd.Series:
+        return self.memo(s, (field_name, "stripped"), lambda: _stripped(s))
+
+    def task_matches(self, df: pd.DataFrame, pattern: str) -> np.ndarray:
+        """``contains(task_type, pattern)``, matched once per distinct task type."""
+        if not pattern:
+            return np.zeros(len(df), bool)
+        s = df["task_type"]
+
+        def compute() -> np.ndarray:
+            codes, uniques = pd.factorize(s)
+            hit = np.append(contains(pd.Series(uniques, dtype="str"), pattern), False)
+            return hit[codes]  # code -1 (missing) reads the appended False
+
+        return self.memo(s, ("task_type", pattern), compute)
 
     def clear(self) -> None:
         self._cache.clear()
@@ -233,9 +282,75 @@ def _stripped(s: pd.Series) -> pd.Series:
     return pd.Series(pc.utf8_trim_whitespace(_arrow(s)), index=s.index, dtype="str")
 
 
-def weighted_lengths(s: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
-    """``validate.text.weighted_length`` without normalisation: characters + 2 per Han character."""
-    n = length(s)
+def _utf8_chunks(arr: pyarrow_.Array | pyarrow_.ChunkedArray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(offsets from 0, bytes) of each chunk of a string array, as numpy views of its buffers."""
+    chunks = arr.chunks if isinstance(arr, pyarrow_.ChunkedArray) else [arr]
+    for chunk in chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        wide = pyarrow_.types.is_large_string(chunk.type) or pyarrow_.types.is_large_binary(chunk.type)
+        width = 8 if wide else 4
+        offsets = np.frombuffer(
+            chunk.buffers()[1], dtype=np.int64 if wide else np.int32, count=n + 1, offset=chunk.offset * width
+        ).astype(np.int64)
+        data = chunk.buffers()[2]
+        start, end = int(offsets[0]), int(offsets[-1])
+        raw = (
+            np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
+            if end > start
+            else np.zeros(0, np.uint8)
+        )
+        yield offsets - start, raw
+
+
+def _row_sums(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per-row sums of a per-byte 0/1 array (rows given by their byte offsets)."""
+    out = np.zeros(len(offsets) - 1, np.int64)
+    nonempty = offsets[1:] > offsets[:-1]
+    if nonempty.any():
+        out[nonempty] = np.add.reduceat(flags, offsets[:-1][nonempty], dtype=np.int64)
+    return out
+
+
+def letter_counts(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-row counts of Han characters (``HAN``) and ASCII letters (``LATIN``), read off the UTF-8 bytes.
+
+    A regex count pays per match, i.e. per letter; this pays a few vector operations per byte instead.
+    """
+    han_parts, lat_parts = [], []
+    for offsets, b in _utf8_chunks(_arrow(s)):
+        if not len(b):
+            han_parts.append(np.zeros(len(offsets) - 1, np.int64))
+            lat_parts.append(han_parts[-1])
+            continue
+        folded = b | np.uint8(0x20)
+        folded -= np.uint8(ord("a"))
+        latin = folded < 26
+        # Han is 3 bytes in UTF-8. Lead bytes E4-E9 start U+4000-U+9FFF, all Han but U+4DC0-4DFF (E4 B7, the
+        # hexagrams); E3 starts Han from U+3400 (second byte 90-BF); EF starts U+F900-FAFF (second byte A4-AB).
+        lead = b - np.uint8(0xE4)
+        han = lead <= 5
+        idx = np.flatnonzero((b[:-1] == 0xE3) | (b[:-1] == 0xEF))
+        if len(idx):
+            nxt = b[idx + 1]
+            han[idx] = np.where(b[idx] == 0xE3, nxt >= 0x90, (nxt >= 0xA4) & (nxt <= 0xAB))
+        idx = np.flatnonzero(b[1:] == 0xB7)
+        idx = idx[b[idx] == 0xE4]
+        han[idx] = False
+        han_parts.append(_row_sums(han, offsets))
+        lat_parts.append(_row_sums(latin, offsets))
+    if not han_parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(han_parts), np.concatenate(lat_parts)
+
+
+def weighted_lengths(s: pd.Series, rows: np.ndarray | None = None, n: np.ndarray | None = None) -> np.ndarray:
+    """``validate.text.weighted_length`` without normalisation: characters + 2 per Han character.
+
+    ``rows`` limits the Han count to those rows (elsewhere the plain length ``n`` is returned).
+    """
+    n = length(s) if n is None else n
     if rows is None:
         return n + 2 * count(s, HAN)
     out = n.copy()
@@ -253,7 +368,7 @@ def approx_tokens(s: pd.Series) -> np.ndarray:
 def _norm_for_echo(s: pd.Series) -> pd.Series:
     """NFKD + lowercase + letters/digits only: 'Repeat me.' and 'repeat me' compare equal."""
     arr = pc.utf8_lower(pc.utf8_normalize(_arrow(s), "NFKD"))
-    arr = pc.replace_substring_regex(arr, r"[^\p{L}\p{N}]+", "")
+    arr = pc.replace_substring_regex(arr, ECHO_DROP, "")
     return pd.Series(arr, index=s.index, dtype="str")
 
 
@@ -261,7 +376,8 @@ def _bigrams(t: str) -> set[str]:
     return {t[i : i + 2] for i in range(len(t) - 1)}
 
 
-def _dice(a: str, b: str) -> float:
+def bigram_dice(a: str, b: str) -> float:
+    """Dice overlap of the two strings' character-bigram sets (1.0 for equal strings too short to have any)."""
     x, y = _bigrams(a), _bigrams(b)
     return 2 * len(x & y) / (len(x) + len(y)) if x and y else float(a == b)
 
@@ -269,7 +385,7 @@ def _dice(a: str, b: str) -> float:
 # --- checks -----------------------------------------------------------------------------------------------------
 
 
-def _length_checks(cfg: GateConfig, name: str) -> list[pa.Check]:
+def _length_checks(cfg: GateConfig, name: str, screen: Screen) -> list[pa.Check]:
     lo = getattr(cfg, f"min_{name}_chars", 0)
     hi = getattr(cfg, f"max_{name}_chars", None)
     lo_tok = getattr(cfg, f"min_{name}_tokens", None)
@@ -278,23 +394,23 @@ def _length_checks(cfg: GateConfig, name: str) -> list[pa.Check]:
     if lo:
 
         def too_short(s: pd.Series) -> pd.Series:
-            st = _stripped(s)
+            st = screen.stripped(s, name)
             n = length(st)
             # weighted >= plain length, so Han counting is only needed where plain length falls short.
-            return pd.Series(weighted_lengths(st, n < lo) >= lo, index=s.index)
+            return pd.Series(weighted_lengths(st, n < lo, n) >= lo, index=s.index)
 
         checks.append(pa.Check(too_short, name="too_short"))
     if hi is not None:
 
         def too_long(s: pd.Series) -> pd.Series:
-            n = length(s)
-            return pd.Series(weighted_lengths(s, 3 * n > hi) <= hi, index=s.index)
+            n = screen.length(s, name)
+            return pd.Series(weighted_lengths(s, 3 * n > hi, n) <= hi, index=s.index)
 
         checks.append(pa.Check(too_long, name="too_long"))
     if lo_tok:
 
         def too_few_tokens(s: pd.Series) -> pd.Series:
-            ok = length(s) >= 4 * lo_tok  # tokens >= chars / 4
+            ok = screen.length(s, name) >= 4 * lo_tok  # tokens >= chars / 4
             if (~ok).any():
                 ok[~ok] = approx_tokens(s[~ok]) >= lo_tok
             return pd.Series(ok, index=s.index)
@@ -303,7 +419,7 @@ def _length_checks(cfg: GateConfig, name: str) -> list[pa.Check]:
     if hi_tok is not None:
 
         def too_many_tokens(s: pd.Series) -> pd.Series:
-            ok = length(s) <= hi_tok  # tokens <= chars
+            ok = screen.length(s, name) <= hi_tok  # tokens <= chars
             if (~ok).any():
                 ok[~ok] = approx_tokens(s[~ok]) <= hi_tok
             return pd.Series(ok, index=s.index)
@@ -329,18 +445,21 @@ def _pattern_check(screen: Screen, field_name: str, pattern: str, name: str) -> 
     return pa.Check(lambda s: pd.Series(~screen.search(s, field_name, pattern), index=s.index), name=name)
 
 
-def not_truncated(s: pd.Series, min_chars: int) -> pd.Series:
+def not_truncated(s: pd.Series, min_chars: int, screen: Screen) -> pd.Series:
     """False where the output looks cut off: unclosed code fence, unbalanced brackets, or long prose
     without final punctuation. Lists, tables and code are exempt from the punctuation rule."""
-    st = _stripped(s)
+    st = screen.stripped(s, "output")
     last = pd.Series(pc.utf8_slice_codeunits(_arrow(st), -1), index=s.index, dtype="str")
     ends_ok = last.isin(list(TERMINAL)).to_numpy()
-    bad = count(s, CODE_FENCE) % 2 == 1
+    bad = np.zeros(len(s), bool)
+    fences = screen.search(s, "output", CODE_FENCE)
+    if fences.any():
+        bad[fences] = count(s[fences], CODE_FENCE) % 2 == 1
     open_rows = ~ends_ok
     if open_rows.any():
         sub = s[open_rows]
         unbalanced = count(sub, OPENERS) > count(sub, CLOSERS)
-        long_prose = length(sub) > min_chars
+        long_prose = screen.length(s, "output")[open_rows] > min_chars
         if long_prose.any():
             lp = sub[long_prose]
             exempt = (count(lp, LIST_LINE) >= 2) | contains(lp, CODE_HINT)
@@ -349,17 +468,13 @@ def not_truncated(s: pd.Series, min_chars: int) -> pd.Series:
     return pd.Series(~bad, index=s.index)
 
 
-def _task_matches(df: pd.DataFrame, pattern: str) -> np.ndarray:
-    return contains(df["task_type"], pattern) if pattern else np.zeros(len(df), bool)
-
-
-def not_echo(df: pd.DataFrame, cfg: GateConfig) -> pd.Series:
+def not_echo(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
     """False where the output equals, is a large part of, or nearly restates the instruction.
 
     Only rows whose raw output is at most ~1.5x the instruction's length can echo it, so normalisation and the
     per-row substring / bigram-overlap tests run on that subset alone.
     """
-    lo_raw, li_raw = length(df["output"]), length(df["instruction"])
+    lo_raw, li_raw = screen.length(df["output"], "output"), screen.length(df["instruction"], "instruction")
     echo = np.zeros(len(df), bool)
     rows = (2 * lo_raw <= 3 * li_raw + 8) & (lo_raw > 0)
     if not rows.any():
@@ -373,7 +488,7 @@ def not_echo(df: pd.DataFrame, cfg: GateConfig) -> pd.Series:
     near = ~sub & (lo >= cfg.echo_min_chars) & (lo <= cfg.echo_overlap_max_chars)
     near &= (lo * 4 >= li * 3) & (li * 4 >= lo * 3)
     if near.any():
-        sub[near] = [_dice(o, i) >= cfg.echo_overlap_ratio for o, i in zip(out[near], ins[near], strict=True)]
+        sub[near] = [bigram_dice(o, i) >= cfg.echo_overlap_ratio for o, i in zip(out[near], ins[near], strict=True)]
     echo[rows] = sub
     return pd.Series(~echo, index=df.index)
 
@@ -388,53 +503,46 @@ def no_template_leak(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Se
 def no_pii(df: pd.DataFrame, kind: PiiKind, screen: Screen) -> pd.Series:
     hit = np.zeros(len(df), bool)
     for f in TEXT_FIELDS:
-        flags = screen.rows(df[f], f)
-        if flags.any():
-            hit[flags] |= detect(df[f][flags], kind).to_numpy()
+        flags, sub = screen.flagged(df[f], f)
+        if len(sub):
+            hit[flags] |= detect(sub, kind).to_numpy()
     return pd.Series(~hit, index=df.index)
 
 
-def _script(s: pd.Series, cfg: GateConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(judgeable, is_chinese) per row, from UTF-8 byte arithmetic instead of per-character regex counts.
-
-    A CJK character is 3 bytes for 1 character, so (bytes - chars) / 2 estimates the CJK count and the rest
-    are (mostly ASCII) other characters. Rows near the threshold, or holding kana/hangul (also 3 bytes), are
-    recounted exactly with the Han and Latin regexes.
-    """
-    arr = _arrow(s)
-    nc = _np_int(pc.utf8_length(arr))
-    cjk = (_np_int(pc.binary_length(arr)) - nc) // 2
-    other = nc - cjk
-    han, lat = cjk.astype(float), other * 0.8  # ~20% of other characters are spaces and punctuation
-    share = han / np.maximum(han + lat, 1)
-    kana_hangul = contains(s, KANA_HANGUL)  # Japanese and Korean count as "not Chinese"
-    exact = (np.abs(share - cfg.language_han_share) < 0.1) | kana_hangul
-    if exact.any():
-        sub = s[exact]
-        han[exact], lat[exact] = count(sub, HAN), count(sub, LATIN)
+def _script(s: pd.Series, cfg: GateConfig, kana: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(judgeable, is_chinese) per row from exact Han and Latin letter counts; ``kana`` marks Japanese/Korean
+    text, which counts as "not Chinese"."""
+    han, lat = letter_counts(s)
     letters = han + lat
     share = han / np.maximum(letters, 1)
     # Bilingual text (a share between half the threshold and the threshold) is not judged either way.
-    mixed = (share >= cfg.language_han_share / 2) & (share < cfg.language_han_share) & ~kana_hangul
-    return (letters >= cfg.language_min_letters) & ~mixed, (share >= cfg.language_han_share) & ~kana_hangul
+    mixed = (share >= cfg.language_han_share / 2) & (share < cfg.language_han_share) & ~kana
+    return (letters >= cfg.language_min_letters) & ~mixed, (share >= cfg.language_han_share) & ~kana
 
 
-def same_language(df: pd.DataFrame, cfg: GateConfig) -> pd.Series:
+def same_language(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
     """False where the answer is Chinese and the question is not (or the reverse), or the answer is in the
-    other Chinese script. Code answers and tasks where a switch is expected are skipped."""
+    other Chinese script. Code answers and tasks where a switch is expected are skipped.
+
+    A text without a non-ASCII byte has no Han, so it is never Chinese and never bilingual: rows whose question
+    and answer are both ASCII cannot fail, and only the other rows are counted.
+    """
     out = df["output"]
-    skip = _task_matches(df, cfg.language_skip_task_types) | contains(out, CODE_FENCE + "|" + CODE_HINT)
+    skip = screen.task_matches(df, cfg.language_skip_task_types) | screen.search(out, "output", CODE_HINT)
+    ascii_q = screen.byte_length(df["instruction"], "instruction") == screen.length(df["instruction"], "instruction")
+    ascii_a = screen.byte_length(out, "output") == screen.length(out, "output")
+    rows = ~skip & ~(ascii_q & ascii_a)
     mismatch = np.zeros(len(df), bool)
-    rows = ~skip
     if not rows.any():
         return pd.Series(True, index=df.index)
+    kana = {f: screen.search(df[f], f, KANA_HANGUL)[rows] for f in TEXT_FIELDS}
     sub = df[["instruction", "input", "output"]][rows]
-    q_known, q_zh = _script(sub["instruction"], cfg)
-    a_known, a_zh = _script(sub["output"], cfg)
-    has_input = length(sub["input"]) > 0
+    q_known, q_zh = _script(sub["instruction"], cfg, kana["instruction"])
+    a_known, a_zh = _script(sub["output"], cfg, kana["output"])
+    has_input = screen.length(df["input"], "input")[rows] > 0
     x_known, x_zh = np.zeros(len(sub), bool), np.zeros(len(sub), bool)
     if has_input.any():
-        x_known[has_input], x_zh[has_input] = _script(sub["input"][has_input], cfg)
+        x_known[has_input], x_zh[has_input] = _script(sub["input"][has_input], cfg, kana["input"][has_input])
     # The answer may follow either the instruction's or the context's language.
     lang_bad = q_known & a_known & (q_zh != a_zh) & ~(x_known & (x_zh == a_zh))
     both_zh = q_known & a_known & q_zh & a_zh & ~lang_bad
@@ -458,27 +566,29 @@ def _python_ok(code: str) -> bool:
     return True
 
 
-def _code_ok(text: str, fenced: bool) -> bool:
+def code_ok(text: str, fenced: bool) -> bool:
+    """Every ```python block of ``text`` (or, unfenced, the whole text) parses."""
     blocks = _PY_BLOCKS.findall(text) if fenced else [text]
     return all(_python_ok(b) for b in blocks)
 
 
-def code_parses(df: pd.DataFrame, cfg: GateConfig) -> pd.Series:
+def code_parses(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
     """False where a ```python block, or a code task's output that starts like Python, does not parse."""
     out = df["output"]
-    fenced = contains(out, PY_FENCE)
-    whole = ~fenced & _task_matches(df, cfg.code_task_types)
+    fenced = screen.search(out, "output", PY_FENCE)
+    whole = ~fenced & screen.task_matches(df, cfg.code_task_types)
     if whole.any():
         # Code tasks also produce prose (docstrings, explanations): parse only outputs that start like Python.
         whole[whole] = contains(out[whole], PY_START)
     ok = np.ones(len(df), bool)
     for mask, is_fenced in ((fenced, True), (whole, False)):
         if mask.any():
-            ok[mask] = [_code_ok(t, is_fenced) for t in out[mask]]
+            ok[mask] = [code_ok(t, is_fenced) for t in out[mask]]
     return pd.Series(ok, index=df.index)
 
 
-def _json_ok(text: str, fenced: bool) -> bool:
+def json_ok(text: str, fenced: bool) -> bool:
+    """Every ```json block of ``text`` (or, unfenced, the whole text) is valid JSON."""
     blocks = _JSON_BLOCKS.findall(text) if fenced else [text]
     try:
         for b in blocks:
@@ -488,29 +598,47 @@ def _json_ok(text: str, fenced: bool) -> bool:
     return True
 
 
-def json_parses(df: pd.DataFrame, cfg: GateConfig) -> pd.Series:
+def json_parses(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
     """False where a ```json block, or a JSON-looking output of a json/extract task, does not parse."""
     out = df["output"]
-    fenced = contains(out, JSON_FENCE)
-    whole = ~fenced & _task_matches(df, cfg.json_task_types) & contains(out, r"^[ \t\n\r]*[\[{]")
+    fenced = screen.search(out, "output", JSON_FENCE)
+    whole = ~fenced & screen.task_matches(df, cfg.json_task_types)
+    if whole.any():
+        whole[whole] = contains(out[whole], JSON_START)
     ok = np.ones(len(df), bool)
     for mask, is_fenced in ((fenced, True), (whole, False)):
         if mask.any():
-            ok[mask] = [_json_ok(t, is_fenced) for t in out[mask]]
+            ok[mask] = [json_ok(t, is_fenced) for t in out[mask]]
     return pd.Series(ok, index=df.index)
+
+
+# Pandera formats every failure case of a failing check for its error report (a frame check's cases are
+# unstacked to one row per cell), which costs more than the checks themselves when many rows fail. The gate
+# reads the failing rows off each error's check output instead, so the report keeps only a few examples.
+_REPORTED_CASES = 5
+
+
+def _reporting(check: pa.Check, frame_level: bool = False) -> pa.Check:
+    check = copy.copy(check)  # the contract's checks are shared with its own schema: never mutate them
+    check.n_failure_cases = _REPORTED_CASES
+    if frame_level:
+        # Pandera would pass rows whose fields are all missing; every frame check here passes them anyway, so
+        # the per-row isna() scan over the whole frame is skipped.
+        check.ignore_na = False
+    return check
 
 
 def quality_schema(cfg: GateConfig) -> pa.DataFrameSchema:
     """The contract plus the quality checks, thresholds taken from ``cfg``."""
     base = InstructionRecord.to_schema()
     cols = dict(base.columns)
-    rare = [MOJIBAKE, CONTROL, cfg.leak_pattern, *(k.candidate for k in KINDS.values())]
+    rare = [MOJIBAKE, CONTROL, cfg.leak_pattern, KANA_HANGUL, *(k.candidate for k in KINDS.values())]
     screen = Screen(
-        {f: rare + ([cfg.refusal_pattern, cfg.merged_pattern] if f == "output" else []) for f in TEXT_FIELDS}
+        {f: rare + ([cfg.refusal_pattern, cfg.merged_pattern, CODE_HINT] if f == "output" else []) for f in TEXT_FIELDS}
     )
     for name in TEXT_FIELDS:
         extra = [
-            *_length_checks(cfg, name),
+            *_length_checks(cfg, name, screen),
             _pattern_check(screen, name, MOJIBAKE, "mojibake"),
             _pattern_check(screen, name, CONTROL, "control_chars"),
         ]
@@ -518,30 +646,31 @@ def quality_schema(cfg: GateConfig) -> pa.DataFrameSchema:
             extra += [
                 _pattern_check(screen, name, cfg.refusal_pattern, "refusal_boilerplate"),
                 _pattern_check(screen, name, cfg.merged_pattern, "merged_instructions"),
-                pa.Check(lambda s: not_truncated(s, cfg.truncation_min_chars), name="truncated_output"),
+                pa.Check(lambda s: not_truncated(s, cfg.truncation_min_chars, screen), name="truncated_output"),
             ]
         cols[name] = cols[name].set_checks([*cols[name].checks, *extra])
     # The contract's "\\S" check makes pandas fall back to Python regexes; same check, same name, in RE2.
     for name, col in cols.items():
         if any(c.name == "str_contains" and c.statistics.get("pattern") == r"\S" for c in col.checks):
             cols[name] = col.set_checks([_nonblank_check() if c.name == "str_contains" else c for c in col.checks])
+    for name, col in cols.items():
+        cols[name] = col.set_checks([_reporting(c) for c in col.checks])
     # Uniqueness of id is handled by exact dedup (which keeps the first copy), not by failing both.
-    cols["id"] = cols["id"].set_checks(cols["id"].checks)
     cols["id"].unique = False
 
     frame_checks = [
-        pa.Check(lambda df: not_echo(df, cfg), name="output_echoes_instruction"),
+        pa.Check(lambda df: not_echo(df, cfg, screen), name="output_echoes_instruction"),
         pa.Check(lambda df: no_template_leak(df, cfg, screen), name="template_leak"),
-        pa.Check(lambda df: same_language(df, cfg), name="language_mismatch"),
-        pa.Check(lambda df: code_parses(df, cfg), name="code_syntax_error"),
-        pa.Check(lambda df: json_parses(df, cfg), name="json_invalid"),
+        pa.Check(lambda df: same_language(df, cfg, screen), name="language_mismatch"),
+        pa.Check(lambda df: code_parses(df, cfg, screen), name="code_syntax_error"),
+        pa.Check(lambda df: json_parses(df, cfg, screen), name="json_invalid"),
     ]
     for kind, policy in cfg.pii.items():
         if policy == "reject":
             frame_checks.append(pa.Check(lambda df, k=KINDS[kind]: no_pii(df, k, screen), name=f"pii:{kind}"))
     schema = pa.DataFrameSchema(
         columns=cols,
-        checks=[*base.checks, *frame_checks],
+        checks=[*(_reporting(c, frame_level=True) for c in [*base.checks, *frame_checks])],
         coerce=True,
         strict="filter",
         name="InstructionRecordQuality",
@@ -553,23 +682,43 @@ def quality_schema(cfg: GateConfig) -> pa.DataFrameSchema:
 # --- the gate ---------------------------------------------------------------------------------------------------
 
 
-def _collect_reasons(df: pd.DataFrame, schema: pa.DataFrameSchema) -> dict[int, list[str]]:
-    reasons: dict[int, list[str]] = {}
+def _label(err: pa.errors.SchemaError) -> str:
+    """The quarantine reason of one pandera error: ``<column>:<check>`` for column checks, else the check."""
+    check = err.check
+    if check is None or isinstance(check, str):
+        ident = str(check)
+    else:
+        ident = check.error if check.error is not None else check.name if check.name is not None else str(check)
+    column = err.column_name if err.column_name is not None else getattr(err.schema, "name", None)
+    if type(err.schema).__name__ == "Column" and isinstance(column, str):
+        return f"{column}:{ident}"
+    return ident
+
+
+def _failing_rows(err: pa.errors.SchemaError, index: pd.Index) -> np.ndarray:
+    """Positions (in ``index``) of the rows ``err`` reports: from the check's own boolean output where there is
+    one, else from pandera's failure cases; an error without row indices (a whole-column failure) hits all."""
+    out = err.check_output
+    if isinstance(err.check, pa.Check) and isinstance(out, pd.Series) and out.dtype == bool:
+        return index.get_indexer(out.index[~out.to_numpy()])
+    cases = err.failure_cases
+    if isinstance(cases, pd.DataFrame) and "index" in cases:
+        idx = cases["index"]
+        if not idx.isna().any():
+            return np.unique(index.get_indexer(idx.tolist()))
+    return np.arange(len(index))
+
+
+def _collect_reasons(df: pd.DataFrame, schema: pa.DataFrameSchema) -> dict[str, np.ndarray]:
+    """Every failing check's label and the positions of the rows it failed, from one lazy validation."""
+    reasons: dict[str, np.ndarray] = {}
     try:
         schema.validate(df, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        fc = exc.failure_cases
-        column_level = (fc["schema_context"] == "Column") & fc["column"].map(lambda c: isinstance(c, str))
-        labels = np.where(
-            column_level, fc["column"].astype(str) + ":" + fc["check"].astype(str), fc["check"].astype(str)
-        )
-        for idx, label in zip(fc["index"].tolist(), labels.tolist(), strict=True):
-            if idx is None or (isinstance(idx, float) and np.isnan(idx)):
-                # A column-level failure (e.g. wrong dtype that cannot be coerced) hits every row.
-                for i in range(len(df)):
-                    reasons.setdefault(i, []).append(label)
-            else:
-                reasons.setdefault(int(idx), []).append(label)
+        for err in exc.schema_errors:
+            rows = _failing_rows(err, df.index)
+            label = _label(err)
+            reasons[label] = np.union1d(reasons[label], rows) if label in reasons else rows
     return reasons
 
 
@@ -583,20 +732,182 @@ def _dedup_key(df: pd.DataFrame) -> pd.DataFrame:
     for f in TEXT_FIELDS:
         arr = pc.utf8_lower(pc.utf8_normalize(_arrow(df[f]), "NFKD"))
         col = pd.Series(arr, index=df.index, dtype="str")
-        messy = contains(col, r"[\t\n\v\f\r\x{85}\x{2028}\x{2029}]|  ")
+        messy = contains(col, DEDUP_BREAK + "|  ")
         if messy.any():
-            fixed = pc.replace_substring_regex(_arrow(col[messy]), r"[\t\n\v\f\r \x{85}\x{2028}\x{2029}]+", " ")
+            fixed = pc.replace_substring_regex(_arrow(col[messy]), DEDUP_SPACE + "+", " ")
             col[messy] = pd.Series(fixed, index=col.index[messy], dtype="str")
         key[f] = pd.Series(pc.utf8_trim_whitespace(_arrow(col)), index=df.index, dtype="str")
     return pd.DataFrame(key)
 
 
-def run_gate(df: pd.DataFrame, cfg: GateConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(accepted, quarantined, report). PII is scrubbed first (per policy); exact duplicates after the first
-    copy are quarantined too; every quarantined row lists all the checks it failed."""
-    cfg = cfg or GateConfig()
+_FP_MUL = np.uint64(0x9E3779B97F4A7C15)
+_FP_SAMPLES = 8
+
+
+def _fingerprints(key: pd.DataFrame) -> np.ndarray:
+    """A 64-bit digest per row of the dedup key: its byte length mixed with 8 evenly spaced 8-byte samples.
+
+    Equal keys always get equal digests, so a row whose digest is unique cannot be a duplicate. The digest is
+    no proof of equality: rows that share one are compared on their keys (``_exact_duplicates``).
+    """
+    parts_in = [_arrow(key[f]) for f in TEXT_FIELDS]
+    joined = pc.binary_join_element_wise(*parts_in, pyarrow_.scalar("\x1f", type=parts_in[0].type))
+    parts = []
+    for offsets, b in _utf8_chunks(joined):
+        padded = np.concatenate([b, np.zeros(8, np.uint8)])
+        start, n = offsets[:-1], offsets[1:] - offsets[:-1]
+        h = n.astype(np.uint64) * _FP_MUL
+        span = np.maximum(n - 8, 0)
+        for k in range(_FP_SAMPLES):
+            pos = start + span * k // (_FP_SAMPLES - 1)
+            word = padded[pos[:, None] + np.arange(8)].view("<u8").ravel()
+            # Bytes past the row's end belong to the next row: mask them off so equal keys stay equal.
+            keep = np.clip(n - (pos - start), 0, 8).astype(np.uint64)
+            mask = np.where(keep >= 8, np.uint64(2**64 - 1), (np.uint64(1) << (keep * np.uint64(8))) - np.uint64(1))
+            h = (h ^ (word & mask)) * _FP_MUL
+            h ^= h >> np.uint64(29)
+        parts.append(h)
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+
+
+def _exact_duplicates(frame: pd.DataFrame, rows: np.ndarray, fingerprints: np.ndarray) -> np.ndarray:
+    """Positions of the ``rows`` of ``frame`` (ascending) whose dedup key equals an earlier one's, given the
+    rows' key fingerprints. Only rows sharing a fingerprint have their keys computed and compared."""
+    shared = pd.Series(fingerprints).duplicated(keep=False).to_numpy()
+    if not shared.any():
+        return np.zeros(0, np.int64)
+    cand = rows[shared]
+    dup = _dedup_key(frame.iloc[cand]).duplicated(keep="first").to_numpy()
+    return cand[dup]
+
+
+@dataclass
+class _ChunkResult:
+    """What validating one chunk of rows yields; positions are those of the whole frame."""
+
+    reasons: dict[str, np.ndarray]
+    changes: dict[str, tuple[np.ndarray, list[str]]]
+    scrubbed: dict[str, int]
+    passed: np.ndarray  # positions of the rows that passed every check
+    fingerprints: np.ndarray  # their dedup-key fingerprints
+
+
+def _apply_changes(frame: pd.DataFrame, changes: dict[str, tuple[np.ndarray, list[str]]]) -> pd.DataFrame:
+    """``frame`` with the given rows of the given columns replaced (one Arrow pass per changed column)."""
+    if not changes:
+        return frame
+    new = {}
+    for col, (pos, values) in changes.items():
+        mask = np.zeros(len(frame), bool)
+        mask[pos] = True
+        arr = _arrow(frame[col])
+        arr = arr.combine_chunks() if isinstance(arr, pyarrow_.ChunkedArray) else arr
+        replaced = pc.replace_with_mask(arr, pyarrow_.array(mask), pyarrow_.array(values, type=arr.type))
+        new[col] = pd.Series(replaced, index=frame.index, dtype=frame[col].dtype)
+    return frame.assign(**new)
+
+
+def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
+    """Scrub PII, validate, and fingerprint the dedup keys of the rows that pass, for one chunk of the frame.
+
+    Every check is row-local, so a chunk's verdicts do not depend on the others; ``chunk`` keeps the frame's
+    positional index, so the positions returned are the frame's.
+    """
     schema = quality_schema(cfg)
-    cols = list(schema.columns)
+    screen: Screen = schema.metadata["screen"]
+    try:
+        flags = {f: screen.rows(chunk[f], f) for f in TEXT_FIELDS}
+        found, scrubbed = scrub_changes(chunk, cfg.pii, flags)
+        changes = {f: (chunk.index.get_indexer(s.index), s.tolist()) for f, s in found.items()}
+        if changes:
+            touched = np.unique(np.concatenate([pos for pos, _ in changes.values()]))
+            local = {f: (pos, vals) for f, (pos, vals) in changes.items()}
+            chunk = _apply_changes(chunk, local)
+            rows = chunk.iloc[touched]
+            changes["id"] = (touched, [record_id(*t) for t in zip(*(rows[f] for f in TEXT_FIELDS), strict=True)])
+            chunk = _apply_changes(chunk, {"id": changes["id"]})
+            # Scrubbing only touches flagged rows: the raw screen stays valid elsewhere.
+            for f in found:
+                again = flags[f].copy()
+                again[touched] = contains(chunk[f].iloc[touched], screen.union[f])
+                screen.seed(chunk[f], (f, "screen"), again)
+        reasons = _collect_reasons(chunk, schema)
+    finally:
+        screen.clear()
+    bad = np.zeros(len(chunk), bool)
+    for rows_failed in reasons.values():
+        bad[rows_failed] = True
+    passed = np.flatnonzero(~bad)
+    base = int(chunk.index[0]) if len(chunk) else 0
+    return _ChunkResult(
+        reasons={k: v + base for k, v in reasons.items()},
+        changes={k: (pos + base, vals) for k, (pos, vals) in changes.items()},
+        scrubbed=scrubbed,
+        passed=passed + base,
+        fingerprints=_fingerprints(_dedup_key(chunk.iloc[passed])),
+    )
+
+
+_SHARED: tuple[pd.DataFrame, GateConfig] | None = None
+PARALLEL_MIN_ROWS = 200_000  # below this, worker start-up costs more than the cores save
+
+
+def _check_shared(bounds: tuple[int, int]) -> _ChunkResult:
+    assert _SHARED is not None
+    work, cfg = _SHARED
+    return _check_chunk(work.iloc[bounds[0] : bounds[1]], cfg)
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _check_all(work: pd.DataFrame, cfg: GateConfig, workers: int, chunk_rows: int) -> list[_ChunkResult]:
+    """Per-chunk results in row order, from ``workers`` processes when there is more than one chunk."""
+    global _SHARED
+    n = len(work)
+    bounds = [(i, min(i + chunk_rows, n)) for i in range(0, n, chunk_rows)]
+    if workers <= 1 or len(bounds) == 1:
+        return [_check_chunk(work.iloc[a:b], cfg) for a, b in bounds]
+    workers = min(workers, len(bounds))
+    if "fork" in mp.get_all_start_methods():
+        # Forked workers read the frame from the parent's memory instead of receiving a pickled copy.
+        _SHARED = (work, cfg)
+        try:
+            with mp.get_context("fork").Pool(workers) as pool:
+                return pool.map(_check_shared, bounds, chunksize=1)
+        finally:
+            _SHARED = None
+    with ProcessPoolExecutor(workers) as ex:
+        return list(ex.map(_check_chunk, [work.iloc[a:b] for a, b in bounds], [cfg] * len(bounds)))
+
+
+def _reason_lists(reasons: dict[str, np.ndarray], n: int, rows: np.ndarray) -> list[list[str]]:
+    """The sorted reasons of each of ``rows``, built once per distinct combination of reasons."""
+    labels = sorted(reasons)
+    bits = np.zeros((n, (len(labels) + 63) // 64), np.uint64)
+    for i, label in enumerate(labels):
+        bits[reasons[label], i // 64] |= np.uint64(1) << np.uint64(i % 64)
+    combos, inverse = np.unique(bits[rows], axis=0, return_inverse=True)
+    names = [[label for i, label in enumerate(labels) if int(c[i // 64]) >> (i % 64) & 1] for c in combos]
+    return [list(names[k]) for k in inverse.reshape(-1)]
+
+
+def run_gate(
+    df: pd.DataFrame, cfg: GateConfig | None = None, workers: int | None = None, chunk_rows: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(accepted, quarantined, report). PII is scrubbed first (per policy); exact duplicates after the first
+    copy are quarantined too; every quarantined row lists all the checks it failed.
+
+    ``workers`` processes validate chunks of ``chunk_rows`` rows (default: all cores from
+    ``PARALLEL_MIN_ROWS`` rows on, else 1; chunks split the frame evenly among them). Every check is row-local
+    and exact duplicates are found once over all chunks, so the result does not depend on either setting.
+    """
+    cfg = cfg or GateConfig()
+    cols = list(InstructionRecord.to_schema().columns)
     n_input = len(df)
     scrubbed = {k: 0 for k, p in cfg.pii.items() if p == "scrub"}
     if df.empty:
@@ -605,33 +916,46 @@ def run_gate(df: pd.DataFrame, cfg: GateConfig | None = None) -> tuple[pd.DataFr
     else:
         missing = [c for c in cols if c not in df.columns]
         if missing:
-            raise DataAgentError(f"records lack the field '{missing[0]}' required by the {schema.name} contract")
+            raise DataAgentError(
+                f"records lack the field '{missing[0]}' required by the InstructionRecordQuality contract"
+            )
         work = df.reset_index(drop=True)
         work = work.assign(**{c: work[c].astype("str") for c in cols if work[c].dtype != "str"})
-        work, scrubbed = scrub_frame(work, cfg.pii)
-        try:
-            reasons = _collect_reasons(work, schema)
-        finally:
-            schema.metadata["screen"].clear()
-        bad = work.index.isin(list(reasons))
-        accepted = work.loc[~bad, cols].reset_index(drop=True)
+        if workers is None:
+            workers = _cpu_count() if len(work) >= PARALLEL_MIN_ROWS else 1
+        chunk_rows = chunk_rows or -(-len(work) // max(workers, 1))
+        results = _check_all(work, cfg, workers, chunk_rows)
+
+        changes: dict[str, tuple[np.ndarray, list[str]]] = {}
+        reasons: dict[str, np.ndarray] = {}
+        for r in results:
+            for col, (pos, values) in r.changes.items():
+                old = changes.get(col, (np.zeros(0, np.int64), []))
+                changes[col] = (np.concatenate([old[0], pos]), old[1] + values)
+            for label, rows in r.reasons.items():
+                reasons[label] = np.concatenate([reasons[label], rows]) if label in reasons else rows
+            for kind, hits in r.scrubbed.items():
+                scrubbed[kind] += hits
+        work = _apply_changes(work, changes)
+        bad = np.zeros(len(work), bool)
+        for rows in reasons.values():
+            bad[rows] = True
+        passed = np.concatenate([r.passed for r in results])
+        dup = _exact_duplicates(work, passed, np.concatenate([r.fingerprints for r in results]))
+        keep = ~bad
+        keep[dup] = False
+        accepted = work.loc[keep, cols].reset_index(drop=True)
         quarantined = work.loc[bad].copy()
-        quarantined[REASONS] = [sorted(set(reasons[i])) for i in quarantined.index]
+        quarantined[REASONS] = _reason_lists(reasons, len(work), np.flatnonzero(bad))
+        if len(dup):
+            dups = work.iloc[dup][cols].copy()
+            dups[REASONS] = [["exact_duplicate"] for _ in range(len(dups))]
+            quarantined = pd.concat([quarantined, dups])
+            reasons["exact_duplicate"] = dup
         quarantined = quarantined.reset_index(drop=True)
-        if len(accepted):
-            dup = _dedup_key(accepted).duplicated(keep="first").to_numpy()
-            if dup.any():
-                dups = accepted.loc[dup].copy()
-                dups[REASONS] = [["exact_duplicate"]] * len(dups)
-                accepted = accepted.loc[~dup].reset_index(drop=True)
-                quarantined = pd.concat([quarantined, dups], ignore_index=True)
     if len(accepted) + len(quarantined) != n_input:
         raise AssertionError(f"gate lost records: {len(accepted)} + {len(quarantined)} != {n_input}")
-    counts: dict[str, int] = {}
-    for rs in quarantined[REASONS].tolist() if len(quarantined) else []:
-        for reason in rs:
-            counts[reason] = counts.get(reason, 0) + 1
-    counts = dict(sorted(counts.items()))
+    counts = {label: len(rows) for label, rows in sorted(reasons.items())} if n_input else {}
     report = {
         "input": n_input,
         "accepted": len(accepted),
