@@ -87,6 +87,7 @@ def child(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     tok = load_tokenizer(args.model_dir)
     examples = data.encode_records(tok, records(400), 256)
+    import_mb = peak_mb(args.device)  # torch + transformers + peft alone, before any weights exist
     method = "full" if args.config == "full" else "lora"
     quant = "8bit" if args.config == "lora-8bit" else "none"
     settings = AdapterSettings(method=method, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
@@ -153,6 +154,7 @@ def child(args: argparse.Namespace) -> dict:
         "seconds": round(seconds, 3),
         "tokens_per_s": round(tokens / seconds, 1),
         "peak_mb": round(peak_mb(args.device), 1),
+        "train_mb": round(peak_mb(args.device) - import_mb, 1),
         "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
 
@@ -195,7 +197,8 @@ def main() -> None:
             r = json.loads(line[7:])
             results.append(r)
             print(
-                f"{config:10} {trainer:5} {r['tokens_per_s']:>10,.0f} tokens/s  peak {r['peak_mb']:>8,.0f} MB  "
+                f"{config:10} {trainer:5} {r['tokens_per_s']:>10,.0f} tokens/s  peak {r['peak_mb']:>8,.0f} MB "
+                f"(+{r['train_mb']:,.0f} MB over imports)  "
                 f"trainable {r['trainable']:>11,}  ({r['tokens']:,} tokens in {r['seconds']} s)",
                 flush=True,
             )

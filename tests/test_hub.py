@@ -192,6 +192,39 @@ print(json.dumps({"private": info.private, "files": sorted(f.rfilename for f in 
     assert readable["private"] is True and "README.md" in readable["files"]
 
 
+def test_train_from_hub_ids_and_verdict_pushed_into_the_hub_card(hub):
+    """`dataagent train` with a hub dataset id and a hub model id; --card pushes the verdict with HF_TOKEN."""
+    from train.tiny import build_tiny_base
+
+    df = _records(60, " train")
+    folder = _folder(hub.base / "trainset", df)
+    base = hub.base / "tiny-base"
+    build_tiny_base(df["output"].tolist(), df["instruction"].tolist(), str(base), steps=0, lr=0.0)
+    out = run_client(
+        hub,
+        f"""
+import json
+from huggingface_hub import DatasetCard, HfApi
+from validate.hub import push_dataset
+from train.config import TrainConfig
+from train.smoke import smoke_train
+push_dataset({str(folder)!r}, "org/trainset")
+api = HfApi()
+api.create_repo("org/tiny-base", repo_type="model")
+api.upload_folder(repo_id="org/tiny-base", folder_path={str(base)!r}, repo_type="model")
+r = smoke_train(TrainConfig(dataset="org/trainset", model="org/tiny-base", out_dir={str(hub.base / "train")!r},
+                            token_budget=4000, lr=1e-2, card=True, samples=1, max_new_tokens=4), show_progress=False)
+card = DatasetCard.load("org/trainset", repo_type="dataset").text
+print(json.dumps({{"verdict": r["verdict"]["verdict"], "card": r["card"], "section": "Usefulness verdict" in card,
+                  "records": r["train_records"] + r["heldout_records"], "model": r["model"]}}))
+""",
+    )
+    assert out["card"] == "hub:org/trainset" and out["section"]
+    assert out["records"] == len(df) and out["model"] == "org/tiny-base"
+    assert out["verdict"] in ("pass", "warn", "fail")
+    assert (hub.base / "train" / "adapter" / "adapter_model.safetensors").exists()
+
+
 def test_token_never_stored_or_logged(hub):
     if not CAPTURED:
         pytest.skip("checks what the publishing tests above left behind")

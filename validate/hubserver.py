@@ -564,7 +564,11 @@ def build_app(state: HubState):  # noqa: C901 - one closure per endpoint keeps t
     ]
     for repo_type in ("datasets", "models"):
         for pattern, endpoint, methods in repo_routes:
-            routes.append(_typed_route(pattern.format(t=repo_type), endpoint, methods, repo_type))
+            # Model repos live at the root on the Hub (/org/name/resolve/...), datasets under /datasets/.
+            path = pattern.format(t=repo_type)
+            if repo_type == "models" and not path.startswith("/api/"):
+                path = path.removeprefix("/models")
+            routes.append(_typed_route(path, endpoint, methods, repo_type))
     routes.append(Route("/{rest:path}", unknown, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]))
     app = Starlette(routes=routes)
 
