@@ -164,8 +164,10 @@ class GateConfig:
 # --- vectorised helpers over pyarrow ----------------------------------------------------------------------------
 
 
-def _arrow(s: pd.Series) -> pyarrow_.Array | pyarrow_.ChunkedArray:
+def _arrow(s: pd.Series | pyarrow_.Array | pyarrow_.ChunkedArray) -> pyarrow_.Array | pyarrow_.ChunkedArray:
     """The column's Arrow data without a copy (pandas 3 "str" columns are Arrow-backed)."""
+    if isinstance(s, pyarrow_.Array | pyarrow_.ChunkedArray):
+        return s
     arr = s.array
     chunked = getattr(arr, "_pa_array", None)
     if isinstance(chunked, pyarrow_.ChunkedArray):
@@ -229,8 +231,21 @@ class Screen:
     def byte_length(self, s: pd.Series, field_name: str) -> np.ndarray:
         return self.memo(s, (field_name, "bytes"), lambda: _np_int(pc.binary_length(_arrow(s))))
 
-    def stripped(self, s: pd.Series, field_name: str) -> pd.Series:
-        return self.memo(s, (field_name, "stripped"), lambda: _stripped(s))
+    def edges(self, s: pd.Series, field_name: str) -> np.ndarray:
+        """Rows whose first or last character may be whitespace."""
+        return self.memo(s, (field_name, "edges"), lambda: edge_space(s))
+
+    def stripped_length(self, s: pd.Series, field_name: str) -> np.ndarray:
+        """Length after trimming whitespace; only rows with whitespace-like edges are trimmed to find out."""
+
+        def compute() -> np.ndarray:
+            n = self.length(s, field_name).copy()
+            edges = self.edges(s, field_name)
+            if edges.any():
+                n[edges] = length(_stripped(s[edges]))
+            return n
+
+        return self.memo(s, (field_name, "stripped_length"), compute)
 
     def task_matches(self, df: pd.DataFrame, pattern: str) -> np.ndarray:
         """``contains(task_type, pattern)``, matched once per distinct task type."""
@@ -304,13 +319,157 @@ def _utf8_chunks(arr: pyarrow_.Array | pyarrow_.ChunkedArray) -> Iterator[tuple[
         yield offsets - start, raw
 
 
-def _row_sums(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Per-row sums of a per-byte 0/1 array (rows given by their byte offsets)."""
-    out = np.zeros(len(offsets) - 1, np.int64)
-    nonempty = offsets[1:] > offsets[:-1]
-    if nonempty.any():
-        out[nonempty] = np.add.reduceat(flags, offsets[:-1][nonempty], dtype=np.int64)
+# Every character str.isspace() accepts, plus a few that older Unicode called spaces: a superset of what
+# pyarrow's utf8_trim_whitespace strips, so rows whose edges hold none of them need no trimming.
+_SPACES = [chr(c) for c in range(0x3001) if chr(c).isspace()] + ["\u180e", "\u200b", "\ufeff"]
+
+
+def _codes(chars: list[str], width: int) -> np.ndarray:
+    """The UTF-8 encodings ``width`` bytes long among ``chars``, as big-endian integers."""
+    return np.array(sorted({int.from_bytes(c.encode(), "big") for c in chars if len(c.encode()) == width}), np.int64)
+
+
+_SPACE_CODES = [_codes(_SPACES, w) for w in (1, 2, 3)]
+
+
+def _edge_bytes(offsets: np.ndarray, b: np.ndarray, first: bool) -> list[np.ndarray]:
+    """Per row, its first (or last) 1, 2 and 3 bytes as big-endian integers. Bytes beyond a short row are its
+    neighbour's; a code that spans them can only match by chance, which costs a needless re-check, never a
+    missed one."""
+    if not len(b):
+        return [np.full(len(offsets) - 1, -1, np.int64)] * 3
+
+    def at(i: np.ndarray) -> np.ndarray:
+        return b[np.clip(i, 0, len(b) - 1)].astype(np.int64)
+
+    if first:
+        p = offsets[:-1]
+        one = at(p)
+        two = (one << 8) | at(p + 1)
+        return [one, two, (two << 8) | at(p + 2)]
+    p = offsets[1:]
+    one = at(p - 1)
+    two = (at(p - 2) << 8) | one
+    return [one, two, (at(p - 3) << 16) | two]
+
+
+def _edge_in(codes: list[np.ndarray], table: list[np.ndarray]) -> np.ndarray:
+    hit = np.zeros(len(codes[0]), bool)
+    for code, known in zip(codes, table, strict=True):
+        if len(known):
+            hit |= np.isin(code, known)
+    return hit
+
+
+def edge_space(s: pd.Series) -> np.ndarray:
+    """True where the first or last character may be whitespace (so trimming may change the row)."""
+    parts = []
+    for offsets, b in _utf8_chunks(_arrow(s)):
+        nonempty = offsets[1:] > offsets[:-1]
+        first, last = _edge_bytes(offsets, b, True), _edge_bytes(offsets, b, False)
+        parts.append(nonempty & (_edge_in(first, _SPACE_CODES) | _edge_in(last, _SPACE_CODES)))
+    return np.concatenate(parts) if parts else np.zeros(len(s), bool)
+
+
+def ends_with(s: pd.Series, chars: str) -> np.ndarray:
+    """True where the last character is one of ``chars`` (each at most 3 bytes in UTF-8)."""
+    table = [_codes(list(chars), w) for w in (1, 2, 3)]
+    parts = []
+    for offsets, b in _utf8_chunks(_arrow(s)):
+        parts.append((offsets[1:] > offsets[:-1]) & _edge_in(_edge_bytes(offsets, b, False), table))
+    return np.concatenate(parts) if parts else np.zeros(len(s), bool)
+
+
+def trimmed(s: pd.Series, edges: np.ndarray | None = None) -> pd.Series:
+    """``s`` with leading and trailing whitespace removed (pyarrow's utf8_trim_whitespace), trimming only the
+    rows whose edges may hold whitespace (``edges``, from ``edge_space`` unless given)."""
+    edges = edge_space(s) if edges is None else edges
+    if not edges.any():
+        return s
+    out = s.copy()
+    out[edges] = _stripped(s[edges])
     return out
+
+
+_BLOCK = 1 << 16  # bytes per vector step (a multiple of 8): temporaries stay in cache
+_BYTE_SUM = np.uint64(0x0101010101010101)
+_TOP = np.uint64(56)
+
+
+def _word_sums(words: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> None:
+    """Sum of the 8 bytes of each uint64 word (each byte at most 31, so no carries): one multiply per word."""
+    np.multiply(words, _BYTE_SUM, out=tmp)
+    np.right_shift(tmp, _TOP, out=tmp)
+    out[:] = tmp
+
+
+def _letter_prefix(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-byte flags of UTF-8 bytes ``b`` (1: ASCII letter, 2: first byte of a Han character) as uint64 words,
+    and prefix sums over whole words of (letters + 2 * Han) and of Han.
+
+    Han is 3 bytes in UTF-8: lead bytes E4-E9 start U+4000-U+9FFF, all Han but U+4DC0-4DFF (E4 B7, the
+    hexagrams); E3 starts Han from U+3400 (second byte 90-BF); EF starts U+F900-FAFF (second byte A4-AB).
+    """
+    n = len(b)
+    n_words = n // 8 + 1
+    flags = np.zeros(n_words * 8, np.uint8)
+    both = np.zeros(n_words, np.uint8)
+    han_w = np.zeros(n_words, np.uint8)
+    t, u = np.empty(_BLOCK, np.uint8), np.empty(_BLOCK, np.uint8)
+    m, m2, m3 = np.empty(_BLOCK, bool), np.empty(_BLOCK, bool), np.empty(_BLOCK, bool)
+    w1, w2 = np.empty(_BLOCK // 8 + 1, np.uint64), np.empty(_BLOCK // 8 + 1, np.uint64)
+    for a in range(0, n, _BLOCK):
+        z = min(a + _BLOCK, n)
+        k = z - a
+        # The byte after each byte; past the end, 0 (no copy of the data for that one byte).
+        nxt = b[a + 1 : z + 1] if z < n else np.append(b[a + 1 : z], np.uint8(0))
+        blk, f = b[a:z], flags[a:z]
+        tt, uu, mm, mm2, mm3 = t[:k], u[:k], m[:k], m2[:k], m3[:k]
+        np.bitwise_or(blk, 0x20, out=tt)
+        tt -= 97
+        np.less(tt, 26, out=mm)
+        f[:] = mm
+        np.subtract(blk, 0xE3, out=uu)  # E3 -> 0, E4..E9 -> 1..6, EF -> 12
+        np.subtract(uu, 1, out=tt)
+        np.less_equal(tt, 5, out=mm)
+        np.equal(uu, 0, out=mm2)
+        np.greater_equal(nxt, 0x90, out=mm3)
+        mm2 &= mm3
+        mm |= mm2
+        np.equal(uu, 12, out=mm2)
+        np.subtract(nxt, 0xA4, out=tt)
+        np.less_equal(tt, 7, out=mm3)
+        mm2 &= mm3
+        mm |= mm2
+        np.equal(uu, 1, out=mm2)
+        np.equal(nxt, 0xB7, out=mm3)
+        mm2 &= mm3
+        mm ^= mm2
+        f += mm
+        f += mm
+        wa, wz = a // 8, (z + 7) // 8
+        words = flags[wa * 8 : wz * 8].view("<u8")
+        _word_sums(words, both[wa:wz], w1[: wz - wa])
+        np.right_shift(words, np.uint64(1), out=w2[: wz - wa])
+        w2[: wz - wa] &= _BYTE_SUM
+        _word_sums(w2[: wz - wa], han_w[wa:wz], w1[: wz - wa])
+    # Each word adds at most 16 (letters + 2 * Han), so int32 prefix sums (faster) hold below 128 MiB of text.
+    total = np.int32 if n < 1 << 27 else np.int64
+    cum_both = np.concatenate([[0], np.cumsum(both, dtype=total)]).astype(np.int64, copy=False)
+    cum_han = np.concatenate([[0], np.cumsum(han_w, dtype=total)]).astype(np.int64, copy=False)
+    return flags.view("<u8"), cum_both, cum_han
+
+
+def _counts_before(
+    p: np.ndarray, words: np.ndarray, cum_both: np.ndarray, cum_han: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(letters + 2 * Han, Han) among the bytes before each byte position ``p``: whole words from the prefix
+    sums, plus the flagged bytes of the partial word."""
+    word, below = p >> 3, (np.uint64(1) << ((p & 7).astype(np.uint64) * np.uint64(8))) - np.uint64(1)
+    part = words[word] & below
+    part_both = ((part * _BYTE_SUM) >> _TOP).astype(np.int64)
+    part_han = ((((part >> np.uint64(1)) & _BYTE_SUM) * _BYTE_SUM) >> _TOP).astype(np.int64)
+    return cum_both[word] + part_both, cum_han[word] + part_han
 
 
 def letter_counts(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -320,26 +479,10 @@ def letter_counts(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """
     han_parts, lat_parts = [], []
     for offsets, b in _utf8_chunks(_arrow(s)):
-        if not len(b):
-            han_parts.append(np.zeros(len(offsets) - 1, np.int64))
-            lat_parts.append(han_parts[-1])
-            continue
-        folded = b | np.uint8(0x20)
-        folded -= np.uint8(ord("a"))
-        latin = folded < 26
-        # Han is 3 bytes in UTF-8. Lead bytes E4-E9 start U+4000-U+9FFF, all Han but U+4DC0-4DFF (E4 B7, the
-        # hexagrams); E3 starts Han from U+3400 (second byte 90-BF); EF starts U+F900-FAFF (second byte A4-AB).
-        lead = b - np.uint8(0xE4)
-        han = lead <= 5
-        idx = np.flatnonzero((b[:-1] == 0xE3) | (b[:-1] == 0xEF))
-        if len(idx):
-            nxt = b[idx + 1]
-            han[idx] = np.where(b[idx] == 0xE3, nxt >= 0x90, (nxt >= 0xA4) & (nxt <= 0xAB))
-        idx = np.flatnonzero(b[1:] == 0xB7)
-        idx = idx[b[idx] == 0xE4]
-        han[idx] = False
-        han_parts.append(_row_sums(han, offsets))
-        lat_parts.append(_row_sums(latin, offsets))
+        prefix = _letter_prefix(b)
+        (b1, h1), (b0, h0) = _counts_before(offsets[1:], *prefix), _counts_before(offsets[:-1], *prefix)
+        han_parts.append(h1 - h0)
+        lat_parts.append((b1 - b0) - 2 * (h1 - h0))
     if not han_parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(han_parts), np.concatenate(lat_parts)
@@ -352,16 +495,16 @@ def weighted_lengths(s: pd.Series, rows: np.ndarray | None = None, n: np.ndarray
     """
     n = length(s) if n is None else n
     if rows is None:
-        return n + 2 * count(s, HAN)
+        return n + 2 * letter_counts(s)[0]
     out = n.copy()
     if rows.any():
-        out[rows] += 2 * count(s[rows], HAN)
+        out[rows] += 2 * letter_counts(s[rows])[0]
     return out
 
 
 def approx_tokens(s: pd.Series) -> np.ndarray:
     """One token per Han character plus one per ~4 other characters."""
-    han = count(s, HAN)
+    han = letter_counts(s)[0]
     return han + np.ceil((length(s) - han) / 4).astype(np.int64)
 
 
@@ -394,10 +537,10 @@ def _length_checks(cfg: GateConfig, name: str, screen: Screen) -> list[pa.Check]
     if lo:
 
         def too_short(s: pd.Series) -> pd.Series:
-            st = screen.stripped(s, name)
-            n = length(st)
-            # weighted >= plain length, so Han counting is only needed where plain length falls short.
-            return pd.Series(weighted_lengths(st, n < lo, n) >= lo, index=s.index)
+            n = screen.stripped_length(s, name)
+            # weighted >= plain length, so Han counting is only needed where plain length falls short (trimming
+            # removes no Han, so the raw text's count serves).
+            return pd.Series(weighted_lengths(s, n < lo, n) >= lo, index=s.index)
 
         checks.append(pa.Check(too_short, name="too_short"))
     if hi is not None:
@@ -448,9 +591,10 @@ def _pattern_check(screen: Screen, field_name: str, pattern: str, name: str) -> 
 def not_truncated(s: pd.Series, min_chars: int, screen: Screen) -> pd.Series:
     """False where the output looks cut off: unclosed code fence, unbalanced brackets, or long prose
     without final punctuation. Lists, tables and code are exempt from the punctuation rule."""
-    st = screen.stripped(s, "output")
-    last = pd.Series(pc.utf8_slice_codeunits(_arrow(st), -1), index=s.index, dtype="str")
-    ends_ok = last.isin(list(TERMINAL)).to_numpy()
+    edges = screen.edges(s, "output")
+    ends_ok = ends_with(s, TERMINAL)
+    if edges.any():
+        ends_ok[edges] = ends_with(_stripped(s[edges]), TERMINAL)
     bad = np.zeros(len(s), bool)
     fences = screen.search(s, "output", CODE_FENCE)
     if fences.any():
@@ -549,9 +693,16 @@ def same_language(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Serie
     script_bad = np.zeros(len(sub), bool)
     if both_zh.any():
         # Script: a text is Traditional (Simplified) when it uses characters of that script only.
-        q, a = sub["instruction"][both_zh], sub["output"][both_zh]
-        qt, qs, at, as_ = contains(q, HANT_MARK), contains(q, HANS_MARK), contains(a, HANT_MARK), contains(a, HANS_MARK)
-        script_bad[both_zh] = (qt & ~qs & as_ & ~at) | (qs & ~qt & at & ~as_)
+        # Questions are short: mark them first, and look at answers only where the question has one script.
+        q = sub["instruction"][both_zh]
+        qt, qs = contains(q, HANT_MARK), contains(q, HANS_MARK)
+        one = qt != qs
+        if one.any():
+            a = sub["output"][both_zh][one]
+            at, as_ = contains(a, HANT_MARK), contains(a, HANS_MARK)
+            bad = np.zeros(len(q), bool)
+            bad[one] = (qt[one] & as_ & ~at) | (qs[one] & at & ~as_)
+            script_bad[both_zh] = bad
     mismatch[rows] = lang_bad | script_bad
     return pd.Series(~mismatch, index=df.index)
 
@@ -722,63 +873,110 @@ def _collect_reasons(df: pd.DataFrame, schema: pa.DataFrameSchema) -> dict[str, 
     return reasons
 
 
-def _dedup_key(df: pd.DataFrame) -> pd.DataFrame:
-    """validate.text.normalize_text, vectorised: NFKD (equal iff NFKC equal), lowercase, whitespace collapsed.
+def _nfkd_lower(arr: pyarrow_.Array | pyarrow_.ChunkedArray) -> pyarrow_.Array | pyarrow_.ChunkedArray:
+    return pc.utf8_lower(pc.utf8_normalize(arr, "NFKD"))
 
-    NFKD already turns NBSP, ideographic and other Unicode spaces into " ", so the regex collapse only runs on
-    rows that still hold tabs, newlines or runs of spaces.
+
+def _key_pieces(s: pd.Series) -> list[tuple[np.ndarray, pyarrow_.Array | pyarrow_.ChunkedArray]]:
+    """The dedup key of each row of ``s`` (validate.text.normalize_text, vectorised: NFKD, which is equal iff NFKC
+    is, lowercase, whitespace collapsed and trimmed), as pieces (row positions, keys); a later piece overrides
+    earlier ones at its positions.
+
+    ASCII text is its own NFKD form, so it is only lowercased. NFKD already turns NBSP, ideographic and other
+    Unicode spaces into " ", so the collapse and trim run only on rows that still hold tabs, newlines or runs of
+    spaces, or whose edges may hold whitespace.
     """
+    arr = _arrow(s)
+    wide = _np_bool(pc.invert(pc.string_is_ascii(arr)))
+    pieces = []
+    for rows, fold in ((np.flatnonzero(~wide), pc.ascii_lower), (np.flatnonzero(wide), _nfkd_lower)):
+        if not len(rows):
+            continue
+        folded = fold(arr if len(rows) == len(arr) else arr.take(rows))
+        pieces.append((rows, folded))
+        fix = contains(folded, DEDUP_BREAK + "|  ") | edge_space(folded)
+        if fix.any():
+            collapsed = pc.replace_substring_regex(folded.take(np.flatnonzero(fix)), DEDUP_SPACE + "+", " ")
+            pieces.append((rows[fix], pc.utf8_trim_whitespace(collapsed)))
+    return pieces
+
+
+def _dedup_key(df: pd.DataFrame) -> pd.DataFrame:
+    """The dedup key of every row, one column per text field (see ``_key_pieces``)."""
     key = {}
     for f in TEXT_FIELDS:
-        arr = pc.utf8_lower(pc.utf8_normalize(_arrow(df[f]), "NFKD"))
-        col = pd.Series(arr, index=df.index, dtype="str")
-        messy = contains(col, DEDUP_BREAK + "|  ")
-        if messy.any():
-            fixed = pc.replace_substring_regex(_arrow(col[messy]), DEDUP_SPACE + "+", " ")
-            col[messy] = pd.Series(fixed, index=col.index[messy], dtype="str")
-        key[f] = pd.Series(pc.utf8_trim_whitespace(_arrow(col)), index=df.index, dtype="str")
+        where = np.zeros(len(df), np.int64)
+        chunks, base = [], 0
+        pieces = _key_pieces(df[f])
+        for rows, keys in pieces:
+            where[rows] = base + np.arange(len(rows))
+            base += len(rows)
+            chunks += keys.chunks if isinstance(keys, pyarrow_.ChunkedArray) else [keys]
+        joined = pyarrow_.chunked_array(chunks, type=pieces[0][1].type).take(where) if pieces else _arrow(df[f])
+        key[f] = pd.Series(joined, index=df.index, dtype="str")
     return pd.DataFrame(key)
 
 
 _FP_MUL = np.uint64(0x9E3779B97F4A7C15)
-_FP_SAMPLES = 8
+_FP_SAMPLES = 4
 
 
-def _fingerprints(key: pd.DataFrame) -> np.ndarray:
-    """A 64-bit digest per row of the dedup key: its byte length mixed with 8 evenly spaced 8-byte samples.
+def _mix(h: np.ndarray, word: np.ndarray) -> np.ndarray:
+    h = (h ^ word) * _FP_MUL
+    return h ^ (h >> np.uint64(29))
 
-    Equal keys always get equal digests, so a row whose digest is unique cannot be a duplicate. The digest is
-    no proof of equality: rows that share one are compared on their keys (``_exact_duplicates``).
-    """
-    parts_in = [_arrow(key[f]) for f in TEXT_FIELDS]
-    joined = pc.binary_join_element_wise(*parts_in, pyarrow_.scalar("\x1f", type=parts_in[0].type))
+
+def _string_fingerprints(arr: pyarrow_.Array | pyarrow_.ChunkedArray) -> np.ndarray:
+    """A 64-bit digest per string: its byte length mixed with 4 evenly spaced 8-byte samples (equal strings,
+    equal digests)."""
     parts = []
-    for offsets, b in _utf8_chunks(joined):
-        padded = np.concatenate([b, np.zeros(8, np.uint8)])
+    for offsets, b in _utf8_chunks(arr):
         start, n = offsets[:-1], offsets[1:] - offsets[:-1]
         h = n.astype(np.uint64) * _FP_MUL
+        long_ = n >= 8
+        # Every 8-byte window of the data, as a view: row p holds bytes p..p+7.
+        windows = np.lib.stride_tricks.as_strided(b, shape=(max(len(b) - 7, 0), 8), strides=(1, 1))
         span = np.maximum(n - 8, 0)
         for k in range(_FP_SAMPLES):
-            pos = start + span * k // (_FP_SAMPLES - 1)
-            word = padded[pos[:, None] + np.arange(8)].view("<u8").ravel()
-            # Bytes past the row's end belong to the next row: mask them off so equal keys stay equal.
-            keep = np.clip(n - (pos - start), 0, 8).astype(np.uint64)
-            mask = np.where(keep >= 8, np.uint64(2**64 - 1), (np.uint64(1) << (keep * np.uint64(8))) - np.uint64(1))
-            h = (h ^ (word & mask)) * _FP_MUL
-            h ^= h >> np.uint64(29)
+            word = np.zeros(len(n), np.uint64)
+            pos = start[long_] + span[long_] * k // (_FP_SAMPLES - 1)
+            word[long_] = np.ascontiguousarray(windows[pos]).view("<u8").ravel()
+            h = _mix(h, word)
+        short = np.flatnonzero(~long_ & (n > 0))
+        if len(short):
+            # Rows under 8 bytes: their bytes one by one (a window would reach into the next row).
+            word = np.zeros(len(short), np.uint64)
+            for j in range(7):
+                inside = n[short] > j
+                byte = b[np.minimum(start[short] + j, len(b) - 1)].astype(np.uint64)
+                word |= np.where(inside, byte, np.uint64(0)) << np.uint64(8 * j)
+            h[short] = _mix(h[short], word)
         parts.append(h)
     return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
 
 
-def _exact_duplicates(frame: pd.DataFrame, rows: np.ndarray, fingerprints: np.ndarray) -> np.ndarray:
-    """Positions of the ``rows`` of ``frame`` (ascending) whose dedup key equals an earlier one's, given the
-    rows' key fingerprints. Only rows sharing a fingerprint have their keys computed and compared."""
-    shared = pd.Series(fingerprints).duplicated(keep=False).to_numpy()
+def _fingerprints(df: pd.DataFrame) -> np.ndarray:
+    """A 64-bit digest per row of its dedup key. Equal keys always get equal digests, so a row whose digest is
+    unique cannot be a duplicate; the digest is no proof of equality, so rows that share one are compared on
+    their keys (``_exact_duplicates``)."""
+    h = np.full(len(df), 0x243F6A8885A308D3, np.uint64)
+    for f in TEXT_FIELDS:
+        fp = np.zeros(len(df), np.uint64)
+        for rows, keys in _key_pieces(df[f]):
+            fp[rows] = _string_fingerprints(keys)
+        h = _mix(h, fp)
+    return h
+
+
+def _exact_duplicates(rows_of: Callable[[np.ndarray], pd.DataFrame], rows: np.ndarray, fps: np.ndarray) -> np.ndarray:
+    """Positions among ``rows`` (ascending) whose dedup key equals an earlier one's, given the rows' key
+    fingerprints; ``rows_of`` returns the text fields of given rows. Only rows sharing a fingerprint have their
+    keys computed and compared."""
+    shared = pd.Series(fps).duplicated(keep=False).to_numpy()
     if not shared.any():
         return np.zeros(0, np.int64)
     cand = rows[shared]
-    dup = _dedup_key(frame.iloc[cand]).duplicated(keep="first").to_numpy()
-    return cand[dup]
+    return cand[_dedup_key(rows_of(cand)).duplicated(keep="first").to_numpy()]
 
 
 @dataclass
@@ -786,65 +984,87 @@ class _ChunkResult:
     """What validating one chunk of rows yields; positions are those of the whole frame."""
 
     reasons: dict[str, np.ndarray]
-    changes: dict[str, tuple[np.ndarray, list[str]]]
     scrubbed: dict[str, int]
+    changed: np.ndarray  # positions of the rows PII scrubbing changed
+    new_values: dict[str, list[str]]  # their text fields and id after scrubbing
     passed: np.ndarray  # positions of the rows that passed every check
     fingerprints: np.ndarray  # their dedup-key fingerprints
 
 
-def _apply_changes(frame: pd.DataFrame, changes: dict[str, tuple[np.ndarray, list[str]]]) -> pd.DataFrame:
-    """``frame`` with the given rows of the given columns replaced (one Arrow pass per changed column)."""
-    if not changes:
-        return frame
-    new = {}
-    for col, (pos, values) in changes.items():
-        mask = np.zeros(len(frame), bool)
-        mask[pos] = True
-        arr = _arrow(frame[col])
-        arr = arr.combine_chunks() if isinstance(arr, pyarrow_.ChunkedArray) else arr
-        replaced = pc.replace_with_mask(arr, pyarrow_.array(mask), pyarrow_.array(values, type=arr.type))
-        new[col] = pd.Series(replaced, index=frame.index, dtype=frame[col].dtype)
-    return frame.assign(**new)
+class _Rows:
+    """Rows of the frame as the gate sees them: scrubbed rows read their new values (one Arrow take per column,
+    no rebuilt column)."""
+
+    def __init__(self, frame: pd.DataFrame, changed: np.ndarray, new_values: dict[str, list[str]]):
+        self.frame = frame
+        self.slot = np.arange(len(frame))
+        self.slot[changed] = len(frame) + np.arange(len(changed))
+        self.extended = {}
+        for col, values in new_values.items():
+            arr = _arrow(frame[col])
+            chunks = arr.chunks if isinstance(arr, pyarrow_.ChunkedArray) else [arr]
+            extra = pyarrow_.array(values, type=arr.type)
+            self.extended[col] = pyarrow_.chunked_array([*chunks, extra], type=arr.type)
+
+    def __call__(self, rows: np.ndarray, columns: list[str] | tuple[str, ...] = TEXT_FIELDS) -> pd.DataFrame:
+        data = {}
+        for col in columns:
+            if col in self.extended:
+                data[col] = pd.Series(self.extended[col].take(self.slot[rows]), dtype=self.frame[col].dtype)
+            else:
+                data[col] = self.frame[col].take(rows).reset_index(drop=True)
+        return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
 
 
 def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
     """Scrub PII, validate, and fingerprint the dedup keys of the rows that pass, for one chunk of the frame.
 
-    Every check is row-local, so a chunk's verdicts do not depend on the others; ``chunk`` keeps the frame's
-    positional index, so the positions returned are the frame's.
+    Every check is row-local, so a chunk's verdicts do not depend on the others, and rows scrubbing changes can
+    be validated on their own: the chunk is validated as it came and the few changed rows again after
+    scrubbing, instead of rebuilding whole columns for them. ``chunk`` keeps the frame's positional index, so
+    the positions returned are the frame's.
     """
     schema = quality_schema(cfg)
     screen: Screen = schema.metadata["screen"]
     try:
         flags = {f: screen.rows(chunk[f], f) for f in TEXT_FIELDS}
         found, scrubbed = scrub_changes(chunk, cfg.pii, flags)
-        changes = {f: (chunk.index.get_indexer(s.index), s.tolist()) for f, s in found.items()}
-        if changes:
-            touched = np.unique(np.concatenate([pos for pos, _ in changes.values()]))
-            local = {f: (pos, vals) for f, (pos, vals) in changes.items()}
-            chunk = _apply_changes(chunk, local)
-            rows = chunk.iloc[touched]
-            changes["id"] = (touched, [record_id(*t) for t in zip(*(rows[f] for f in TEXT_FIELDS), strict=True)])
-            chunk = _apply_changes(chunk, {"id": changes["id"]})
-            # Scrubbing only touches flagged rows: the raw screen stays valid elsewhere.
-            for f in found:
-                again = flags[f].copy()
-                again[touched] = contains(chunk[f].iloc[touched], screen.union[f])
-                screen.seed(chunk[f], (f, "screen"), again)
         reasons = _collect_reasons(chunk, schema)
     finally:
         screen.clear()
+    touched = np.unique(
+        np.concatenate([np.zeros(0, np.int64), *(chunk.index.get_indexer(v.index) for v in found.values())])
+    )
+    fixed = chunk.iloc[touched][[*TEXT_FIELDS, "id"]].copy()
+    if len(touched):
+        for f, values in found.items():
+            fixed.loc[values.index, f] = values
+        fixed["id"] = [record_id(*t) for t in zip(*(fixed[f] for f in TEXT_FIELDS), strict=True)]
+        again = _collect_reasons(chunk.iloc[touched].assign(**{c: fixed[c] for c in fixed}), quality_schema(cfg))
+        # The scrubbed rows' verdicts replace those of their raw text.
+        stale = np.zeros(len(chunk), bool)
+        stale[touched] = True
+        reasons = {k: v[~stale[v]] for k, v in reasons.items()}
+        for k, v in again.items():
+            reasons[k] = np.union1d(reasons.get(k, np.zeros(0, np.int64)), touched[v])
+        reasons = {k: v for k, v in reasons.items() if len(v)}
     bad = np.zeros(len(chunk), bool)
     for rows_failed in reasons.values():
         bad[rows_failed] = True
     passed = np.flatnonzero(~bad)
+    fps = np.zeros(len(passed), np.uint64)
+    was_fixed = np.isin(passed, touched)
+    fps[~was_fixed] = _fingerprints(chunk.iloc[passed[~was_fixed]])
+    if was_fixed.any():
+        fps[was_fixed] = _fingerprints(fixed.iloc[np.searchsorted(touched, passed[was_fixed])])
     base = int(chunk.index[0]) if len(chunk) else 0
     return _ChunkResult(
         reasons={k: v + base for k, v in reasons.items()},
-        changes={k: (pos + base, vals) for k, (pos, vals) in changes.items()},
         scrubbed=scrubbed,
+        changed=touched + base,
+        new_values={c: fixed[c].tolist() for c in fixed} if len(touched) else {},
         passed=passed + base,
-        fingerprints=_fingerprints(_dedup_key(chunk.iloc[passed])),
+        fingerprints=fps,
     )
 
 
@@ -926,29 +1146,28 @@ def run_gate(
         chunk_rows = chunk_rows or -(-len(work) // max(workers, 1))
         results = _check_all(work, cfg, workers, chunk_rows)
 
-        changes: dict[str, tuple[np.ndarray, list[str]]] = {}
         reasons: dict[str, np.ndarray] = {}
+        new_values: dict[str, list[str]] = {}
         for r in results:
-            for col, (pos, values) in r.changes.items():
-                old = changes.get(col, (np.zeros(0, np.int64), []))
-                changes[col] = (np.concatenate([old[0], pos]), old[1] + values)
             for label, rows in r.reasons.items():
                 reasons[label] = np.concatenate([reasons[label], rows]) if label in reasons else rows
             for kind, hits in r.scrubbed.items():
                 scrubbed[kind] += hits
-        work = _apply_changes(work, changes)
+            for col, values in r.new_values.items():
+                new_values[col] = new_values.get(col, []) + values
+        rows_of = _Rows(work, np.concatenate([r.changed for r in results]), new_values)
         bad = np.zeros(len(work), bool)
         for rows in reasons.values():
             bad[rows] = True
         passed = np.concatenate([r.passed for r in results])
-        dup = _exact_duplicates(work, passed, np.concatenate([r.fingerprints for r in results]))
+        dup = _exact_duplicates(rows_of, passed, np.concatenate([r.fingerprints for r in results]))
         keep = ~bad
         keep[dup] = False
-        accepted = work.loc[keep, cols].reset_index(drop=True)
-        quarantined = work.loc[bad].copy()
+        accepted = rows_of(np.flatnonzero(keep), cols)
+        quarantined = rows_of(np.flatnonzero(bad), list(work.columns))
         quarantined[REASONS] = _reason_lists(reasons, len(work), np.flatnonzero(bad))
         if len(dup):
-            dups = work.iloc[dup][cols].copy()
+            dups = rows_of(dup, cols)
             dups[REASONS] = [["exact_duplicate"] for _ in range(len(dups))]
             quarantined = pd.concat([quarantined, dups])
             reasons["exact_duplicate"] = dup
