@@ -312,3 +312,28 @@ def test_patterns_run_in_pyarrow_and_in_python_re():
     for p in patterns:
         re.compile(p)
         assert not arr._needs_python_regex(p), p
+
+
+def test_workers_and_chunks_do_not_change_the_result():
+    """Chunks validated in worker processes give the same frames, reasons and report as one pass, and exact
+    duplicates are found across chunk borders (also ones that only PII scrubbing makes equal)."""
+    rows = [rec(f"What does fund {i} invest in?", f"Fund {i} invests in bonds and stocks.") for i in range(12)]
+    rows[1] = rec("Summarise {context}", "As an AI language model, I cannot.")
+    rows[2] = rec("Card on file?", "Your card 4111 1111 1111 1111 is on file.")
+    rows[3] = rec("Who do I mail?", "Write to jane.doe@example.com today.")
+    rows[4] = rec("Describe the café", "The cafÃ© opens at nine.")
+    rows[5] = rec("Write add()", "def add(a, b):\n    return a +", task_type="docstring_to_code")
+    rows[6] = rec("Explain compound interest", "explain compound interest.")
+    rows[9] = rec("Who do I mail?", "Write to john.roe@example.org today.")  # same as row 3 once scrubbed
+    rows[11] = rec("WHAT does fund 0  invest in?", "fund 0 invests in bonds and stocks.")  # row 0, normalised
+    df = pd.DataFrame(rows)
+    one = run_gate(df, workers=1)
+    many = run_gate(df, workers=2, chunk_rows=4)
+    pd.testing.assert_frame_equal(one[0], many[0])
+    pd.testing.assert_frame_equal(one[1], many[1])
+    assert one[2] == many[2]
+    reasons = dict(zip(many[1]["instruction"], many[1][REASONS].map(list), strict=True))
+    assert reasons["WHAT does fund 0  invest in?"] == ["exact_duplicate"]
+    assert reasons["Who do I mail?"] == ["exact_duplicate"] and many[2]["pii_scrubbed"]["email"] == 2
+    assert reasons["Card on file?"] == ["pii:card"] and reasons["Write add()"] == ["code_syntax_error"]
+    assert len(many[0]) == 5 and len(many[1]) == 7
