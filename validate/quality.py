@@ -1106,14 +1106,20 @@ def _check_all(work: pd.DataFrame, cfg: GateConfig, workers: int, chunk_rows: in
 
 
 def _reason_lists(reasons: dict[str, np.ndarray], n: int, rows: np.ndarray) -> list[list[str]]:
-    """The sorted reasons of each of ``rows``, built once per distinct combination of reasons."""
+    """The sorted reasons of each of ``rows`` (of ``n``), built once per distinct combination of reasons."""
     labels = sorted(reasons)
-    bits = np.zeros((n, (len(labels) + 63) // 64), np.uint64)
+    words = (len(labels) + 63) // 64
+    bits = np.zeros((n, words), np.uint64)
     for i, label in enumerate(labels):
         bits[reasons[label], i // 64] |= np.uint64(1) << np.uint64(i % 64)
-    combos, inverse = np.unique(bits[rows], axis=0, return_inverse=True)
+    sub = bits[rows]
+    if words == 1:
+        combos, inverse = np.unique(sub[:, 0], return_inverse=True)
+        combos = combos[:, None]
+    else:
+        combos, inverse = np.unique(sub, axis=0, return_inverse=True)
     names = [[label for i, label in enumerate(labels) if int(c[i // 64]) >> (i % 64) & 1] for c in combos]
-    return [list(names[k]) for k in inverse.reshape(-1)]
+    return [list(names[k]) for k in inverse.reshape(-1).tolist()]
 
 
 def run_gate(
