@@ -1,6 +1,7 @@
 """The quality gate's checks on realistic bilingual records: what each one catches, and near misses it must not."""
 
 import hashlib
+import random
 import re
 
 import pandas as pd
@@ -337,3 +338,25 @@ def test_workers_and_chunks_do_not_change_the_result():
     assert reasons["Who do I mail?"] == ["exact_duplicate"] and many[2]["pii_scrubbed"]["email"] == 2
     assert reasons["Card on file?"] == ["pii:card"] and reasons["Write add()"] == ["code_syntax_error"]
     assert len(many[0]) == 5 and len(many[1]) == 7
+
+
+def test_byte_level_helpers_match_their_regex_definitions():
+    """letter_counts, has_breaks, trimmed and ends_with read UTF-8 bytes; they must agree with the regex and
+    pyarrow definitions they replace, on edge cases (Han at block edges, hexagrams, fullwidth forms, Unicode
+    spaces, runs of spaces across row borders, nulls)."""
+    import pyarrow.compute as pc
+
+    rng = random.Random(7)
+    alphabet = list("ab Z。？…”\t\n\r\x0b\x0c\x1c\x85\xa0\u1680\u2000\u2028\u2029\u3000\ufeff中é䷀㐀豈﫿ＡＢ.!") + [
+        "😀"
+    ]
+    rows = ["".join(rng.choices(alphabet, k=rng.randint(0, 40))) for _ in range(6000)] + [None, "", " ", "  "]
+    s = pd.Series(rows, dtype="str")
+    arr = quality._arrow(s)
+    han, lat = quality.letter_counts(s)
+    assert (han == pc.fill_null(pc.count_substring_regex(arr, quality.HAN), 0).to_numpy()).all()
+    assert (lat == pc.fill_null(pc.count_substring_regex(arr, quality.LATIN), 0).to_numpy()).all()
+    assert (quality.has_breaks(s) == quality.contains(s, quality.DEDUP_BREAK + "|  ")).all()
+    assert quality.trimmed(s).equals(pd.Series(pc.utf8_trim_whitespace(arr), dtype="str"))
+    last = pd.Series(pc.utf8_slice_codeunits(arr, -1), dtype="str")
+    assert (quality.ends_with(s, quality.TERMINAL) == last.isin(list(quality.TERMINAL)).to_numpy()).all()
