@@ -360,3 +360,18 @@ def test_byte_level_helpers_match_their_regex_definitions():
     assert quality.trimmed(s).equals(pd.Series(pc.utf8_trim_whitespace(arr), dtype="str"))
     last = pd.Series(pc.utf8_slice_codeunits(arr, -1), dtype="str")
     assert (quality.ends_with(s, quality.TERMINAL) == last.isin(list(quality.TERMINAL)).to_numpy()).all()
+
+
+def test_dedup_fingerprints_agree_for_equal_keys_on_every_path():
+    """Plain ASCII rows are digested in place, the others through the built key: equal keys must get equal
+    digests whichever path each row took."""
+    texts = ["Hello World", "hello world", "ｈｅｌｌｏ World", "Hello  World", " hello world", "hello\tworld"]
+    texts += ["Hi", "x" * 20, "X" * 20, "Ｘ" * 20, "短", "短 "]
+    df = pd.DataFrame({"instruction": texts, "input": [""] * len(texts), "output": ["same"] * len(texts)})
+    keys = quality._dedup_key(df)
+    fps = quality._fingerprints(df)
+    groups = {}
+    for key, fp in zip(keys.itertuples(index=False), fps.tolist(), strict=True):
+        groups.setdefault(tuple(key), set()).add(fp)
+    assert all(len(v) == 1 for v in groups.values())
+    assert len(groups) == 4  # hello world, hi, x*20, 短

@@ -967,31 +967,38 @@ def _mix(h: np.ndarray, word: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(29))
 
 
-def _string_fingerprints(arr: pyarrow_.Array | pyarrow_.ChunkedArray) -> np.ndarray:
-    """A 64-bit digest per string: its byte length mixed with 4 evenly spaced 8-byte samples (equal strings,
-    equal digests)."""
-    parts = []
+def _string_fingerprints(
+    arr: pyarrow_.Array | pyarrow_.ChunkedArray, rows: np.ndarray | None = None, fold_ascii: bool = False
+) -> np.ndarray:
+    """A 64-bit digest per string (of ``rows``, ascending, if given): its byte length mixed with 4 evenly spaced
+    8-byte samples, so equal strings get equal digests. ``fold_ascii`` digests ``ascii_lower`` of each string
+    instead, lowercasing only the sampled bytes rather than copying the column."""
+    parts, first = [], 0
     for offsets, b in _utf8_chunks(arr):
-        start, n = offsets[:-1], offsets[1:] - offsets[:-1]
+        count = len(offsets) - 1
+        sel = np.arange(count) if rows is None else rows[(rows >= first) & (rows < first + count)] - first
+        first += count
+        start, n = offsets[:-1][sel], (offsets[1:] - offsets[:-1])[sel]
         h = n.astype(np.uint64) * _FP_MUL
         long_ = n >= 8
         # Every 8-byte window of the data, as a view: row p holds bytes p..p+7.
         windows = np.lib.stride_tricks.as_strided(b, shape=(max(len(b) - 7, 0), 8), strides=(1, 1))
         span = np.maximum(n - 8, 0)
+        samples = []
         for k in range(_FP_SAMPLES):
-            word = np.zeros(len(n), np.uint64)
-            pos = start[long_] + span[long_] * k // (_FP_SAMPLES - 1)
-            word[long_] = np.ascontiguousarray(windows[pos]).view("<u8").ravel()
-            h = _mix(h, word)
+            sample = np.zeros((len(n), 8), np.uint8)
+            sample[long_] = windows[start[long_] + span[long_] * k // (_FP_SAMPLES - 1)]
+            samples.append(sample)
         short = np.flatnonzero(~long_ & (n > 0))
         if len(short):
             # Rows under 8 bytes: their bytes one by one (a window would reach into the next row).
-            word = np.zeros(len(short), np.uint64)
-            for j in range(7):
-                inside = n[short] > j
-                byte = b[np.minimum(start[short] + j, len(b) - 1)].astype(np.uint64)
-                word |= np.where(inside, byte, np.uint64(0)) << np.uint64(8 * j)
-            h[short] = _mix(h[short], word)
+            j = np.arange(8)
+            inside = j < n[short, None]
+            samples[0][short] = np.where(inside, b[np.minimum(start[short, None] + j, len(b) - 1)], 0)
+        for sample in samples:
+            if fold_ascii:
+                sample[(sample >= 65) & (sample <= 90)] |= 32
+            h = _mix(h, sample.view("<u8").ravel())
         parts.append(h)
     return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
 
@@ -999,12 +1006,22 @@ def _string_fingerprints(arr: pyarrow_.Array | pyarrow_.ChunkedArray) -> np.ndar
 def _fingerprints(df: pd.DataFrame) -> np.ndarray:
     """A 64-bit digest per row of its dedup key. Equal keys always get equal digests, so a row whose digest is
     unique cannot be a duplicate; the digest is no proof of equality, so rows that share one are compared on
-    their keys (``_exact_duplicates``)."""
+    their keys (``_exact_duplicates``).
+
+    An ASCII row whose edges are not whitespace and which holds no whitespace run has ``ascii_lower`` of itself
+    as its key: it is digested in place, with no key built; only the other rows go through ``_key_pieces``.
+    """
     h = np.full(len(df), 0x243F6A8885A308D3, np.uint64)
     for f in TEXT_FIELDS:
+        s = df[f]
+        arr = _arrow(s)
+        plain = _np_bool(pc.string_is_ascii(arr)) & ~has_breaks(arr) & ~edge_space(s)
         fp = np.zeros(len(df), np.uint64)
-        for rows, keys in _key_pieces(df[f]):
-            fp[rows] = _string_fingerprints(keys)
+        fp[plain] = _string_fingerprints(arr, np.flatnonzero(plain), fold_ascii=True)
+        rest = np.flatnonzero(~plain)
+        if len(rest):
+            for rows, keys in _key_pieces(s.iloc[rest]):
+                fp[rest[rows]] = _string_fingerprints(keys)
         h = _mix(h, fp)
     return h
 
