@@ -176,26 +176,27 @@ def _ngrams(tok: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, n
     return _mix(g ^ np.uint64(n)), counts
 
 
-def _text_column(df: pd.DataFrame) -> pa.Array:
-    """instruction + "\\n" + input + "\\n" + output per row, as one Arrow string array (not normalised).
+_NEWLINE = pa.scalar("\n", pa.large_string())
+_EMPTY = pa.scalar("", pa.large_string())
+_FIELDS = ("instruction", "input", "output")
 
-    Missing values read "nan", as ``str(nan)`` does in :func:`record_texts`.
+
+def _columns(df: pd.DataFrame) -> list[pa.Array | pa.ChunkedArray]:
+    """The text fields of ``df`` as Arrow large_string columns (zero-copy for Arrow-backed strings)."""
+    return [pa.array(df[c].astype(str), type=pa.large_string(), from_pandas=True) for c in _FIELDS]
+
+
+def _chunk_text(columns: Sequence[pa.Array | pa.ChunkedArray], lo: int) -> pa.Array:
+    """Rows lo .. lo+CHUNK of the columns joined with newlines, plus one at the end; nulls read "nan".
+
+    "nan" is what ``str(nan)`` gives :func:`record_texts`. The trailing whitespace changes no shingle
+    (tokens and the Han share ignore it) and lets the word path treat a chunk as one byte run: no token
+    can reach into the next record. Joined per chunk, not per column, so the text stays in cache.
     """
-    cols = [
-        pa.array(df[c].astype(str), type=pa.large_string(), from_pandas=True).fill_null("nan")
-        for c in ("instruction", "input", "output")
-    ]
-    return _with_end(pc.binary_join_element_wise(*cols, pa.scalar("\n", pa.large_string())))
-
-
-def _with_end(text: pa.Array) -> pa.Array:
-    """Each text plus a trailing newline, as large_string.
-
-    Whitespace at the end changes no shingle (tokens and the Han share ignore it) and lets the word
-    path treat a chunk as one byte run: no token can then reach into the next record.
-    """
-    text = text.cast(pa.large_string())
-    return pc.binary_join_element_wise(text, pa.scalar("", pa.large_string()), pa.scalar("\n", pa.large_string()))
+    parts = [c.slice(lo, CHUNK) for c in columns]
+    parts = [p.fill_null("nan") if p.null_count else p for p in parts]
+    text = pc.binary_join_element_wise(*parts, _EMPTY, _NEWLINE)
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 @dataclass(frozen=True)
@@ -224,38 +225,42 @@ def shingle_hashes(texts: Sequence[str] | pa.Array, workers: int = 1) -> tuple[n
     ``texts`` are NOT normalised yet (see :func:`record_texts` for what normalisation means here).
     """
     arr = texts if isinstance(texts, pa.Array) else pa.array(list(texts), type=pa.large_string())
-    return text_shingles(_with_end(arr), workers).in_row_order()
+    return text_shingles([arr.cast(pa.large_string())], workers).in_row_order()
 
 
 def frame_shingles(df: pd.DataFrame, workers: int = 1) -> Shingles:
     """Shingles of every row of ``df`` (record text as in :func:`record_texts`)."""
-    return text_shingles(_text_column(df), workers)
+    return text_shingles(_columns(df), workers)
 
 
-def text_shingles(text: pa.Array, workers: int = 1) -> Shingles:
-    """Shingles of raw record texts that each end in whitespace, ``CHUNK`` rows at a time on ``workers`` threads.
+def text_shingles(columns: Sequence[pa.Array | pa.ChunkedArray], workers: int = 1) -> Shingles:
+    """Shingles of the raw texts made by joining ``columns`` (large_string) row by row with newlines.
 
-    Threads, not processes: the heavy steps are numpy / Arrow kernels that release the GIL, and
-    nothing has to be pickled back.
+    ``CHUNK`` rows at a time on ``workers`` threads. Threads, not processes: the heavy steps are
+    numpy / Arrow kernels that release the GIL, and nothing has to be pickled back.
     """
-    bounds = range(0, len(text), CHUNK)
+    n = len(columns[0]) if columns else 0
+    bounds = range(0, n, CHUNK)
 
     def one(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        flat, counts, rows = _chunk_shingles(text.slice(lo, CHUNK))
+        flat, counts, rows = _chunk_shingles(_chunk_text(columns, lo))
         return flat, counts, rows + lo
 
     # Each chunk is copied into one buffer as it arrives and then dropped, so its memory goes to the
     # next chunk: fresh pages are slow to fault in, and gathering all parts first would double the peak.
-    # The buffer is sized by the input bytes, an upper bound unless NFKC expands the text.
-    size = pc.sum(pc.binary_length(text)).as_py() or 0
-    flat = np.empty(size + len(text), dtype=np.uint64)
-    counts = np.empty(len(text), dtype=np.int64)
-    rows = np.empty(len(text), dtype=np.int64)
+    # Sized for ~0.4 shingles per input byte (Han text, 3 bytes a character, is ~0.33; English ~0.15);
+    # untouched pages cost nothing, and it grows if a chunk does not fit.
+    size = sum(pc.sum(pc.binary_length(c)).as_py() or 0 for c in columns)
+    flat = np.empty(int(0.4 * size) + n, dtype=np.uint64)
+    counts = np.empty(n, dtype=np.int64)
+    rows = np.empty(n, dtype=np.int64)
     pos = done = 0
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for part_flat, part_counts, part_rows in pool.map(one, bounds):
             if pos + len(part_flat) > len(flat):
-                flat = np.concatenate([flat[:pos], np.empty(max(len(flat), len(part_flat)), dtype=np.uint64)])
+                grown = np.empty(max(len(flat) * 3 // 2, pos + len(part_flat)), dtype=np.uint64)
+                grown[:pos] = flat[:pos]
+                flat = grown
             flat[pos : pos + len(part_flat)] = part_flat
             counts[done : done + len(part_counts)] = part_counts
             rows[done : done + len(part_rows)] = part_rows
@@ -362,18 +367,18 @@ def _segment_counts(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 def _word_tokens(buf: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(token hashes, tokens per record) for records laid out back to back in ``buf`` (UTF-8, lowered).
 
-    Every record ends in whitespace (see :func:`_with_end`), so no token runs over a record boundary,
+    Every record ends in whitespace (see :func:`_chunk_text`), so no token runs over a record boundary,
     and ``buf`` holds 8 zero bytes past the last record so a token's last block can always be read whole.
     """
     size = int(offsets[-1])
     b = buf[:size]
-    word = np.empty(size + 1, dtype=np.int8)  # 1 on token bytes, 0 on whitespace, and a 0 in front
-    word[0] = 0
-    np.greater(b, 32, out=word[1:].view(np.bool_))
+    word = np.empty(size + 1, dtype=bool)  # True on token bytes, False on whitespace and in front
+    word[0] = False
+    np.greater(b, 32, out=word[1:])
     low = np.flatnonzero(b < 32)
-    word[1 + low[_CTRL[b[low]]]] = 1
-    # Token edges alternate start, end, start, ... (+1 where one starts, -1 just past where one ends).
-    edges = np.flatnonzero(word[1:] - word[:-1])
+    word[1 + low[_CTRL[b[low]]]] = True
+    # Token edges alternate: where one starts, just past where it ends, ... (nonzero is fastest on bool)
+    edges = np.flatnonzero(word[1:] != word[:-1])
     starts = edges[0::2]
     counts = np.diff(np.searchsorted(starts, offsets))
     return _bytes_hash(buf, starts, edges[1::2] - starts), counts
@@ -644,8 +649,8 @@ def near_duplicates(
     if len(pairs):
         nodes = np.unique(pairs)
         roots = _union_find(len(nodes), np.searchsorted(nodes, pairs))
-        out_len = df["output"].astype(str).str.len().to_numpy()[nodes]
-        _, id_rank = np.unique(df["id"].astype(str).to_numpy()[nodes], return_inverse=True)
+        out_len = df["output"].iloc[nodes].astype(str).str.len().to_numpy()
+        _, id_rank = np.unique(df["id"].iloc[nodes].astype(str).to_numpy(), return_inverse=True)
         # by cluster, the kept row first (longest output, then smallest id, then position), then position
         first = np.lexsort((nodes, id_rank, -out_len, roots))
         best = np.zeros(len(nodes), dtype=bool)
