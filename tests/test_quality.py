@@ -4,6 +4,7 @@ import hashlib
 import random
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -369,7 +370,7 @@ def test_dedup_fingerprints_agree_for_equal_keys_on_every_path():
     texts += ["Hi", "x" * 20, "X" * 20, "Ｘ" * 20, "短", "短 "]
     df = pd.DataFrame({"instruction": texts, "input": [""] * len(texts), "output": ["same"] * len(texts)})
     keys = quality._dedup_key(df)
-    fps = quality._fingerprints(df)
+    fps = quality._fingerprints(df, np.arange(len(df)))
     groups = {}
     for key, fp in zip(keys.itertuples(index=False), fps.tolist(), strict=True):
         groups.setdefault(tuple(key), set()).add(fp)

@@ -1003,25 +1003,25 @@ def _string_fingerprints(
     return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
 
 
-def _fingerprints(df: pd.DataFrame) -> np.ndarray:
-    """A 64-bit digest per row of its dedup key. Equal keys always get equal digests, so a row whose digest is
-    unique cannot be a duplicate; the digest is no proof of equality, so rows that share one are compared on
-    their keys (``_exact_duplicates``).
+def _fingerprints(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """A 64-bit digest of the dedup key of each of ``rows`` (ascending positions in ``df``). Equal keys always
+    get equal digests, so a row whose digest is unique cannot be a duplicate; the digest is no proof of
+    equality, so rows that share one are compared on their keys (``_exact_duplicates``).
 
     An ASCII row whose edges are not whitespace and which holds no whitespace run has ``ascii_lower`` of itself
     as its key: it is digested in place, with no key built; only the other rows go through ``_key_pieces``.
     """
-    h = np.full(len(df), 0x243F6A8885A308D3, np.uint64)
+    h = np.full(len(rows), 0x243F6A8885A308D3, np.uint64)
     for f in TEXT_FIELDS:
         s = df[f]
         arr = _arrow(s)
-        plain = _np_bool(pc.string_is_ascii(arr)) & ~has_breaks(arr) & ~edge_space(s)
-        fp = np.zeros(len(df), np.uint64)
-        fp[plain] = _string_fingerprints(arr, np.flatnonzero(plain), fold_ascii=True)
+        plain = (_np_bool(pc.string_is_ascii(arr)) & ~has_breaks(arr) & ~edge_space(s))[rows]
+        fp = np.zeros(len(rows), np.uint64)
+        fp[plain] = _string_fingerprints(arr, rows[plain], fold_ascii=True)
         rest = np.flatnonzero(~plain)
         if len(rest):
-            for rows, keys in _key_pieces(s.iloc[rest]):
-                fp[rest[rows]] = _string_fingerprints(keys)
+            for at, keys in _key_pieces(s.iloc[rows[rest]]):
+                fp[rest[at]] = _string_fingerprints(keys)
         h = _mix(h, fp)
     return h
 
@@ -1112,9 +1112,9 @@ def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
     passed = np.flatnonzero(~bad)
     fps = np.zeros(len(passed), np.uint64)
     was_fixed = np.isin(passed, touched)
-    fps[~was_fixed] = _fingerprints(chunk.iloc[passed[~was_fixed]])
+    fps[~was_fixed] = _fingerprints(chunk, passed[~was_fixed])
     if was_fixed.any():
-        fps[was_fixed] = _fingerprints(fixed.iloc[np.searchsorted(touched, passed[was_fixed])])
+        fps[was_fixed] = _fingerprints(fixed, np.searchsorted(touched, passed[was_fixed]))
     base = int(chunk.index[0]) if len(chunk) else 0
     return _ChunkResult(
         reasons={k: v + base for k, v in reasons.items()},
