@@ -4,8 +4,8 @@ Llama, and our loop against plain ``transformers.Trainer`` + peft on the same Lo
     .venv/bin/python bench/train_bench.py [--steps 60] [--hidden 256] [--layers 4] [--device cpu]
 
 Every configuration runs in its own process (so peak RSS / peak CUDA memory belong to it alone) on the
-same model (built from a config, seed 0, saved once), the same tokenised records, batch size, sequence
-lengths and number of optimiser steps. Tokens/s counts non-padding tokens of the training batches only;
+same model (built from a config, seed 0, saved once), the same tokenised records (all exactly 128 tokens, so no
+padding), batch size and number of optimiser steps. Tokens/s counts non-padding tokens of the training batches only;
 model loading, tokenisation and trainer set-up are outside the timed region for both trainers, which
 runs from the start of the first step to the end of the last. With ``--device cuda`` the same script is
 the GPU benchmark; ``--hidden 1024 --layers 24 --vocab 32000`` is a ~0.5B-parameter Llama.
@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+SEQ = 128
 WORDS = "interest rent deposit lease pressure symptom tax refund pension insurance claim court appeal".split()
 
 
@@ -35,7 +36,7 @@ def records(n: int, seed: int = 0) -> list[dict]:
         {
             "instruction": " ".join(rng.choices(WORDS, k=rng.randint(8, 20))) + "?",
             "input": "",
-            "output": " ".join(rng.choices(WORDS, k=rng.randint(40, 120))) + ".",
+            "output": " ".join(rng.choices(WORDS, k=rng.randint(130, 160))) + ".",
         }
         for _ in range(n)
     ]
@@ -86,7 +87,10 @@ def child(args: argparse.Namespace) -> dict:
 
     torch.manual_seed(0)
     tok = load_tokenizer(args.model_dir)
-    examples = data.encode_records(tok, records(400), 256)
+    # Every record is longer than SEQ tokens, so every example is cut to exactly SEQ: no padding, and
+    # both trainers do the same work per step whatever order their samplers draw.
+    examples = data.encode_records(tok, records(400), SEQ)
+    assert {len(e["input_ids"]) for e in examples} == {SEQ}
     import_mb = peak_mb(args.device)  # torch + transformers + peft alone, before any weights exist
     method = "full" if args.config == "full" else "lora"
     quant = "8bit" if args.config == "lora-8bit" else "none"
