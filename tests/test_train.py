@@ -204,3 +204,40 @@ def test_config_rejects_unknown_choices_in_one_line():
         TrainConfig(dataset="d", out_dir="o", adapter=AdapterSettings(method="qlora"))
     with pytest.raises(DataAgentError, match="cannot be fully fine-tuned"):
         TrainConfig(dataset="d", out_dir="o", quant="8bit", adapter=AdapterSettings(method="full"))
+
+
+@pytest.mark.parametrize(("method", "quant"), [("lora", "8bit"), ("prefix", "none"), ("ia3", "none")])
+def test_smoke_train_end_to_end_per_method(base_dir, tmp_path, method, quant):
+    """The whole run (split, real + control, integrity reload, samples, report) for quantised and prompt methods."""
+    import json
+
+    import pandas as pd
+
+    from synth.records import make_record
+    from train.smoke import smoke_train
+    from validate.publish import split_by_source as publish_split
+    from validate.publish import write_dataset_folder
+
+    rows = [
+        make_record(
+            r["instruction"],
+            r["output"],
+            task_type="faq_qa",
+            language="en",
+            generator="rule:test",
+            source_ref=f"https://x.org/box{i}",
+        )  # fmt: skip
+        for i, r in enumerate(RECORDS)
+    ]
+    folder = write_dataset_folder(publish_split(pd.DataFrame(rows)), tmp_path / "ds", pretty_name="t", license="mit")
+    cfg = TrainConfig(
+        dataset=str(folder), out_dir=str(tmp_path / "out"), model=base_dir, quant=quant,
+        adapter=AdapterSettings(method=method), token_budget=3000, lr=1e-2, samples=2, max_new_tokens=6,
+    )  # fmt: skip
+    report = smoke_train(cfg, show_progress=False)
+    assert report["adapter_integrity"]["ok"]
+    assert report["runs"]["real"]["tokens"] >= 3000 and report["runs"]["control"]["tokens"] >= 3000
+    assert report["heldout_response_loss_after"] < report["heldout_response_loss_before"]
+    assert len(report["samples"]) == 2 and all(isinstance(s["after"], str) for s in report["samples"])
+    saved = json.loads((tmp_path / "out" / "train_report.json").read_text())
+    assert saved["verdict"]["verdict"] in ("pass", "warn", "fail") and (tmp_path / "out" / "train_report.png").exists()

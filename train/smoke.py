@@ -125,14 +125,14 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
 
     sample_rows = held_rows[: cfg.samples]
 
-    def train_once(rows: list[dict], label: str) -> tuple[torch.nn.Module, dict]:
+    def train_once(rows: list[dict], label: str) -> tuple[torch.nn.Module, dict, dict[str, torch.Tensor]]:
         set_seed(cfg.seed)
         model = load_base(base_path, cfg.quant, device, cfg.gradient_checkpointing)
         if label == "real":
             rep["heldout_response_loss_before"], rep["pairing_gain_before"] = (round(x, 4) for x in measure(model))
             rep["samples_before"] = samples.generate(model, tokenizer, sample_rows, template, cfg.max_new_tokens)
         model = adapters.wrap(model, cfg.adapter)
-        init = _adapter_state(model, cfg.adapter.method) if label == "real" else {}
+        init = _adapter_state(model, cfg.adapter.method)
         examples = data.encode_records(tokenizer, rows, cfg.max_len, template)
         bar = tqdm(total=cfg.token_budget, desc=f"{label} run", unit="tok", disable=not (show_progress and main))
         result = loop.run(
@@ -161,11 +161,10 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
             "eval_curve": [(t, round(v, 4)) for t, v in result.eval_losses],
             "train_curve": [(t, round(v, 4)) for t, v in result.train_losses[::stride]],
         }
-        return model, run | {"_init": init}
+        return model, run, init
 
     # 3-4. The real run, its adapter and its integrity.
-    model, real = train_once(train_rows, "real")
-    init = real.pop("_init")
+    model, real, init = train_once(train_rows, "real")
     rep["heldout_response_loss_after"] = real["heldout_loss"]
     rep["samples_after"] = samples.generate(model, tokenizer, sample_rows, template, cfg.max_new_tokens)
     adapter_dir = out / "adapter"
@@ -180,9 +179,7 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
     # 5. The control run.
     runs = {"real": real}
     if cfg.control:
-        _, control = train_once(data.shuffled_responses(train_rows, cfg.seed), "control")
-        control.pop("_init")
-        runs["control"] = control
+        runs["control"] = train_once(data.shuffled_responses(train_rows, cfg.seed), "control")[1]
     rep["runs"] = runs
     rep["peak_memory_mb"] = round(_peak_memory_mb(device), 1)
 
