@@ -1228,12 +1228,16 @@ def run_gate(
         keep = ~bad
         keep[dup] = False
         accepted = rows_of(np.flatnonzero(keep), cols)
-        quarantined = rows_of(np.flatnonzero(bad), list(work.columns))
-        quarantined[REASONS] = _reason_lists(reasons, len(work), np.flatnonzero(bad))
+        # Rows that failed checks, in order, then the duplicates (which have no other column than the contract's).
+        failed = np.flatnonzero(bad)
+        if len(dup) and len(work.columns) > len(cols):
+            # Columns beyond the contract's are missing for duplicates (as for accepted rows): concat fills them.
+            quarantined = pd.concat([rows_of(failed, list(work.columns)), rows_of(dup, cols)], ignore_index=True)
+        else:
+            quarantined = rows_of(np.concatenate([failed, dup]), list(work.columns))
+        lists = _reason_lists(reasons, len(work), failed)
+        quarantined[REASONS] = lists + [["exact_duplicate"] for _ in range(len(dup))]
         if len(dup):
-            dups = rows_of(dup, cols)
-            dups[REASONS] = [["exact_duplicate"] for _ in range(len(dups))]
-            quarantined = pd.concat([quarantined, dups])
             reasons["exact_duplicate"] = dup
         quarantined = quarantined.reset_index(drop=True)
     if len(accepted) + len(quarantined) != n_input:
