@@ -1028,13 +1028,24 @@ def _fingerprints(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
 
 def _exact_duplicates(rows_of: Callable[[np.ndarray], pd.DataFrame], rows: np.ndarray, fps: np.ndarray) -> np.ndarray:
     """Positions among ``rows`` (ascending) whose dedup key equals an earlier one's, given the rows' key
-    fingerprints; ``rows_of`` returns the text fields of given rows. Only rows sharing a fingerprint have their
-    keys computed and compared."""
+    fingerprints; ``rows_of`` returns the text fields of given rows.
+
+    Only rows sharing a fingerprint can be duplicates. Where all rows of such a group hold the very same text,
+    their keys are equal too; only groups with differing texts (normalisation twins, or a digest collision)
+    have their keys computed and compared.
+    """
     shared = pd.Series(fps).duplicated(keep=False).to_numpy()
     if not shared.any():
         return np.zeros(0, np.int64)
-    cand = rows[shared]
-    return cand[_dedup_key(rows_of(cand)).duplicated(keep="first").to_numpy()]
+    cand, group = rows[shared], fps[shared]
+    text = rows_of(cand)
+    codes = text.groupby(list(TEXT_FIELDS), sort=False, dropna=False).ngroup().to_numpy()
+    uniform = pd.Series(codes).groupby(group).transform("nunique").to_numpy() == 1
+    dup = np.zeros(len(cand), bool)
+    dup[uniform] = pd.Series(group[uniform]).duplicated(keep="first").to_numpy()
+    if (~uniform).any():
+        dup[~uniform] = _dedup_key(text[~uniform]).duplicated(keep="first").to_numpy()
+    return cand[dup]
 
 
 @dataclass
@@ -1177,7 +1188,7 @@ def _reason_lists(reasons: dict[str, np.ndarray], n: int, rows: np.ndarray) -> l
     else:
         combos, inverse = np.unique(sub, axis=0, return_inverse=True)
     names = [[label for i, label in enumerate(labels) if int(c[i // 64]) >> (i % 64) & 1] for c in combos]
-    return [list(names[k]) for k in inverse.reshape(-1).tolist()]
+    return [names[k][:] for k in inverse.reshape(-1).tolist()]
 
 
 def run_gate(
@@ -1187,7 +1198,7 @@ def run_gate(
     copy are quarantined too; every quarantined row lists all the checks it failed.
 
     ``workers`` processes validate chunks of ``chunk_rows`` rows (default: all cores from
-    ``PARALLEL_MIN_ROWS`` rows on, else 1; chunks split the frame evenly among them). Every check is row-local
+    ``PARALLEL_MIN_ROWS`` rows on, else 1; by default two chunks per worker). Every check is row-local
     and exact duplicates are found once over all chunks, so the result does not depend on either setting.
     """
     cfg = cfg or GateConfig()
@@ -1207,7 +1218,8 @@ def run_gate(
         work = work.assign(**{c: work[c].astype("str") for c in cols if work[c].dtype != "str"})
         if workers is None:
             workers = _cpu_count() if len(work) >= PARALLEL_MIN_ROWS else 1
-        chunk_rows = chunk_rows or -(-len(work) // max(workers, 1))
+        # Two chunks per worker: a worker slowed by other load leaves its second chunk to the others.
+        chunk_rows = chunk_rows or -(-len(work) // (max(workers, 1) * (2 if workers > 1 else 1)))
         results = _check_all(work, cfg, workers, chunk_rows)
 
         reasons: dict[str, np.ndarray] = {}
