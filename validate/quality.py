@@ -186,14 +186,19 @@ class Screen:
     """Per-validation cache of column statistics, and one RE2 pass per field over the union of every rare-event
     pattern (leaks, refusals, mojibake, PII, kana, code fences...).
 
-    Clean rows, the vast majority, are settled by that single pass; each check then runs its own pattern only
-    on the flagged rows. Every cached value is held against the Arrow array it was computed on (by reference,
-    compared by identity), so the checks of one validation share one pass and one length per column, while a
-    different frame, or a subset of one, is computed afresh.
+    Clean rows, the vast majority, are settled by that single pass. Patterns come in groups (PII candidates,
+    text defects, layout): a group's union runs on the flagged rows, and each check then runs its own pattern
+    only on the rows its group flagged, so a row flagged for a code fence is not searched for card numbers.
+
+    Every cached value is held against the Arrow array it was computed on (by reference, compared by identity),
+    so the checks of one validation share one pass and one length per column, while a different frame, or a
+    subset of one, is computed afresh.
     """
 
-    def __init__(self, patterns: dict[str, list[str]]):
-        self.union = {f: "|".join(_scoped(p) for p in ps) for f, ps in patterns.items()}
+    def __init__(self, groups: dict[str, dict[str, list[str]]]):
+        self.patterns = groups
+        self.groups = {f: {g: "|".join(_scoped(p) for p in ps) for g, ps in gs.items()} for f, gs in groups.items()}
+        self.union = {f: "|".join(gs.values()) for f, gs in self.groups.items()}
         self._cache: dict[tuple[str, str], tuple[object, Any]] = {}
 
     def memo(self, s: pd.Series, key: tuple[str, str], compute: Callable[[], Any]) -> Any:
@@ -212,14 +217,27 @@ class Screen:
     def rows(self, s: pd.Series, field_name: str) -> np.ndarray:
         return self.memo(s, (field_name, "screen"), lambda: contains(s, self.union[field_name]))
 
-    def flagged(self, s: pd.Series, field_name: str) -> tuple[np.ndarray, pd.Series]:
-        """The screen's flags and the flagged rows of ``s``."""
-        flags = self.rows(s, field_name)
-        return flags, self.memo(s, (field_name, "flagged"), lambda: s[flags])
+    def flagged(self, s: pd.Series, field_name: str, group: str | None = None) -> tuple[np.ndarray, pd.Series]:
+        """The flags of the screen (or of one of its groups) and the flagged rows of ``s``."""
+        if group is None:
+            flags = self.rows(s, field_name)
+            return flags, self.memo(s, (field_name, "flagged"), lambda: s[flags])
 
-    def search(self, s: pd.Series, field_name: str, pattern: str) -> np.ndarray:
-        """``contains(s, pattern)``, evaluated only on the rows the screen flagged."""
-        flags, sub = self.flagged(s, field_name)
+        def compute() -> tuple[np.ndarray, pd.Series]:
+            top, sub = self.flagged(s, field_name)
+            flags = np.zeros(len(s), bool)
+            if len(sub):
+                flags[top] = contains(sub, self.groups[field_name][group])
+            return flags, s[flags]
+
+        return self.memo(s, (field_name, f"group:{group}"), compute)
+
+    def search(self, s: pd.Series, field_name: str, pattern: str, group: str) -> np.ndarray:
+        """``contains(s, pattern)``, evaluated only on the rows that ``group`` (whose union the pattern implies)
+        flagged."""
+        flags, sub = self.flagged(s, field_name, group)
+        if self.patterns[field_name][group] == [pattern]:
+            return flags
         out = np.zeros(len(s), bool)
         if len(sub):
             out[flags] = contains(sub, pattern)
@@ -585,7 +603,7 @@ def _nonblank_check() -> pa.Check:
 
 
 def _pattern_check(screen: Screen, field_name: str, pattern: str, name: str) -> pa.Check:
-    return pa.Check(lambda s: pd.Series(~screen.search(s, field_name, pattern), index=s.index), name=name)
+    return pa.Check(lambda s: pd.Series(~screen.search(s, field_name, pattern, "text"), index=s.index), name=name)
 
 
 def not_truncated(s: pd.Series, min_chars: int, screen: Screen) -> pd.Series:
@@ -596,7 +614,7 @@ def not_truncated(s: pd.Series, min_chars: int, screen: Screen) -> pd.Series:
     if edges.any():
         ends_ok[edges] = ends_with(_stripped(s[edges]), TERMINAL)
     bad = np.zeros(len(s), bool)
-    fences = screen.search(s, "output", CODE_FENCE)
+    fences = screen.search(s, "output", CODE_FENCE, "layout")
     if fences.any():
         bad[fences] = count(s[fences], CODE_FENCE) % 2 == 1
     open_rows = ~ends_ok
@@ -640,14 +658,14 @@ def not_echo(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
 def no_template_leak(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
     hit = np.zeros(len(df), bool)
     for f in TEXT_FIELDS:
-        hit |= screen.search(df[f], f, cfg.leak_pattern)
+        hit |= screen.search(df[f], f, cfg.leak_pattern, "text")
     return pd.Series(~hit, index=df.index)
 
 
 def no_pii(df: pd.DataFrame, kind: PiiKind, screen: Screen) -> pd.Series:
     hit = np.zeros(len(df), bool)
     for f in TEXT_FIELDS:
-        flags, sub = screen.flagged(df[f], f)
+        flags, sub = screen.flagged(df[f], f, "pii")
         if len(sub):
             hit[flags] |= detect(sub, kind).to_numpy()
     return pd.Series(~hit, index=df.index)
@@ -672,14 +690,14 @@ def same_language(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Serie
     and answer are both ASCII cannot fail, and only the other rows are counted.
     """
     out = df["output"]
-    skip = screen.task_matches(df, cfg.language_skip_task_types) | screen.search(out, "output", CODE_HINT)
+    skip = screen.task_matches(df, cfg.language_skip_task_types) | screen.search(out, "output", CODE_HINT, "layout")
     ascii_q = screen.byte_length(df["instruction"], "instruction") == screen.length(df["instruction"], "instruction")
     ascii_a = screen.byte_length(out, "output") == screen.length(out, "output")
     rows = ~skip & ~(ascii_q & ascii_a)
     mismatch = np.zeros(len(df), bool)
     if not rows.any():
         return pd.Series(True, index=df.index)
-    kana = {f: screen.search(df[f], f, KANA_HANGUL)[rows] for f in TEXT_FIELDS}
+    kana = {f: screen.search(df[f], f, KANA_HANGUL, "layout")[rows] for f in TEXT_FIELDS}
     sub = df[["instruction", "input", "output"]][rows]
     q_known, q_zh = _script(sub["instruction"], cfg, kana["instruction"])
     a_known, a_zh = _script(sub["output"], cfg, kana["output"])
@@ -726,7 +744,7 @@ def code_ok(text: str, fenced: bool) -> bool:
 def code_parses(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
     """False where a ```python block, or a code task's output that starts like Python, does not parse."""
     out = df["output"]
-    fenced = screen.search(out, "output", PY_FENCE)
+    fenced = screen.search(out, "output", PY_FENCE, "layout")
     whole = ~fenced & screen.task_matches(df, cfg.code_task_types)
     if whole.any():
         # Code tasks also produce prose (docstrings, explanations): parse only outputs that start like Python.
@@ -752,7 +770,7 @@ def json_ok(text: str, fenced: bool) -> bool:
 def json_parses(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
     """False where a ```json block, or a JSON-looking output of a json/extract task, does not parse."""
     out = df["output"]
-    fenced = screen.search(out, "output", JSON_FENCE)
+    fenced = screen.search(out, "output", JSON_FENCE, "layout")
     whole = ~fenced & screen.task_matches(df, cfg.json_task_types)
     if whole.any():
         whole[whole] = contains(out[whole], JSON_START)
@@ -783,9 +801,18 @@ def quality_schema(cfg: GateConfig) -> pa.DataFrameSchema:
     """The contract plus the quality checks, thresholds taken from ``cfg``."""
     base = InstructionRecord.to_schema()
     cols = dict(base.columns)
-    rare = [MOJIBAKE, CONTROL, cfg.leak_pattern, KANA_HANGUL, *(k.candidate for k in KINDS.values())]
+    output = {f: f == "output" for f in TEXT_FIELDS}
     screen = Screen(
-        {f: rare + ([cfg.refusal_pattern, cfg.merged_pattern, CODE_HINT] if f == "output" else []) for f in TEXT_FIELDS}
+        {
+            f: {
+                "pii": [k.candidate for k in KINDS.values()],
+                "text": [MOJIBAKE, CONTROL, cfg.leak_pattern]
+                + ([cfg.refusal_pattern, cfg.merged_pattern] if output[f] else []),
+                # CODE_HINT holds ``` so it also stands for CODE_FENCE, PY_FENCE and JSON_FENCE.
+                "layout": [KANA_HANGUL] + ([CODE_HINT] if output[f] else []),
+            }
+            for f in TEXT_FIELDS
+        }
     )
     for name in TEXT_FIELDS:
         extra = [
@@ -1096,7 +1123,7 @@ def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
     schema = quality_schema(cfg)
     screen: Screen = schema.metadata["screen"]
     try:
-        flags = {f: screen.rows(chunk[f], f) for f in TEXT_FIELDS}
+        flags = {f: screen.flagged(chunk[f], f, "pii")[0] for f in TEXT_FIELDS}
         found, scrubbed = scrub_changes(chunk, cfg.pii, flags)
         reasons = _collect_reasons(chunk, schema)
     finally:
