@@ -147,7 +147,8 @@ def main() -> None:
     print("command:", " ".join([sys.executable, *sys.argv]))
     print(
         f"machine: {platform.platform()} | python {platform.python_version()} | cpus {cpus} | "
-        f"{platform.processor() or platform.machine()} | dedup backend {dedup.backend()}"
+        f"{platform.processor() or platform.machine()} | dedup backend {dedup.backend()} | "
+        f"load average {os.getloadavg()[0]:.2f} (the machine is shared)"
     )
     print(f"{len(df):,} records ({len(planted):,} planted near-copies)")
 
@@ -197,6 +198,7 @@ def main() -> None:
     )
     print(f"speed ratio ours/datasketch, {cpus} CPUs: {len(df) / ours_all / ds_rate:.1f}x (goal >= 10x)")
     print(f"speed ratio ours/datasketch, 1 CPU:  {len(df) / ours_one / ds_rate:.1f}x")
+    print(f"load average now {os.getloadavg()[0]:.2f}")
 
     rng = np.random.default_rng(args.seed)
     pool: set[tuple[int, int]] = set()

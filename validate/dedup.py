@@ -320,10 +320,10 @@ def _normalise(texts: pa.Array) -> tuple[str, np.ndarray, np.ndarray, np.ndarray
     """NFKC + casefold of every text: (the results back to back, each one's length in characters,
     their code points, the class of each code point in ``_CP_CLASS``).
 
-    Whole-chunk first: the texts are already NFKC when their concatenation is (a cut between two
-    texts cannot leave anything to compose or reorder), casefold has nothing to do without a
-    ``_FOLD`` character, and it maps character by character, so when it keeps the total length it
-    kept every text's length too. Otherwise text by text.
+    Whole-chunk first: every text ends in a newline, which nothing composes with or reorders around,
+    so the texts are NFKC when their concatenation is; casefold has nothing to do without a ``_FOLD``
+    character, and it maps character by character, so when it keeps the total length it kept every
+    text's length too. Otherwise text by text.
     """
     raw, _ = _utf8_of(texts)
     joined = raw.decode("utf-8")
