@@ -132,3 +132,13 @@ def test_code_point_table_agrees_with_python():
 def test_more_shingles_than_the_buffer_guess():
     # one-letter words give ~0.5 shingles per byte, past the 0.4 the output buffer starts with
     _check(["a b " * 300, "c " * 7])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_sliding_windows_equal_the_gathered_ngrams(n):
+    rng = np.random.default_rng(n)
+    counts = rng.integers(0, 9, 300)
+    tok = rng.integers(0, 2**63, int(counts.sum()), dtype=np.uint64)
+    fast, fast_counts = dedup._window_hashes(tok, counts, n)
+    ref, ref_counts = dedup._ngrams(tok, counts, n)
+    assert fast.tolist() == ref.tolist() and fast_counts.tolist() == ref_counts.tolist()

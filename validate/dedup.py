@@ -123,7 +123,11 @@ def backend() -> str:
 
 def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser, vectorised (uint64 wraps silently in numpy arrays)."""
-    x = x.astype(np.uint64, copy=True)
+    return _mix_inplace(x.astype(np.uint64, copy=True))
+
+
+def _mix_inplace(x: np.ndarray) -> np.ndarray:
+    """:func:`_mix` on a uint64 array the caller owns, without the copy."""
     x ^= x >> np.uint64(30)
     x *= _M1
     x ^= x >> np.uint64(27)
@@ -389,14 +393,14 @@ def _bytes_hash(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.
     view = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
     h = lengths.astype(np.uint64) * _GOLD
     h ^= view[starts] & _TAIL_MASK[np.minimum(lengths, 8)]
-    h = _mix(h)
+    h = _mix_inplace(h)
     longer = np.flatnonzero(lengths > 8)
     for k in range(8, LONG_TOKEN, 8):
         longer = longer[lengths[longer] > k]
         if not len(longer):
             break
         rest = lengths[longer] - k
-        h[longer] = _mix(h[longer] ^ (view[starts[longer] + k] & _TAIL_MASK[np.minimum(rest, 8)]))
+        h[longer] = _mix_inplace(h[longer] ^ (view[starts[longer] + k] & _TAIL_MASK[np.minimum(rest, 8)]))
     for i in np.flatnonzero(lengths > LONG_TOKEN).tolist():
         s = int(starts[i])
         digest = hashlib.blake2b(buf[s : s + int(lengths[i])].tobytes(), digest_size=8).digest()
@@ -416,10 +420,11 @@ def _window_hashes(tok: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndar
     out_counts = np.where(counts >= n, counts - n + 1, 1)
     m = total_tok - n + 1
     if m > 0:
-        g = tok[:m].copy()
+        g = tok[:m] * _PRIME if n > 1 else tok[:m].copy()  # Horner, as _ngrams
         for k in range(1, n):
-            g *= _PRIME
             g += tok[k : k + m]
+            if k < n - 1:
+                g *= _PRIME
         valid = np.ones(m, dtype=bool)
         for k in range(1, n):
             idx = ends - k
@@ -442,7 +447,7 @@ def _window_hashes(tok: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndar
     else:
         res = long_g
     res ^= np.uint64(n)
-    return _mix(res), out_counts
+    return _mix_inplace(res), out_counts
 
 
 def _subset(flat: np.ndarray, offsets: np.ndarray, recs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -506,7 +511,9 @@ def candidate_pairs(sigs: np.ndarray, band_rows: int = BAND_ROWS) -> np.ndarray:
     if not out:
         return np.zeros((0, 2), dtype=np.int64)
     pairs = np.sort(np.concatenate(out).astype(np.int64), axis=1)
-    return np.unique(pairs, axis=0)
+    # one int64 per pair: np.unique on rows (axis=0) sorts a void view and is several times slower
+    key = np.unique(pairs[:, 0] * m + pairs[:, 1])
+    return np.stack([key // m, key % m], axis=1)
 
 
 def estimated_jaccard(sigs: np.ndarray, pairs: np.ndarray, block: int = 200_000) -> np.ndarray:
