@@ -173,7 +173,9 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
         tokenizer.save_pretrained(adapter_dir)
     acc.wait_for_everyone()
     rep["adapter"] = str(adapter_dir)
-    rep["adapter_integrity"] = check_integrity(cfg, base_path, adapter_dir, init, held_ex, pad, real["heldout_loss"])
+    rep["adapter_integrity"] = check_integrity(
+        cfg, base_path, adapter_dir, init, held_ex, pad, real["heldout_loss"], device
+    )
     del model
 
     # 5. The control run.
@@ -212,6 +214,7 @@ def check_integrity(
     held_ex: list[dict],
     pad: int,
     final_loss: float,
+    device: str = "cpu",
 ) -> dict:
     """The saved adapter holds trained tensors, and a fresh reload scores the final held-out loss again.
 
@@ -222,11 +225,11 @@ def check_integrity(
     shared = [k for k in init if k in saved]
     changed = [k for k in shared if not torch.equal(saved[k].float(), init[k])]
     if cfg.adapter.method == "full":
-        reloaded = load_base(str(adapter_dir), "none", pick_device(cfg.device))
+        reloaded = load_base(str(adapter_dir), "none", device)
     else:
         from peft import PeftModel
 
-        reloaded = PeftModel.from_pretrained(load_base(base_path, cfg.quant, pick_device(cfg.device)), adapter_dir)
+        reloaded = PeftModel.from_pretrained(load_base(base_path, cfg.quant, device), adapter_dir)
     reload_loss = loop.eval_loss(reloaded, held_ex, pad)
     tolerance = 1e-3 if cfg.quant == "none" else 1e-2
     result = {
