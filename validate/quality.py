@@ -1225,7 +1225,7 @@ def run_gate(
     copy are quarantined too; every quarantined row lists all the checks it failed.
 
     ``workers`` processes validate chunks of ``chunk_rows`` rows (default: all cores from
-    ``PARALLEL_MIN_ROWS`` rows on, else 1; by default two chunks per worker). Every check is row-local
+    ``PARALLEL_MIN_ROWS`` rows on, else 1; by default one chunk per worker). Every check is row-local
     and exact duplicates are found once over all chunks, so the result does not depend on either setting.
     """
     cfg = cfg or GateConfig()
@@ -1245,8 +1245,8 @@ def run_gate(
         work = work.assign(**{c: work[c].astype("str") for c in cols if work[c].dtype != "str"})
         if workers is None:
             workers = _cpu_count() if len(work) >= PARALLEL_MIN_ROWS else 1
-        # Two chunks per worker: a worker slowed by other load leaves its second chunk to the others.
-        chunk_rows = chunk_rows or -(-len(work) // (max(workers, 1) * (2 if workers > 1 else 1)))
+        # One chunk per worker: each chunk pays pandera's fixed cost (tens of ms) once or twice.
+        chunk_rows = chunk_rows or -(-len(work) // max(workers, 1))
         results = _check_all(work, cfg, workers, chunk_rows)
 
         reasons: dict[str, np.ndarray] = {}
