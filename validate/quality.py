@@ -22,7 +22,7 @@ import re
 import textwrap
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -1099,13 +1099,25 @@ class _Rows:
             self.extended[col] = pyarrow_.chunked_array([*chunks, extra], type=arr.type)
 
     def __call__(self, rows: np.ndarray, columns: list[str] | tuple[str, ...] = TEXT_FIELDS) -> pd.DataFrame:
-        data = {}
+        # Arrow takes (thread-safe, GIL released) are planned here; pandas is only touched on this thread.
+        takes: dict[str, tuple[pyarrow_.Array | pyarrow_.ChunkedArray, np.ndarray]] = {}
+        data: dict[str, pd.Series] = {}
         for col in columns:
             if col in self.extended:
-                data[col] = pd.Series(self.extended[col].take(self.slot[rows]), dtype=self.frame[col].dtype)
+                takes[col] = (self.extended[col], self.slot[rows])
+            elif isinstance(getattr(self.frame[col].array, "_pa_array", None), pyarrow_.ChunkedArray):
+                takes[col] = (_arrow(self.frame[col]), rows)
             else:
                 data[col] = self.frame[col].take(rows).reset_index(drop=True)
-        return pd.DataFrame(data, index=pd.RangeIndex(len(rows)))
+        if len(rows) < PARALLEL_MIN_ROWS // 4 or len(takes) < 2:
+            taken = {col: arr.take(idx) for col, (arr, idx) in takes.items()}
+        else:
+            # A take is a copy into fresh memory, bound by page faults: threads overlap them.
+            with ThreadPoolExecutor(min(len(takes), _cpu_count())) as ex:
+                taken = dict(zip(takes, ex.map(lambda t: t[0].take(t[1]), takes.values()), strict=True))
+        for col, arr in taken.items():
+            data[col] = pd.Series(arr, dtype=self.frame[col].dtype)
+        return pd.DataFrame({col: data[col] for col in columns}, index=pd.RangeIndex(len(rows)))
 
 
 def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
