@@ -211,9 +211,6 @@ class Screen:
         self._cache[key] = (arr, value)
         return value
 
-    def seed(self, s: pd.Series, key: tuple[str, str], value: Any) -> None:
-        self._cache[key] = (_arrow(s), value)
-
     def rows(self, s: pd.Series, field_name: str) -> np.ndarray:
         return self.memo(s, (field_name, "screen"), lambda: contains(s, self.union[field_name]))
 
