@@ -4,11 +4,14 @@ Each check is a named, vectorised pandera Check, so a quarantined row says exact
 failed, and lazy validation reports them all in one pass. Column checks are labelled
 ``<field>:<check>`` in the quarantine reasons, frame checks by their name alone.
 
-Speed: every check runs whole-column pyarrow compute (RE2 regexes, lengths, counts) on the Arrow
-strings pandas 3 stores; Python runs per row only on small candidate sets (PII validators, ``ast`` and
-``json`` parsing, substring/overlap tests on short outputs). Patterns are written in the common subset of
-RE2 and Python ``re`` so a plain loop with ``re`` gives the same answers. Thresholds and policies live in
-``validate/gate_defaults.yaml``.
+Speed: every check runs whole-column pyarrow compute (RE2 regexes, lengths) or numpy over the UTF-8 bytes
+(letter counts, whitespace runs, edges) on the Arrow strings pandas 3 stores; one RE2 screen per field
+settles the clean rows, and Python runs per row only on small candidate sets (PII validators, ``ast`` and
+``json`` parsing, substring/overlap tests on short outputs). The failing rows are read off each check's own
+output, not off pandera's formatted failure cases. Large frames are validated in chunks by worker
+processes; exact duplicates are found once over all chunks. Patterns are written in the common subset of
+RE2 and Python ``re`` so a plain loop with ``re`` gives the same answers (bench/gate_bench.py checks that).
+Thresholds and policies live in ``validate/gate_defaults.yaml``.
 """
 
 from __future__ import annotations
