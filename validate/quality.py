@@ -1172,13 +1172,18 @@ def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
     )
 
 
-_SHARED: tuple[pd.DataFrame, GateConfig] | None = None
+_WORKER_FRAME: tuple[pd.DataFrame, GateConfig] | None = None  # set in forked workers only
 PARALLEL_MIN_ROWS = 200_000  # below this, worker start-up costs more than the cores save
 
 
+def _init_worker(work: pd.DataFrame, cfg: GateConfig) -> None:
+    global _WORKER_FRAME
+    _WORKER_FRAME = (work, cfg)
+
+
 def _check_shared(bounds: tuple[int, int]) -> _ChunkResult:
-    assert _SHARED is not None
-    work, cfg = _SHARED
+    assert _WORKER_FRAME is not None
+    work, cfg = _WORKER_FRAME
     return _check_chunk(work.iloc[bounds[0] : bounds[1]], cfg)
 
 
@@ -1191,20 +1196,15 @@ def _cpu_count() -> int:
 
 def _check_all(work: pd.DataFrame, cfg: GateConfig, workers: int, chunk_rows: int) -> list[_ChunkResult]:
     """Per-chunk results in row order, from ``workers`` processes when there is more than one chunk."""
-    global _SHARED
     n = len(work)
     bounds = [(i, min(i + chunk_rows, n)) for i in range(0, n, chunk_rows)]
     if workers <= 1 or len(bounds) == 1:
         return [_check_chunk(work.iloc[a:b], cfg) for a, b in bounds]
     workers = min(workers, len(bounds))
     if "fork" in mp.get_all_start_methods():
-        # Forked workers read the frame from the parent's memory instead of receiving a pickled copy.
-        _SHARED = (work, cfg)
-        try:
-            with mp.get_context("fork").Pool(workers) as pool:
-                return pool.map(_check_shared, bounds, chunksize=1)
-        finally:
-            _SHARED = None
+        # Forked workers inherit the frame (fork passes initargs without pickling) instead of receiving a copy.
+        with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(work, cfg)) as pool:
+            return pool.map(_check_shared, bounds, chunksize=1)
     with ProcessPoolExecutor(workers) as ex:
         return list(ex.map(_check_chunk, [work.iloc[a:b] for a, b in bounds], [cfg] * len(bounds)))
 
