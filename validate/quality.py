@@ -1080,6 +1080,7 @@ class _ChunkResult:
     changed: np.ndarray  # positions of the rows PII scrubbing changed
     new_values: dict[str, list[str]]  # their text fields and id after scrubbing
     passed: np.ndarray  # positions of the rows that passed every check
+    failed_reasons: list[list[str]]  # the sorted reasons of each other row, in order
     fingerprints: np.ndarray  # their dedup-key fingerprints
 
 
@@ -1164,6 +1165,7 @@ def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
     base = int(chunk.index[0]) if len(chunk) else 0
     return _ChunkResult(
         reasons={k: v + base for k, v in reasons.items()},
+        failed_reasons=_reason_lists(reasons, len(chunk), np.flatnonzero(bad)),
         scrubbed=scrubbed,
         changed=touched + base,
         new_values={c: fixed[c].tolist() for c in fixed} if len(touched) else {},
@@ -1203,14 +1205,19 @@ def _check_all(work: pd.DataFrame, cfg: GateConfig, workers: int, chunk_rows: in
     workers = min(workers, len(bounds))
     if "fork" in mp.get_all_start_methods():
         # Forked workers inherit the frame (fork passes initargs without pickling) instead of receiving a copy.
-        with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(work, cfg)) as pool:
-            return pool.map(_check_shared, bounds, chunksize=1)
+        # This process takes the first chunk itself: its memory is warm and its result needs no pickling.
+        with mp.get_context("fork").Pool(workers - 1, initializer=_init_worker, initargs=(work, cfg)) as pool:
+            rest = pool.map_async(_check_shared, bounds[1:], chunksize=1)
+            first = _check_chunk(work.iloc[bounds[0][0] : bounds[0][1]], cfg)
+            return [first, *rest.get()]
     with ProcessPoolExecutor(workers) as ex:
         return list(ex.map(_check_chunk, [work.iloc[a:b] for a, b in bounds], [cfg] * len(bounds)))
 
 
 def _reason_lists(reasons: dict[str, np.ndarray], n: int, rows: np.ndarray) -> list[list[str]]:
     """The sorted reasons of each of ``rows`` (of ``n``), built once per distinct combination of reasons."""
+    if not len(rows):
+        return []
     labels = sorted(reasons)
     words = (len(labels) + 63) // 64
     bits = np.zeros((n, words), np.uint64)
@@ -1282,7 +1289,7 @@ def run_gate(
             quarantined = pd.concat([rows_of(failed, list(work.columns)), rows_of(dup, cols)], ignore_index=True)
         else:
             quarantined = rows_of(np.concatenate([failed, dup]), list(work.columns))
-        lists = _reason_lists(reasons, len(work), failed)
+        lists = [reasons_of_row for r in results for reasons_of_row in r.failed_reasons]
         quarantined[REASONS] = lists + [["exact_duplicate"] for _ in range(len(dup))]
         if len(dup):
             reasons["exact_duplicate"] = dup
