@@ -276,9 +276,10 @@ def text_shingles(columns: Sequence[pa.Array | pa.ChunkedArray], workers: int = 
 def _chunk_shingles(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(flat hashes, shingles per record, chunk row of each record) for one chunk of raw texts.
 
-    ASCII rows skip Python entirely: NFKC leaves ASCII alone and casefold is plain lowering there, so
-    their UTF-8 bytes go straight from the Arrow buffer to the word path. Other rows are normalised in
-    Python (the definition), then split by the Han share into word rows and CJK rows.
+    ASCII rows skip Python strings: NFKC leaves ASCII alone and casefold is plain lowering there, so
+    their UTF-8 bytes go straight from the Arrow buffer to the word path. Other rows are normalised
+    with Python's own NFKC and casefold (the definition; see :func:`_normalise`), then split by the Han
+    share into word rows (UTF-8 bytes, same word path) and CJK rows (code points).
     """
     is_ascii = pc.string_is_ascii(text).to_numpy(zero_copy_only=False)
     a_rows = np.flatnonzero(is_ascii)
