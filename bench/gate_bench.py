@@ -324,6 +324,7 @@ def main() -> None:
     df = make(args.n, args.seed)
     cfg = GateConfig()
     n = len(df)
+    print(f"load average before the 1-core run: {os.getloadavg()[0]:.2f}")
 
     t = time.perf_counter()
     a1, q1, rep = run_gate(df, cfg, workers=1)
@@ -333,6 +334,8 @@ def main() -> None:
     print(f"  pii scrubbed: {rep['pii_scrubbed']}")
 
     workers = os.cpu_count() or 1
+    # The all-cores figure only means something when the cores are free: show what else was running.
+    print(f"  load average before the all-cores run: {os.getloadavg()[0]:.2f}")
     t = time.perf_counter()
     am, qm, _ = run_gate(df, cfg, workers=workers)
     many = time.perf_counter() - t
