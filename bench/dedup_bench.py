@@ -6,8 +6,10 @@ Synthetic bilingual records (~half English word salad from a 20k-word vocabulary
 ~2.5k common Han characters); ~5% are planted copies of another record with 1-3 small edits.
 
 Ours is timed end to end (``near_duplicates``: shingling, signatures, LSH, exact confirmation, clusters,
-keep mask) twice: pinned to one CPU in a child process, and with every CPU of this process (shingling
-threads). A warm-up on the first 20k records runs first so neither pays for imports and lookup tables.
+keep mask) with every CPU of this process (shingling threads, rensa's own threads), and pinned to one
+CPU in a child process (RAYON_NUM_THREADS=1 there, so rensa does not start a second thread on it).
+Each is run ``--repeat`` times and the median counts: on a shared VM single runs swing by 2-3x. A
+warm-up on the first 20k records runs first so no run pays for imports and lookup tables.
 
 Both sides get the SAME shingles (``validate.dedup``: word 3-grams / Han 5-grams, hashed to uint64),
 num_perm, seed and LSH bands (16 x 8). datasketch confirms its LSH candidates by MinHash estimate >=
@@ -110,22 +112,30 @@ def exact_jaccard(flat, offsets, a: int, b: int) -> float:
     return len(sa & sb) / max(1, len(sa | sb))
 
 
-def ours_timed(df: pd.DataFrame, args: argparse.Namespace, workers: int) -> tuple[float, pd.Series, list]:
-    t0 = time.perf_counter()
-    keep, clusters = dedup.near_duplicates(df, args.threshold, args.num_perm, args.seed, workers=workers)
-    return time.perf_counter() - t0, keep, clusters
+def ours_timed(df: pd.DataFrame, args: argparse.Namespace, workers: int) -> tuple[list[float], pd.Series, list]:
+    """Seconds of each of ``args.repeat`` end-to-end runs, and the last run's result."""
+    times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        keep, clusters = dedup.near_duplicates(df, args.threshold, args.num_perm, args.seed, workers=workers)
+        times.append(time.perf_counter() - t0)
+    return times, keep, clusters
 
 
-def one_cpu_child(args: argparse.Namespace) -> float:
+def one_cpu_child(args: argparse.Namespace) -> list[float]:
     """Ours end to end in a child process pinned to one CPU (its own records, same seed)."""
     cpu = min(os.sched_getaffinity(0))
     cmd = [sys.executable, __file__, "--n", str(args.n), "--seed", str(args.seed), "--threshold", str(args.threshold)]
-    cmd += ["--num-perm", str(args.num_perm), "--ours-only"]
+    cmd += ["--num-perm", str(args.num_perm), "--repeat", str(args.repeat), "--ours-only"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RAYON_NUM_THREADS": "1"}
     res = subprocess.run(
         cmd, env=env, capture_output=True, text=True, check=True, preexec_fn=lambda: os.sched_setaffinity(0, {cpu})
     )
-    return float(res.stdout.strip().splitlines()[-1])
+    return [float(t) for t in res.stdout.split()]
+
+
+def _runs(times: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in times)
 
 
 def main() -> None:
@@ -136,12 +146,13 @@ def main() -> None:
     ap.add_argument("--num-perm", type=int, default=128)
     ap.add_argument("--sample", type=int, default=20000, help="pairs per pool source for the F1 estimate")
     ap.add_argument("--ds-budget", type=float, default=600.0, help="seconds allowed for datasketch on all records")
+    ap.add_argument("--repeat", type=int, default=3, help="end-to-end runs of ours per setting; the median counts")
     ap.add_argument("--ours-only", action="store_true", help=argparse.SUPPRESS)  # the one-CPU child
     args = ap.parse_args()
     df, planted = make_records(args.n, args.seed)
     dedup.near_duplicates(df.head(20000), args.threshold, args.num_perm, args.seed)  # warm-up
     if args.ours_only:
-        print(ours_timed(df, args, 1)[0])
+        print(*ours_timed(df, args, 1)[0])
         return
     cpus = len(os.sched_getaffinity(0))
     print("command:", " ".join([sys.executable, *sys.argv]))
@@ -152,13 +163,18 @@ def main() -> None:
     )
     print(f"{len(df):,} records ({len(planted):,} planted near-copies)")
 
-    ours_all, keep, clusters = ours_timed(df, args, cpus)
+    all_runs, keep, clusters = ours_timed(df, args, cpus)
+    ours_all = float(np.median(all_runs))
     print(
-        f"ours, {cpus} CPUs: {ours_all:.1f}s = {len(df) / ours_all:,.0f} records/s; {len(clusters):,} clusters, "
-        f"{int((~keep).sum()):,} dropped"
+        f"ours, {cpus} CPUs: median {ours_all:.2f}s of runs [{_runs(all_runs)}] = {len(df) / ours_all:,.0f} records/s; "
+        f"{len(clusters):,} clusters, {int((~keep).sum()):,} dropped"
     )
-    ours_one = one_cpu_child(args)
-    print(f"ours, 1 CPU (child pinned to one CPU): {ours_one:.1f}s = {len(df) / ours_one:,.0f} records/s")
+    one_runs = one_cpu_child(args)
+    ours_one = float(np.median(one_runs))
+    print(
+        f"ours, 1 CPU (child pinned to one CPU): median {ours_one:.2f}s of runs [{_runs(one_runs)}] = "
+        f"{len(df) / ours_one:,.0f} records/s"
+    )
 
     # the same pipeline step by step, for the candidate set and the shingles
     t = time.perf_counter()
