@@ -1,7 +1,7 @@
 """Trainer benchmark: tokens/s and peak memory for LoRA, 8-bit + LoRA and full fine-tuning of one small
 Llama, and our loop against plain ``transformers.Trainer`` + peft on the same LoRA config.
 
-    .venv/bin/python bench/train_bench.py [--steps 60] [--hidden 256] [--layers 4] [--device cpu]
+    .venv/bin/python bench/train_bench.py [--steps 30] [--repeats 3] [--hidden 256] [--layers 4] [--device cpu]
 
 Every configuration runs in its own process (so peak RSS / peak CUDA memory belong to it alone) on the
 same model (built from a config, seed 0, saved once), the same tokenised records (all exactly 128 tokens, so no
@@ -163,14 +163,27 @@ def child(args: argparse.Namespace) -> dict:
     }
 
 
+def run_child(args: argparse.Namespace, model_dir: str, config: str, trainer: str) -> dict | None:
+    cmd = [sys.executable, __file__, "--child", "--config", config, "--trainer", trainer, "--model-dir", model_dir]
+    cmd += ["--steps", str(args.steps), "--batch", str(args.batch), "--device", args.device]
+    threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": threads})
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        print(f"{config}/{trainer} failed:\n{proc.stderr[-3000:]}")
+        return None
+    return json.loads(line[7:])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--config", default="lora")
     ap.add_argument("--trainer", default="ours")
@@ -183,29 +196,29 @@ def main() -> None:
     print(f"machine: {platform.platform()} | {platform.processor() or platform.machine()} | cpus {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:
         build(tmp, args.hidden, args.layers, args.vocab)
-        results = []
+        best: dict[tuple[str, str], dict] = {}
         plan = [("lora", "ours"), ("lora", "hf"), ("lora-8bit", "ours"), ("full", "ours"), ("full", "hf")]
-        for config, trainer in plan:
-            cmd = [sys.executable, __file__, "--child", "--config", config, "--trainer", trainer, "--model-dir", tmp]
-            cmd += ["--steps", str(args.steps), "--batch", str(args.batch), "--device", args.device]
-            proc = subprocess.run(
-                cmd,
-                capture_output=True,
-                text=True,
-                env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))},
-            )
-            line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-            if line is None:
-                print(f"{config}/{trainer} failed:\n{proc.stderr[-3000:]}")
-                continue
-            r = json.loads(line[7:])
-            results.append(r)
+        # Rounds interleave the trainers so a slow spell of a shared machine hits both; best of N is kept.
+        for round_ in range(args.repeats):
+            for config, trainer in plan:
+                r = run_child(args, tmp, config, trainer)
+                if r is None:
+                    continue
+                key = (config, trainer)
+                if key not in best or r["tokens_per_s"] > best[key]["tokens_per_s"]:
+                    best[key] = r
+                print(
+                    f"[{round_ + 1}/{args.repeats}] {config:10} {trainer:5} {r['tokens_per_s']:>8,.0f} tokens/s  "
+                    f"peak {r['peak_mb']:>7,.0f} MB (+{r['train_mb']:,.0f} MB over imports)  "
+                    f"trainable {r['trainable']:>11,}  ({r['tokens']:,} tokens in {r['seconds']} s)",
+                    flush=True,
+                )
+        print(f"best of {args.repeats}:")
+        for (config, trainer), r in best.items():
             print(
-                f"{config:10} {trainer:5} {r['tokens_per_s']:>10,.0f} tokens/s  peak {r['peak_mb']:>8,.0f} MB "
-                f"(+{r['train_mb']:,.0f} MB over imports)  "
-                f"trainable {r['trainable']:>11,}  ({r['tokens']:,} tokens in {r['seconds']} s)",
-                flush=True,
+                f"  {config:10} {trainer:5} {r['tokens_per_s']:>8,.0f} tokens/s  +{r['train_mb']:,.0f} MB over imports"
             )
+        results = list(best.values())
         by = {(r["config"], r["trainer"]): r for r in results}
         for config in ("lora", "full"):
             if (config, "ours") in by and (config, "hf") in by:
