@@ -303,6 +303,11 @@ def train(
         gradient_checkpointing=gradient_checkpointing,
         pretrain_steps=pretrain_steps,
     )
+    if model is None and documents is None:
+        typer.echo(
+            "note: no --model and no --documents: the tiny base gets no pretraining, so LoRA has little to adapt",
+            err=True,
+        )
     report = smoke_train(cfg)
     _print(
         {k: report[k] for k in ("verdict", "heldout_response_loss_before", "heldout_response_loss_after", "adapter")}
