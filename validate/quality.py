@@ -17,7 +17,9 @@ Thresholds and policies live in ``validate/gate_defaults.yaml``.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -1080,42 +1082,51 @@ class _ChunkResult:
     changed: np.ndarray  # positions of the rows PII scrubbing changed
     new_values: dict[str, list[str]]  # their text fields and id after scrubbing
     passed: np.ndarray  # positions of the rows that passed every check
-    failed_reasons: list[list[str]]  # the sorted reasons of each other row, in order
+    # The sorted reasons of each other row, in order, coded: (distinct combinations, combination of each row).
+    # A forked worker's result is pickled back; 100k+ small lists cost ~0.1 s each way, codes nothing.
+    failed_reasons: tuple[list[list[str]], np.ndarray]
     fingerprints: np.ndarray  # their dedup-key fingerprints
 
 
 class _Rows:
     """Rows of the frame as the gate sees them: scrubbed rows read their new values (one Arrow take per column,
-    no rebuilt column)."""
+    then the scrubbed rows among those taken replaced; no rebuilt column)."""
 
     def __init__(self, frame: pd.DataFrame, changed: np.ndarray, new_values: dict[str, list[str]]):
         self.frame = frame
-        self.slot = np.arange(len(frame))
-        self.slot[changed] = len(frame) + np.arange(len(changed))
-        self.extended = {}
-        for col, values in new_values.items():
-            arr = _arrow(frame[col])
-            chunks = arr.chunks if isinstance(arr, pyarrow_.ChunkedArray) else [arr]
-            extra = pyarrow_.array(values, type=arr.type)
-            self.extended[col] = pyarrow_.chunked_array([*chunks, extra], type=arr.type)
+        self.slot = np.full(len(frame), -1)
+        self.slot[changed] = np.arange(len(changed))
+        self.new = {col: pyarrow_.array(values, type=_arrow(frame[col]).type) for col, values in new_values.items()}
+
+    def _take(self, col: str, arr: pyarrow_.ChunkedArray, rows: np.ndarray) -> pyarrow_.Array | pyarrow_.ChunkedArray:
+        if isinstance(arr, pyarrow_.ChunkedArray) and arr.num_chunks == 1:
+            arr = arr.chunk(0)
+        taken = arr.take(rows)
+        if col not in self.new:
+            return taken
+        # Not a take from the column and the new values as one chunked array: Arrow concatenates the chunks of a
+        # string column for that, a copy of the whole column (300 MB for the outputs of 1M rows) per call.
+        slots = self.slot[rows]
+        scrubbed = slots >= 0
+        if not scrubbed.any():
+            return taken
+        return pc.replace_with_mask(taken, pyarrow_.array(scrubbed), self.new[col].take(slots[scrubbed]))
 
     def __call__(self, rows: np.ndarray, columns: list[str] | tuple[str, ...] = TEXT_FIELDS) -> pd.DataFrame:
         # Arrow takes (thread-safe, GIL released) are planned here; pandas is only touched on this thread.
-        takes: dict[str, tuple[pyarrow_.Array | pyarrow_.ChunkedArray, np.ndarray]] = {}
+        takes: dict[str, pyarrow_.ChunkedArray] = {}
         data: dict[str, pd.Series] = {}
         for col in columns:
-            if col in self.extended:
-                takes[col] = (self.extended[col], self.slot[rows])
-            elif isinstance(getattr(self.frame[col].array, "_pa_array", None), pyarrow_.ChunkedArray):
-                takes[col] = (_arrow(self.frame[col]), rows)
+            if isinstance(getattr(self.frame[col].array, "_pa_array", None), pyarrow_.ChunkedArray):
+                takes[col] = _arrow(self.frame[col])
             else:
                 data[col] = self.frame[col].take(rows).reset_index(drop=True)
         if len(rows) < PARALLEL_MIN_ROWS // 4 or len(takes) < 2:
-            taken = {col: arr.take(idx) for col, (arr, idx) in takes.items()}
+            taken = {col: self._take(col, arr, rows) for col, arr in takes.items()}
         else:
             # A take is a copy into fresh memory, bound by page faults: threads overlap them.
             with ThreadPoolExecutor(min(len(takes), _cpu_count())) as ex:
-                taken = dict(zip(takes, ex.map(lambda t: t[0].take(t[1]), takes.values()), strict=True))
+                taken = dict(zip(takes, ex.map(lambda t: self._take(*t, rows), takes.items()), strict=True))
         for col, arr in taken.items():
             data[col] = pd.Series(arr, dtype=self.frame[col].dtype)
         return pd.DataFrame({col: data[col] for col in columns}, index=pd.RangeIndex(len(rows)))
@@ -1165,7 +1176,7 @@ def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
     base = int(chunk.index[0]) if len(chunk) else 0
     return _ChunkResult(
         reasons={k: v + base for k, v in reasons.items()},
-        failed_reasons=_reason_lists(reasons, len(chunk), np.flatnonzero(bad)),
+        failed_reasons=_reason_codes(reasons, len(chunk), np.flatnonzero(bad)),
         scrubbed=scrubbed,
         changed=touched + base,
         new_values={c: fixed[c].tolist() for c in fixed} if len(touched) else {},
@@ -1214,10 +1225,11 @@ def _check_all(work: pd.DataFrame, cfg: GateConfig, workers: int, chunk_rows: in
         return list(ex.map(_check_chunk, [work.iloc[a:b] for a, b in bounds], [cfg] * len(bounds)))
 
 
-def _reason_lists(reasons: dict[str, np.ndarray], n: int, rows: np.ndarray) -> list[list[str]]:
-    """The sorted reasons of each of ``rows`` (of ``n``), built once per distinct combination of reasons."""
+def _reason_codes(reasons: dict[str, np.ndarray], n: int, rows: np.ndarray) -> tuple[list[list[str]], np.ndarray]:
+    """The sorted reasons of each of ``rows`` (of ``n``) as (the distinct combinations of reasons, the index of
+    each row's combination among them)."""
     if not len(rows):
-        return []
+        return [], np.zeros(0, np.int32)
     labels = sorted(reasons)
     words = (len(labels) + 63) // 64
     bits = np.zeros((n, words), np.uint64)
@@ -1230,7 +1242,21 @@ def _reason_lists(reasons: dict[str, np.ndarray], n: int, rows: np.ndarray) -> l
     else:
         combos, inverse = np.unique(sub, axis=0, return_inverse=True)
     names = [[label for i, label in enumerate(labels) if int(c[i // 64]) >> (i % 64) & 1] for c in combos]
-    return [names[k][:] for k in inverse.reshape(-1).tolist()]
+    return names, inverse.reshape(-1).astype(np.int32)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: the gate allocates few cycles but many objects (reason lists, pandera
+    and ``ast`` internals), and each full collection also walks every object the caller holds (a previous
+    gate's 230k reason lists cost ~0.15 s per 1M rows). Forked workers inherit the pause."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def run_gate(
@@ -1243,7 +1269,13 @@ def run_gate(
     ``PARALLEL_MIN_ROWS`` rows on, else 1; by default one chunk per worker). Every check is row-local
     and exact duplicates are found once over all chunks, so the result does not depend on either setting.
     """
-    cfg = cfg or GateConfig()
+    with _gc_paused():
+        return _run_gate(df, cfg or GateConfig(), workers, chunk_rows)
+
+
+def _run_gate(
+    df: pd.DataFrame, cfg: GateConfig, workers: int | None, chunk_rows: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     cols = list(InstructionRecord.to_schema().columns)
     n_input = len(df)
     scrubbed = {k: 0 for k, p in cfg.pii.items() if p == "scrub"}
@@ -1289,7 +1321,8 @@ def run_gate(
             quarantined = pd.concat([rows_of(failed, list(work.columns)), rows_of(dup, cols)], ignore_index=True)
         else:
             quarantined = rows_of(np.concatenate([failed, dup]), list(work.columns))
-        lists = [reasons_of_row for r in results for reasons_of_row in r.failed_reasons]
+        # One list per row (not shared between rows), built from each chunk's combinations.
+        lists = [names[k][:] for names, codes in (r.failed_reasons for r in results) for k in codes.tolist()]
         quarantined[REASONS] = lists + [["exact_duplicate"] for _ in range(len(dup))]
         if len(dup):
             reasons["exact_duplicate"] = dup
