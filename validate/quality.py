@@ -947,7 +947,11 @@ def _nfkd_lower(arr: pyarrow_.Array | pyarrow_.ChunkedArray) -> pyarrow_.Array |
     return pc.utf8_lower(pc.utf8_normalize(arr, "NFKD"))
 
 
-def _key_pieces(s: pd.Series) -> list[tuple[np.ndarray, pyarrow_.Array | pyarrow_.ChunkedArray]]:
+def _key_pieces(
+    s: pd.Series | pyarrow_.Array | pyarrow_.ChunkedArray,
+    rows: np.ndarray | None = None,
+    ascii_: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, pyarrow_.Array | pyarrow_.ChunkedArray]]:
     """The dedup key of each row of ``s`` (validate.text.normalize_text, vectorised: NFKD, which is equal iff NFKC
     is, lowercase, whitespace collapsed and trimmed), as pieces (row positions, keys); a later piece overrides
     earlier ones at its positions.
@@ -955,19 +959,27 @@ def _key_pieces(s: pd.Series) -> list[tuple[np.ndarray, pyarrow_.Array | pyarrow
     ASCII text is its own NFKD form, so it is only lowercased. NFKD already turns NBSP, ideographic and other
     Unicode spaces into " ", so the collapse and trim run only on rows that still hold tabs, newlines or runs of
     spaces, or whose edges may hold whitespace.
+
+    Only ``rows`` of ``s`` (ascending), if given, are keyed, positions in the pieces being indices into ``rows``
+    (taken straight from the column, not from a copy of those rows); ``ascii_`` may give
+    ``string_is_ascii`` of every row of ``s``.
     """
     arr = _arrow(s)
-    wide = _np_bool(pc.invert(pc.string_is_ascii(arr)))
+    if ascii_ is None:
+        ascii_ = _np_bool(pc.string_is_ascii(arr))
+    if rows is not None:
+        ascii_ = ascii_[rows]
     pieces = []
-    for rows, fold in ((np.flatnonzero(~wide), pc.ascii_lower), (np.flatnonzero(wide), _nfkd_lower)):
-        if not len(rows):
+    for at, fold in ((np.flatnonzero(ascii_), pc.ascii_lower), (np.flatnonzero(~ascii_), _nfkd_lower)):
+        if not len(at):
             continue
-        folded = fold(arr if len(rows) == len(arr) else arr.take(rows))
-        pieces.append((rows, folded))
+        src = at if rows is None else rows[at]
+        folded = fold(arr if len(src) == len(arr) else arr.take(src))
+        pieces.append((at, folded))
         fix = has_breaks(folded) | edge_space(folded)
         if fix.any():
             collapsed = pc.replace_substring_regex(folded.take(np.flatnonzero(fix)), DEDUP_SPACE + "+", " ")
-            pieces.append((rows[fix], pc.utf8_trim_whitespace(collapsed)))
+            pieces.append((at[fix], pc.utf8_trim_whitespace(collapsed)))
     return pieces
 
 
@@ -1028,24 +1040,27 @@ def _string_fingerprints(
     return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
 
 
-def _fingerprints(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+def _fingerprints(df: pd.DataFrame, rows: np.ndarray, edges: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """A 64-bit digest of the dedup key of each of ``rows`` (ascending positions in ``df``). Equal keys always
     get equal digests, so a row whose digest is unique cannot be a duplicate; the digest is no proof of
     equality, so rows that share one are compared on their keys (``_exact_duplicates``).
 
     An ASCII row whose edges are not whitespace and which holds no whitespace run has ``ascii_lower`` of itself
     as its key: it is digested in place, with no key built; only the other rows go through ``_key_pieces``.
+    ``edges`` may give ``edge_space`` of the fields of ``df`` (all its rows), as the checks computed it.
     """
     h = np.full(len(rows), 0x243F6A8885A308D3, np.uint64)
     for f in TEXT_FIELDS:
         s = df[f]
         arr = _arrow(s)
-        plain = (_np_bool(pc.string_is_ascii(arr)) & ~has_breaks(arr) & ~edge_space(s))[rows]
+        edge = edges[f] if edges is not None else edge_space(s)
+        ascii_ = _np_bool(pc.string_is_ascii(arr))
+        plain = (ascii_ & ~has_breaks(arr) & ~edge)[rows]
         fp = np.zeros(len(rows), np.uint64)
         fp[plain] = _string_fingerprints(arr, rows[plain], fold_ascii=True)
         rest = np.flatnonzero(~plain)
         if len(rest):
-            for at, keys in _key_pieces(s.iloc[rows[rest]]):
+            for at, keys in _key_pieces(arr, rows[rest], ascii_):
                 fp[rest[at]] = _string_fingerprints(keys)
         h = _mix(h, fp)
     return h
@@ -1146,6 +1161,7 @@ def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
         flags = {f: screen.flagged(chunk[f], f, "pii")[0] for f in TEXT_FIELDS}
         found, scrubbed = scrub_changes(chunk, cfg.pii, flags)
         reasons = _collect_reasons(chunk, schema)
+        edges = {f: screen.edges(chunk[f], f) for f in TEXT_FIELDS}  # the length checks' own, for the fingerprints
     finally:
         screen.clear()
     touched = np.unique(
@@ -1170,7 +1186,7 @@ def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
     passed = np.flatnonzero(~bad)
     fps = np.zeros(len(passed), np.uint64)
     was_fixed = np.isin(passed, touched)
-    fps[~was_fixed] = _fingerprints(chunk, passed[~was_fixed])
+    fps[~was_fixed] = _fingerprints(chunk, passed[~was_fixed], edges)
     if was_fixed.any():
         fps[was_fixed] = _fingerprints(fixed, np.searchsorted(touched, passed[was_fixed]))
     base = int(chunk.index[0]) if len(chunk) else 0
