@@ -376,3 +376,29 @@ def test_dedup_fingerprints_agree_for_equal_keys_on_every_path():
         groups.setdefault(tuple(key), set()).add(fp)
     assert all(len(v) == 1 for v in groups.values())
     assert len(groups) == 4  # hello world, hi, x*20, 短
+
+
+def test_dedup_key_fast_path_for_han_text_matches_normalize_text():
+    """Text of ASCII, Han and "。" skips NFKD (it is its own NFKD form, caseless beyond ASCII); mixed with rows
+    that do need NFKD, every key still equals normalize_text's."""
+    import unicodedata
+
+    from validate.text import normalize_text
+
+    stable = [0x3002, *range(0x3400, 0xA000)]
+    assert all(unicodedata.normalize("NFKD", chr(c)) == chr(c) == chr(c).lower() for c in stable)
+    assert not quality.contains(pd.Series(["".join(map(chr, stable)) + "AbC 09"]), quality.NFKD_UNSTABLE).any()
+    texts = [
+        "複利 Interest。",
+        "複利  Interest。 ",
+        "複利，Interest？",
+        "ｘ複利",
+        "Ab\t中文",
+        "中文。",
+        "ＡＢ中文",
+        "中\u3000文",
+    ]
+    df = pd.DataFrame({"instruction": texts, "input": texts[::-1], "output": ["中文 Out。"] * len(texts)})
+    keys = quality._dedup_key(df)
+    for f in ("instruction", "input", "output"):
+        assert keys[f].tolist() == [normalize_text(t) for t in df[f]]

@@ -85,6 +85,9 @@ ECHO_DROP_PY = r"[\W_]+"
 # RE2 and Python re read the same class.
 DEDUP_SPACE = "[\t\n\v\f\r \x85\u2028\u2029]"
 DEDUP_BREAK = "[\t\n\v\f\r\x85\u2028\u2029]"  # DEDUP_SPACE but the plain space
+# A character that NFKD or lowercasing may change, beyond ASCII letters: anything but ASCII, CJK Ext. A, Yijing
+# symbols, CJK Unified Ideographs and "。" (tests/test_quality.py checks the class against unicodedata).
+NFKD_UNSTABLE = r"[^\x{0}-\x{7f}\x{3002}\x{3400}-\x{9fff}]"
 
 
 def _load_defaults() -> dict[str, Any]:
@@ -969,12 +972,24 @@ def _key_pieces(
         ascii_ = _np_bool(pc.string_is_ascii(arr))
     if rows is not None:
         ascii_ = ascii_[rows]
-    pieces = []
-    for at, fold in ((np.flatnonzero(ascii_), pc.ascii_lower), (np.flatnonzero(~ascii_), _nfkd_lower)):
+    groups = []
+    for at, wide in ((np.flatnonzero(ascii_), False), (np.flatnonzero(~ascii_), True)):
         if not len(at):
             continue
         src = at if rows is None else rows[at]
-        folded = fold(arr if len(src) == len(arr) else arr.take(src))
+        text = arr if len(src) == len(arr) else arr.take(src)
+        groups.append((at, pc.ascii_lower, text))
+        if wide:
+            # Text of ASCII, Han and "。" only is its own NFKD and has no case beyond ASCII: ascii_lower is its
+            # key too, at a fraction of the cost. The others are folded fully, overriding.
+            unstable = contains(text, NFKD_UNSTABLE)
+            if unstable.all():
+                groups[-1] = (at, _nfkd_lower, text)
+            elif unstable.any():
+                groups.append((at[unstable], _nfkd_lower, text.filter(pyarrow_.array(unstable))))
+    pieces = []
+    for at, fold, text in groups:
+        folded = fold(text)
         pieces.append((at, folded))
         fix = has_breaks(folded) | edge_space(folded)
         if fix.any():
