@@ -1110,7 +1110,7 @@ class _ChunkResult:
     reasons: dict[str, np.ndarray]
     scrubbed: dict[str, int]
     changed: np.ndarray  # positions of the rows PII scrubbing changed
-    new_values: dict[str, list[str]]  # their text fields and id after scrubbing
+    new_values: dict[str, pyarrow_.Array]  # their text fields and id after scrubbing (Arrow: pickled as buffers)
     passed: np.ndarray  # positions of the rows that passed every check
     # The sorted reasons of each other row, in order, coded: (distinct combinations, combination of each row).
     # A forked worker's result is pickled back; 100k+ small lists cost ~0.1 s each way, codes nothing.
@@ -1122,11 +1122,14 @@ class _Rows:
     """Rows of the frame as the gate sees them: scrubbed rows read their new values (one Arrow take per column,
     then the scrubbed rows among those taken replaced; no rebuilt column)."""
 
-    def __init__(self, frame: pd.DataFrame, changed: np.ndarray, new_values: dict[str, list[str]]):
+    def __init__(self, frame: pd.DataFrame, changed: np.ndarray, new_values: dict[str, list[pyarrow_.Array]]):
         self.frame = frame
         self.slot = np.full(len(frame), -1)
         self.slot[changed] = np.arange(len(changed))
-        self.new = {col: pyarrow_.array(values, type=_arrow(frame[col]).type) for col, values in new_values.items()}
+        self.new = {
+            col: pyarrow_.concat_arrays([v.cast(_arrow(frame[col]).type) for v in values])
+            for col, values in new_values.items()
+        }
 
     def _take(self, col: str, arr: pyarrow_.ChunkedArray, rows: np.ndarray) -> pyarrow_.Array | pyarrow_.ChunkedArray:
         if isinstance(arr, pyarrow_.ChunkedArray) and arr.num_chunks == 1:
@@ -1210,7 +1213,7 @@ def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
         failed_reasons=_reason_codes(reasons, len(chunk), np.flatnonzero(bad)),
         scrubbed=scrubbed,
         changed=touched + base,
-        new_values={c: fixed[c].tolist() for c in fixed} if len(touched) else {},
+        new_values={c: _arrow(fixed[c]).combine_chunks() for c in fixed} if len(touched) else {},
         passed=passed + base,
         fingerprints=fps,
     )
@@ -1328,14 +1331,14 @@ def _run_gate(
         results = _check_all(work, cfg, workers, chunk_rows)
 
         reasons: dict[str, np.ndarray] = {}
-        new_values: dict[str, list[str]] = {}
+        new_values: dict[str, list[pyarrow_.Array]] = {}
         for r in results:
             for label, rows in r.reasons.items():
                 reasons[label] = np.concatenate([reasons[label], rows]) if label in reasons else rows
             for kind, hits in r.scrubbed.items():
                 scrubbed[kind] += hits
             for col, values in r.new_values.items():
-                new_values[col] = new_values.get(col, []) + values
+                new_values.setdefault(col, []).append(values)
         rows_of = _Rows(work, np.concatenate([r.changed for r in results]), new_values)
         bad = np.zeros(len(work), bool)
         for rows in reasons.values():
