@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from validate import quality
+from validate import arrowtext, quality
 from validate.errors import DataAgentError
 from validate.gate import REASONS
 from validate.pii import KINDS, cn_id_ok, luhn_ok, tw_id_ok
@@ -353,14 +353,14 @@ def test_byte_level_helpers_match_their_regex_definitions():
     ]
     rows = ["".join(rng.choices(alphabet, k=rng.randint(0, 40))) for _ in range(6000)] + [None, "", " ", "  "]
     s = pd.Series(rows, dtype="str")
-    arr = quality._arrow(s)
-    han, lat = quality.letter_counts(s)
+    arr = arrowtext.as_arrow(s)
+    han, lat = arrowtext.letter_counts(s)
     assert (han == pc.fill_null(pc.count_substring_regex(arr, quality.HAN), 0).to_numpy()).all()
     assert (lat == pc.fill_null(pc.count_substring_regex(arr, quality.LATIN), 0).to_numpy()).all()
-    assert (quality.has_breaks(s) == quality.contains(s, quality.DEDUP_BREAK + "|  ")).all()
-    assert quality.trimmed(s).equals(pd.Series(pc.utf8_trim_whitespace(arr), dtype="str"))
+    assert (quality.has_breaks(s) == arrowtext.contains(s, quality.DEDUP_BREAK + "|  ")).all()
+    assert arrowtext.trimmed(s).equals(pd.Series(pc.utf8_trim_whitespace(arr), dtype="str"))
     last = pd.Series(pc.utf8_slice_codeunits(arr, -1), dtype="str")
-    assert (quality.ends_with(s, quality.TERMINAL) == last.isin(list(quality.TERMINAL)).to_numpy()).all()
+    assert (arrowtext.ends_with(s, quality.TERMINAL) == last.isin(list(quality.TERMINAL)).to_numpy()).all()
 
 
 def test_dedup_fingerprints_agree_for_equal_keys_on_every_path():
@@ -387,7 +387,7 @@ def test_dedup_key_fast_path_for_han_text_matches_normalize_text():
 
     stable = [0x3002, *range(0x3400, 0xA000)]
     assert all(unicodedata.normalize("NFKD", chr(c)) == chr(c) == chr(c).lower() for c in stable)
-    assert not quality.contains(pd.Series(["".join(map(chr, stable)) + "AbC 09"]), quality.NFKD_UNSTABLE).any()
+    assert not arrowtext.contains(pd.Series(["".join(map(chr, stable)) + "AbC 09"]), quality.NFKD_UNSTABLE).any()
     texts = [
         "複利 Interest。",
         "複利  Interest。 ",
