@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from validate import quality as q  # noqa: E402
 from validate.contracts import InstructionRecord  # noqa: E402
+from validate.exactdup import DEDUP_SPACE  # noqa: E402
 from validate.gate import REASONS  # noqa: E402
 from validate.pii import KINDS, TEXT_FIELDS, record_id, scrub_text  # noqa: E402
 from validate.quality import GateConfig, bigram_dice, code_ok, json_ok, run_gate  # noqa: E402
@@ -170,7 +171,7 @@ def loop_gate(records: list[dict], cfg: GateConfig) -> list[list[str]]:
     refusal, merged, leak = rx(cfg.refusal_pattern), rx(cfg.merged_pattern), rx(cfg.leak_pattern)
     openers, closers, list_line, code_hint = rx(q.OPENERS), rx(q.CLOSERS), rx(q.LIST_LINE), rx(q.CODE_HINT)
     py_fence, json_fence, py_start, json_start = rx(q.PY_FENCE), rx(q.JSON_FENCE), rx(q.PY_START), rx(q.JSON_START)
-    echo_drop, dedup_space = rx(q.ECHO_DROP_PY), rx(q.DEDUP_SPACE + "+")
+    echo_drop, dedup_space = rx(q.ECHO_DROP_PY), rx(DEDUP_SPACE + "+")
     lang_skip, code_task, json_task = (
         rx(p) if p else None for p in (cfg.language_skip_task_types, cfg.code_task_types, cfg.json_task_types)
     )

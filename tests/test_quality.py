@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from validate import arrowtext, quality
+from validate import arrowtext, exactdup, quality
 from validate.errors import DataAgentError
 from validate.gate import REASONS
 from validate.pii import KINDS, cn_id_ok, luhn_ok, tw_id_ok
@@ -357,7 +357,7 @@ def test_byte_level_helpers_match_their_regex_definitions():
     han, lat = arrowtext.letter_counts(s)
     assert (han == pc.fill_null(pc.count_substring_regex(arr, quality.HAN), 0).to_numpy()).all()
     assert (lat == pc.fill_null(pc.count_substring_regex(arr, quality.LATIN), 0).to_numpy()).all()
-    assert (quality.has_breaks(s) == arrowtext.contains(s, quality.DEDUP_BREAK + "|  ")).all()
+    assert (exactdup.has_breaks(s) == arrowtext.contains(s, exactdup.DEDUP_BREAK + "|  ")).all()
     assert arrowtext.trimmed(s).equals(pd.Series(pc.utf8_trim_whitespace(arr), dtype="str"))
     last = pd.Series(pc.utf8_slice_codeunits(arr, -1), dtype="str")
     assert (arrowtext.ends_with(s, quality.TERMINAL) == last.isin(list(quality.TERMINAL)).to_numpy()).all()
@@ -369,8 +369,8 @@ def test_dedup_fingerprints_agree_for_equal_keys_on_every_path():
     texts = ["Hello World", "hello world", "ｈｅｌｌｏ World", "Hello  World", " hello world", "hello\tworld"]
     texts += ["Hi", "x" * 20, "X" * 20, "Ｘ" * 20, "短", "短 "]
     df = pd.DataFrame({"instruction": texts, "input": [""] * len(texts), "output": ["same"] * len(texts)})
-    keys = quality._dedup_key(df)
-    fps = quality._fingerprints(df, np.arange(len(df)))
+    keys = exactdup.dedup_keys(df)
+    fps = exactdup.fingerprints(df, np.arange(len(df)))
     groups = {}
     for key, fp in zip(keys.itertuples(index=False), fps.tolist(), strict=True):
         groups.setdefault(tuple(key), set()).add(fp)
@@ -387,7 +387,7 @@ def test_dedup_key_fast_path_for_han_text_matches_normalize_text():
 
     stable = [0x3002, *range(0x3400, 0xA000)]
     assert all(unicodedata.normalize("NFKD", chr(c)) == chr(c) == chr(c).lower() for c in stable)
-    assert not arrowtext.contains(pd.Series(["".join(map(chr, stable)) + "AbC 09"]), quality.NFKD_UNSTABLE).any()
+    assert not arrowtext.contains(pd.Series(["".join(map(chr, stable)) + "AbC 09"]), exactdup.NFKD_UNSTABLE).any()
     texts = [
         "複利 Interest。",
         "複利  Interest。 ",
@@ -399,6 +399,6 @@ def test_dedup_key_fast_path_for_han_text_matches_normalize_text():
         "中\u3000文",
     ]
     df = pd.DataFrame({"instruction": texts, "input": texts[::-1], "output": ["中文 Out。"] * len(texts)})
-    keys = quality._dedup_key(df)
+    keys = exactdup.dedup_keys(df)
     for f in ("instruction", "input", "output"):
         assert keys[f].tolist() == [normalize_text(t) for t in df[f]]
