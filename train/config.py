@@ -31,9 +31,9 @@ class VerdictThresholds:
     """Pass/warn/fail on the pairing gain margin (real minus shuffled control, nats per response token).
 
     Calibrated with bench/verdict_calibration.py (docs/TRAINING.md): on the demo set the margin was
-    0.085 / 0.026 / 0.083 over seeds 0-2; on the same set with shuffled responses 0.0012 / 0.0024 /
-    0.0016. Warn sits at 4x the largest control margin seen, pass at twice that, below the weakest
-    real seed.
+    0.088 / 0.029 / 0.085 over seeds 0-2; on the same set with shuffled responses 0.0013 / 0.0030 /
+    0.0007. Warn sits at over 3x the largest control margin seen, pass at twice warn, below the
+    weakest real seed.
     """
 
     pass_margin: float = 0.02
