@@ -26,7 +26,7 @@ import os
 import re
 import textwrap
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -396,19 +396,27 @@ def code_ok(text: str, fenced: bool) -> bool:
     return all(_python_ok(b) for b in blocks)
 
 
-def code_parses(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
-    """False where a ```python block, or a code task's output that starts like Python, does not parse."""
+def _parses(
+    df: pd.DataFrame, screen: Screen, fence: str, task_types: str, start: str, ok: Callable[[str, bool], bool]
+) -> pd.Series:
+    """False where a fenced block (``fence``), or the whole output of a ``task_types`` task that matches
+    ``start``, fails ``ok``. Only those candidate rows are parsed in Python."""
     out = df["output"]
-    fenced = screen.search(out, "output", PY_FENCE, "layout")
-    whole = ~fenced & screen.task_matches(df, cfg.code_task_types)
+    fenced = screen.search(out, "output", fence, "layout")
+    whole = ~fenced & screen.task_matches(df, task_types)
     if whole.any():
-        # Code tasks also produce prose (docstrings, explanations): parse only outputs that start like Python.
-        whole[whole] = contains(out[whole], PY_START)
-    ok = np.ones(len(df), bool)
+        whole[whole] = contains(out[whole], start)
+    result = np.ones(len(df), bool)
     for mask, is_fenced in ((fenced, True), (whole, False)):
         if mask.any():
-            ok[mask] = [code_ok(t, is_fenced) for t in out[mask]]
-    return pd.Series(ok, index=df.index)
+            result[mask] = [ok(t, is_fenced) for t in out[mask]]
+    return pd.Series(result, index=df.index)
+
+
+def code_parses(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
+    """False where a ```python block, or a code task's output that starts like Python, does not parse.
+    Code tasks also produce prose (docstrings, explanations): only outputs that start like Python are parsed."""
+    return _parses(df, screen, PY_FENCE, cfg.code_task_types, PY_START, code_ok)
 
 
 def json_ok(text: str, fenced: bool) -> bool:
@@ -424,16 +432,7 @@ def json_ok(text: str, fenced: bool) -> bool:
 
 def json_parses(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
     """False where a ```json block, or a JSON-looking output of a json/extract task, does not parse."""
-    out = df["output"]
-    fenced = screen.search(out, "output", JSON_FENCE, "layout")
-    whole = ~fenced & screen.task_matches(df, cfg.json_task_types)
-    if whole.any():
-        whole[whole] = contains(out[whole], JSON_START)
-    ok = np.ones(len(df), bool)
-    for mask, is_fenced in ((fenced, True), (whole, False)):
-        if mask.any():
-            ok[mask] = [json_ok(t, is_fenced) for t in out[mask]]
-    return pd.Series(ok, index=df.index)
+    return _parses(df, screen, JSON_FENCE, cfg.json_task_types, JSON_START, json_ok)
 
 
 # Pandera formats every failure case of a failing check for its error report (a frame check's cases are
