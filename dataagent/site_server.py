@@ -9,8 +9,11 @@ from __future__ import annotations
 import functools
 import io
 import threading
+from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from socketserver import BaseRequestHandler
+from typing import Self
 
 TOKEN = b"__BASE_URL__"
 _TEXT_TYPES = (".html", ".xml", ".txt", ".json")
@@ -44,20 +47,27 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
 
-class SiteServer:
-    """A threaded HTTP server on 127.0.0.1; use as a context manager."""
+class LoopbackServer:
+    """Serve ``handler`` on 127.0.0.1 from a background thread; use as a context manager."""
 
-    def __init__(self, root: str | Path, port: int = 0):
-        handler = type("Handler", (_Handler,), {})
-        self.httpd = LoopbackHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(root)))
+    def __init__(self, handler: Callable[..., BaseRequestHandler], port: int = 0):
+        self.httpd = LoopbackHTTPServer(("127.0.0.1", port), handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        handler.base_url = self.base_url
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> SiteServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class SiteServer(LoopbackServer):
+    """The folder ``root`` as a static site, with ``__BASE_URL__`` filled in."""
+
+    def __init__(self, root: str | Path, port: int = 0):
+        handler = type("Handler", (_Handler,), {})
+        super().__init__(functools.partial(handler, directory=str(root)), port)
+        handler.base_url = self.base_url

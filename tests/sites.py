@@ -9,12 +9,12 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from dataagent.site_server import LoopbackHTTPServer
+from dataagent.site_server import LoopbackServer
 
 Route = tuple[int, dict[str, str], bytes] | Callable[[], tuple[int, dict[str, str], bytes]]
 
 
-class LoggingServer:
+class LoggingServer(LoopbackServer):
     """Serve ``routes`` (path -> (status, headers, body)) on 127.0.0.1 and log every request."""
 
     def __init__(self, routes: dict[str, Route], delay: float = 0.0) -> None:
@@ -58,17 +58,7 @@ class LoggingServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> LoggingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 def html_page(title: str, body: str, charset: str | None = "utf-8", lang: str = "en") -> str:
