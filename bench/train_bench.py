@@ -67,16 +67,6 @@ def build(path: str, hidden: int, layers: int, vocab: int) -> None:
     tok.save_pretrained(path)
 
 
-def peak_mb(device: str) -> float:
-    import resource
-
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(args: argparse.Namespace) -> dict:
     import torch
     from accelerate import Accelerator
@@ -91,7 +81,7 @@ def child(args: argparse.Namespace) -> dict:
     # both trainers do the same work per step whatever order their samplers draw.
     examples = data.encode_records(tok, records(400), SEQ)
     assert {len(e["input_ids"]) for e in examples} == {SEQ}
-    import_mb = peak_mb(args.device)  # torch + transformers + peft alone, before any weights exist
+    import_mb = loop.peak_memory_mb(args.device)  # torch + transformers + peft alone, before any weights exist
     method = "full" if args.config == "full" else "lora"
     quant = "8bit" if args.config == "lora-8bit" else "none"
     settings = AdapterSettings(method=method, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
@@ -157,8 +147,8 @@ def child(args: argparse.Namespace) -> dict:
         "tokens": tokens,
         "seconds": round(seconds, 3),
         "tokens_per_s": round(tokens / seconds, 1),
-        "peak_mb": round(peak_mb(args.device), 1),
-        "train_mb": round(peak_mb(args.device) - import_mb, 1),
+        "peak_mb": round(loop.peak_memory_mb(args.device), 1),
+        "train_mb": round(loop.peak_memory_mb(args.device) - import_mb, 1),
         "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
 

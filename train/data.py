@@ -56,6 +56,16 @@ def split_text(tokenizer: object, record: dict, template: str) -> tuple[str, str
     return prompt, full[len(prompt) :], False
 
 
+def bos_head(tokenizer: object, ids: list[int]) -> list[int]:
+    """[bos] when the tokenizer has one and ``ids`` (a prompt) does not already start with it, else [].
+
+    Chat templates often write the BOS token into the text themselves; adding a second one would give
+    the model an input it never saw in pretraining.
+    """
+    bos = tokenizer.bos_token_id
+    return [bos] if bos is not None and (not ids or ids[0] != bos) else []
+
+
 def encode_example(
     tokenizer: object, prompt: str, response: str, max_len: int, add_eos: bool = True
 ) -> dict[str, list[int]]:
@@ -66,8 +76,7 @@ def encode_example(
     p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     r = tokenizer(response, add_special_tokens=False)["input_ids"] + ([tokenizer.eos_token_id] if add_eos else [])
     r = r[: max_len - 8]
-    bos = tokenizer.bos_token_id
-    head = [bos] if bos is not None and (not p or p[0] != bos) else []
+    head = bos_head(tokenizer, p)
     p = head + p[-(max_len - len(r) - len(head)) :]
     return {"input_ids": p + r, "labels": [IGNORE] * len(p) + r}
 

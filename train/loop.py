@@ -31,6 +31,15 @@ class LoopResult:
         return self.tokens / self.seconds if self.seconds else 0.0
 
 
+def peak_memory_mb(device: str) -> float:
+    """Peak memory so far: CUDA allocations on GPU, the process's peak RSS on CPU (Linux reports KiB)."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 @torch.no_grad()
 def eval_loss(model: torch.nn.Module, examples: list[dict], pad_id: int, batch_size: int = 16) -> float:
     """Mean loss per supervised token over ``examples`` (not a mean of batch means).

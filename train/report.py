@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -86,8 +87,6 @@ def update_card(dataset: str, report: dict) -> str:
     if local.is_dir():
         card.save(local / "README.md")
         return str(local / "README.md")
-    import os
-
     card.push_to_hub(
         dataset, repo_type="dataset", token=os.environ.get("HF_TOKEN"), commit_message="Add usefulness verdict"
     )

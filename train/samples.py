@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from train.data import split_text
+from train.data import bos_head, split_text
 
 
 @torch.no_grad()
@@ -17,11 +17,8 @@ def generate(
     outs = []
     for r in records:
         prompt, _, _ = split_text(tokenizer, r, template)
-        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        bos = tokenizer.bos_token_id
-        if bos is not None and (ids.numel() == 0 or ids[0, 0] != bos):
-            ids = torch.cat([torch.tensor([[bos]]), ids], dim=1)
-        ids = ids.to(device)
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([bos_head(tokenizer, p) + p], device=device)
         gen = model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),

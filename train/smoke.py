@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import resource
 from dataclasses import asdict
 from pathlib import Path
 
@@ -53,12 +52,6 @@ def load_published(path: str) -> dict[str, list[dict]]:
     if missing:
         raise DataAgentError(f"{path}: records lack the field '{sorted(missing)[0]}' the trainer needs")
     return {name: list(split) for name, split in ds.items()}
-
-
-def _peak_memory_mb(device: str) -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def _saved_tensors(folder: Path) -> dict[str, torch.Tensor]:
@@ -183,7 +176,7 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
     if cfg.control:
         runs["control"] = train_once(data.shuffled_responses(train_rows, cfg.seed), "control")[1]
     rep["runs"] = runs
-    rep["peak_memory_mb"] = round(_peak_memory_mb(device), 1)
+    rep["peak_memory_mb"] = round(loop.peak_memory_mb(device), 1)
 
     # 6. The verdict and the report.
     rep["verdict"] = decide(

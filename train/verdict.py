@@ -13,13 +13,12 @@ token budget, responses shuffled across records): margin = gain_real - gain_cont
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
 from train.config import VerdictThresholds
 from train.data import shuffled_responses
-from validate.publish import source_key
+from validate.publish import source_bucket, source_key
 
 HELDOUT_NAMES = ("test", "validation", "valid", "eval", "dev", "heldout")
 
@@ -43,7 +42,7 @@ def split_by_source(splits: dict[str, list[dict]], fraction: float = 0.1) -> tup
             return rest, held, f"published '{held_name}' split (no source shared with training rows)"
     pool = [r for rows in splits.values() for r in rows]
     keys = sorted({_source(r) for r in pool})
-    bucket = {k: int(hashlib.sha256(k.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for k in keys}
+    bucket = {k: source_bucket(k) for k in keys}
     held_keys = {k for k in keys if bucket[k] < fraction}
     if not held_keys and len(keys) > 1:
         held_keys = {min(keys, key=bucket.__getitem__)}

@@ -44,10 +44,15 @@ def source_key(ref: str) -> str:
     return ref
 
 
+def source_bucket(key: str) -> float:
+    """A source key's stable place in [0, 1]: the same on every run and machine, so splits never move."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def split_by_source(df: pd.DataFrame, test_fraction: float = 0.1) -> dict[str, pd.DataFrame]:
     """Assign whole sources to train or test by a hash of source_ref (stable, leak-free)."""
     base = df["source_ref"].map(source_key)
-    bucket = base.map(lambda s: int(hashlib.sha256(s.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF)
+    bucket = base.map(source_bucket)
     test = bucket < test_fraction
     if len(df) >= 10 and not test.any():
         test = base == base.iloc[0]  # tiny sets: still hold out one source so a test split exists
