@@ -46,8 +46,3 @@ def wrap(model: torch.nn.Module, settings: AdapterSettings) -> torch.nn.Module:
             p.requires_grad_(True)
         return model
     return get_peft_model(model, config)
-
-
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A detached copy of the trainable tensors (the adapter at initialisation, for the integrity check)."""
-    return {n: p.detach().float().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}

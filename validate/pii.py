@@ -196,14 +196,6 @@ def detect(series: pd.Series, kind: PiiKind) -> pd.Series:
     return found
 
 
-def detect_frame(df: pd.DataFrame, kind: PiiKind, fields: tuple[str, ...] = TEXT_FIELDS) -> pd.Series:
-    """Rows where any of ``fields`` holds ``kind``."""
-    hit = pd.Series(False, index=df.index)
-    for f in fields:
-        hit |= detect(df[f], kind)
-    return hit
-
-
 def scrub_text(text: str, kind: PiiKind) -> tuple[str, int]:
     """``text`` with each validated match replaced by the placeholder, and how many were replaced."""
     count = 0
