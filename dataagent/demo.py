@@ -9,8 +9,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import datasets
-
 from crawlers.code.extract import extract_repo
 from crawlers.recipe import RECIPES_DIR
 from crawlers.run import crawl_site
@@ -18,7 +16,7 @@ from dataagent.samples import SITE_DIR, make_sample_repo
 from dataagent.site_server import SiteServer
 from synth.run import synth_rules
 from train.config import AdapterSettings, TrainConfig
-from train.smoke import smoke_train
+from train.smoke import load_published, smoke_train
 from validate.contracts import CodeUnit
 from validate.io import write_records
 from validate.run import gate_file, publish_file
@@ -80,8 +78,7 @@ def run_demo(
         "site (Traditional Chinese and English) and the sample finkit repository.",
         gate_report=out / "gate" / "gate_report.json",
     )
-    reloaded = datasets.load_dataset(str(out / "dataset"), download_mode="force_redownload")
-    published_rows = sum(len(reloaded[s]) for s in reloaded)
+    published_rows = sum(len(rows) for rows in load_published(str(out / "dataset")).values())
     assert published_rows == gate["accepted"], "published set does not match the accepted records"
 
     say("[6/6] LoRA smoke-train, shuffled control and usefulness verdict ...")
