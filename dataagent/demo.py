@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from collections import Counter
@@ -19,6 +18,7 @@ from train.config import AdapterSettings, TrainConfig
 from train.smoke import load_published, smoke_train
 from validate.contracts import CodeUnit
 from validate.io import write_records
+from validate.outdir import owned_output
 from validate.run import gate_file, publish_file
 
 # A 128-wide, 2-layer base has too little capacity for r=8 adapters on q/v alone to show
@@ -32,11 +32,14 @@ SAMPLE_RECIPE = RECIPES_DIR / "sample_site.yaml"
 
 
 def run_demo(
-    out: str | Path, token_budget: int = 150_000, pretrain_steps: int = 300, quiet: bool = False
+    out: str | Path, token_budget: int = 150_000, pretrain_steps: int = 300, quiet: bool = False, force: bool = False
 ) -> dict:
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
+    """Every stage into ``out``/<stage>; a rerun replaces only what the last run wrote (validate.outdir)."""
+    with owned_output(out, force=force) as folder:
+        return _run(folder, token_budget, pretrain_steps, quiet)
+
+
+def _run(out: Path, token_budget: int, pretrain_steps: int, quiet: bool) -> dict:
     t0 = time.perf_counter()
     say = (lambda *_: None) if quiet else print
 

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from validate.errors import DataAgentError
+from validate.outdir import MANIFEST
 
 _VERSION = re.compile(r"^v(\d+)$")
 
@@ -71,7 +72,7 @@ def push_dataset(
             folder_path=folder,
             commit_message=f"Publish {version}",
             delete_patterns=["data/*"],  # old shards go in the same commit the new ones arrive in
-            ignore_patterns=["exports/*", ".cache/*", "*.lock"],
+            ignore_patterns=["exports/*", ".cache/*", "*.lock", MANIFEST],  # our run bookkeeping is not data
             parent_commit=head,
         )
     except (HfHubHTTPError, RuntimeError, OSError, ValueError) as exc:
@@ -90,5 +91,5 @@ def push_dataset(
         "version": version,
         "commit": commit.oid,
         "private": private,
-        "files": sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()),
+        "files": sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST),
     }
