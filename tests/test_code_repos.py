@@ -85,8 +85,9 @@ def test_hostile_repo_is_handled_file_by_file_with_counted_reasons(tmp_path):
     assert set(units["license"]) == {"MIT"}
     tax = units[units["qualified_name"] == "tax"].iloc[0]
     assert tax["docstring"] == "計算應繳的綜合所得稅額與扣除額。"
-    for reason in ("generated", "minified", "binary", "vendor_path", "test_path", "too_large", "symlink"):
+    for reason in ("generated", "minified", "binary", "vendor_path", "test_path", "symlink"):
         assert stats[f"skipped/{reason}"] == 1, (reason, stats)
+    assert stats["files/large"] == 1  # huge.py is over 1 MB but parsed: only MAX_FILE_BYTES skips
     assert stats["files/reencoded"] == 1
     assert stats["filtered/duplicate_code"] == 1  # settle in good.py and broken.py
     assert "secret" not in set(units["symbol"])  # the symlink target outside the repo was never read

@@ -210,6 +210,7 @@ SPECS: dict[str, LangSpec] = {
 EXTENSIONS = {
     ".py": "python",
     ".js": "javascript",
+    ".jsx": "javascript",  # the javascript grammar parses JSX
     ".mjs": "javascript",
     ".cjs": "javascript",
     ".go": "go",
@@ -247,9 +248,35 @@ class Unit:
     end_line: int
 
 
+# JLS 3.3: a backslash preceded by an even number of backslashes, one or more `u`, four hex digits.
+_JAVA_ESCAPE = re.compile(rb"(\\+)u+([0-9a-fA-F]{4})")
+
+
+def java_unicode_escapes(source: bytes) -> bytes:
+    """Translate Java's ``\\uXXXX`` escapes as javac does before lexing: ``caf\\u00e9`` is ``café``.
+
+    Kept as written: \\u000a and \\u000d, which javac reads as line terminators, because
+    translating them would shift every later line number away from the file's own; and
+    surrogate halves, which are no text on their own (a pair is nearly always inside a
+    string literal, where the grammar reads the escape anyway).
+    """
+    if b"\\u" not in source:
+        return source
+
+    def translate(match: re.Match[bytes]) -> bytes:
+        slashes, code = match.group(1), int(match.group(2), 16)
+        if len(slashes) % 2 == 0 or code in (0x0A, 0x0D) or 0xD800 <= code <= 0xDFFF:
+            return match.group(0)  # `\\u0041` is an escaped backslash and the letters u0041
+        return slashes[:-1] + chr(code).encode("utf-8")
+
+    return _JAVA_ESCAPE.sub(translate, source)
+
+
 def extract_units(source: bytes, language: str) -> Iterator[Unit]:
     """Yield every function, method and class in ``source``; a partial tree still yields its good parts."""
     spec = SPECS[language]
+    if language == "java":
+        source = java_unicode_escapes(source)
     tree = get_parser(language).parse(source)
     yield from _walk(tree.root_node, spec, source, scope=[], in_class=False)
 
