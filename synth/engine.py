@@ -5,28 +5,37 @@ requests- and tokens-per-minute limits, retries with exponential backoff and jit
 honour Retry-After, JSON mode with a tolerant parser behind it, a SQLite cache that makes
 reruns free, a hard budget that stops cleanly, and a usage report. The client's own retry
 loop is switched off (max_retries=0) so every retry is counted and every wait is ours.
+A configuration mistake (no server at the URL, a bad key, an unknown model) stops the run
+with StageFailed after the first few requests (FailFast) instead of failing every one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import json
+import math
 import os
 import random
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
+import yaml
 from openai.types.chat import ChatCompletion
 
 from synth.cache import ResponseCache
 from synth.jsonparse import parse_json_loose
+from validate.errors import DataAgentError, StageFailed
 
 # USD per 1M tokens (input, output). Override with EngineConfig.prices; unknown models cost 0.
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
@@ -36,6 +45,8 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-4.1": (2.00, 8.00),
 }
 CONNECTIONS_PER_CLIENT = 32
+OPENAI_BASE_URL = "https://api.openai.com/v1"  # the openai client's own default
+CONNECT_BACKOFF_MAX = 1.0  # seconds: a refused connection is a wrong URL far more often than a blip
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -88,10 +99,18 @@ class EngineConfig:
     concurrency: int = 16
     rpm: int | None = None
     tpm: int | None = None
-    max_retries: int = 6
+    max_retries: int = 6  # for 429, 5xx and read timeouts
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     timeout: float = 60.0
+    # Connecting gets its own short timeout and few retries: a server that does not accept a
+    # connection within seconds is down or the URL is wrong, and 6 retries x 65 requests of
+    # that took 81 s to report nothing.
+    connect_timeout: float = 5.0
+    connect_retries: int = 2
+    # Stop the run when the first this-many requests sent all failed with one configuration
+    # problem (refused connection, 401/403, unknown model); 0 switches the check off.
+    fail_fast_after: int = 8
     cache_path: str | None = None
     budget_tokens: int | None = None
     budget_usd: float | None = None
@@ -111,6 +130,172 @@ class EngineConfig:
 
     def price(self) -> tuple[float, float]:
         return self.prices.get(self.model, (0.0, 0.0))
+
+    def url(self) -> str:
+        return effective_base_url(self.base_url)
+
+
+def effective_base_url(base_url: str | None) -> str:
+    """The URL the openai client will use: the given one, else $OPENAI_BASE_URL, else OpenAI's."""
+    return base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def api_key_for(base_url: str, key: str | None = None) -> str:
+    """The API key to send: ``key``, else $OPENAI_API_KEY; a DataAgentError when a remote server would get none.
+
+    The key is only ever handed to the HTTP client: never to a cache, report, log or message.
+    """
+    key = key or os.environ.get("OPENAI_API_KEY")
+    if key:
+        return key
+    if is_loopback(base_url):
+        # Local servers (vLLM, llama.cpp, the test server) accept any key, but the openai
+        # client refuses to start without one: a placeholder is the honest value here.
+        return "no-key"
+    raise DataAgentError(
+        f"OPENAI_API_KEY is not set; export it before sending requests to {base_url} "
+        "(only a server on this machine may go without a key)"
+    )
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's data, or a DataAgentError naming the file and, for a syntax error, the line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataAgentError(f"cannot read the file: {exc.strerror or exc}", path) from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None  # marks count lines from 0
+        raise DataAgentError(f"invalid YAML: {exc.problem or exc.context}", path, line=line) from exc
+    except yaml.YAMLError as exc:
+        raise DataAgentError(f"invalid YAML: {exc}", path) from exc
+
+
+def load_prices(path: str | Path) -> dict[str, tuple[float, float]]:
+    """The prices file ``{model: [usd_per_1M_input, usd_per_1M_output]}`` as {model: (in, out)}.
+
+    Only the file's entries: the caller overlays them on DEFAULT_PRICES. Anything else is a
+    DataAgentError naming the file (and the line for YAML syntax, the model for a bad value).
+    """
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise DataAgentError(f"expected a mapping {{model: [usd_per_1M_in, usd_per_1M_out]}}, got {got}", path)
+    prices: dict[str, tuple[float, float]] = {}
+    for model, value in data.items():
+        pair = list(value) if isinstance(value, list | tuple) else []
+        numbers = [v for v in pair if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+        if len(pair) != 2 or len(numbers) != 2 or min(numbers) < 0:
+            raise DataAgentError(
+                f"price of model '{model}' must be [usd_per_1M_in, usd_per_1M_out], two numbers >= 0, got {value!r}",
+                path,
+            )
+        prices[str(model)] = (float(numbers[0]), float(numbers[1]))
+    return prices
+
+
+# -- failures: one vocabulary of reasons for both backends (engine and LangChain) ---------------------
+_MODEL_UNKNOWN = re.compile(
+    r"model_not_found|unknown model|model\b.{0,80}\b(not found|does not exist|not exist|unknown|not available)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failed request's countable reason: connect_error, connect_timeout, timeout, connection_error,
+    model_not_found (a 400 that says so), http_<status>, else the exception's class name.
+
+    The httpx exception under the openai one tells a refused or unresolvable connection
+    (configuration) from one dropped mid-answer (transient); LangChain wraps the openai
+    exception once more, so the whole cause chain is searched, by class name because
+    openai vendors its own httpx.
+    """
+    causes = set()
+    cause: BaseException | None = exc
+    while cause is not None and len(causes) < 8:
+        causes.add(type(cause).__name__)
+        cause = cause.__cause__
+    if isinstance(exc, openai.APIConnectionError):
+        if "ConnectTimeout" in causes:
+            return "connect_timeout"
+        if "ConnectError" in causes:
+            return "connect_error"
+        return "timeout" if isinstance(exc, openai.APITimeoutError) else "connection_error"
+    if isinstance(exc, openai.BadRequestError) and _MODEL_UNKNOWN.search(str(exc)):
+        return "model_not_found"
+    status = getattr(exc, "status_code", None)
+    return f"http_{status}" if status else type(exc).__name__
+
+
+def config_problem(reason: str, model: str) -> str | None:
+    """What a reason says about the configuration, or None for a failure that is not a setup mistake."""
+    return {
+        "connect_error": "cannot connect: is the server running, and are host and port right?",
+        "connect_timeout": "no answer to connect: is the host reachable and the port open?",
+        "http_401": "authentication failed: check OPENAI_API_KEY",
+        "http_403": "permission denied: check OPENAI_API_KEY and its access to the model",
+        "http_404": f"not found: unknown model '{model}' or a wrong base URL path",
+        "model_not_found": f"the server does not know model '{model}'",
+    }.get(reason)
+
+
+class FailFast:
+    """Watches the first ``after`` outcomes of a run and stops it when they all failed the same
+    configuration way: a wrong URL, key or model fails every request, so sending the rest only
+    wastes time (and, with some providers, money) to produce an empty result.
+
+    ``note`` each outcome (None: the server answered or nothing was sent); it raises StageFailed
+    on the ``after``-th identical configuration failure. ``decided`` turns true as soon as the
+    run can no longer be stopped this way, which is when the engine lets the rest go.
+    """
+
+    def __init__(self, after: int, model: str, base_url: str) -> None:
+        self.after, self.model, self.base_url = after, model, base_url
+        self.seen: list[str | None] = []
+        self.decided = after <= 0
+
+    def note(self, reason: str | None) -> None:
+        if self.decided:
+            return
+        self.seen.append(reason)
+        problem = config_problem(reason, self.model) if reason else None
+        if problem is None or reason != self.seen[0]:
+            self.decided = True
+        elif len(self.seen) >= self.after:
+            self.decided = True
+            first = "the first request" if self.after == 1 else f"the first {self.after} requests all"
+            raise StageFailed(f"synth stopped: {first} failed with {reason} ({problem}) (base URL {self.base_url})")
+
+
+def failure_summary(failed: Mapping[str, int], total: int, quarantine: str | Path) -> str | None:
+    """'12 of 65 requests failed (http_500: 12); see <quarantine>', or None when none failed."""
+    count = sum(failed.values())
+    if not count:
+        return None
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(failed.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{count} of {total} requests failed ({reasons}); see {quarantine}"
+
+
+def raise_if_all_failed(failed: Mapping[str, int], total: int, quarantine: str | Path) -> None:
+    """StageFailed when every request failed: an empty result must not pass for a finished run.
+
+    Call it after the quarantine is written, so the message can point at what failed and why.
+    """
+    if total and sum(failed.values()) >= total:
+        raise StageFailed(f"synth produced nothing: {failure_summary(failed, total, quarantine)}")
 
 
 class _RateLimiter:
@@ -149,6 +334,12 @@ class BudgetExhaustedError(Exception):
 
 class Engine:
     def __init__(self, cfg: EngineConfig) -> None:
+        if cfg.budget_usd is not None and cfg.model not in cfg.prices:
+            # Unknown models cost 0, so the budget would never stop anything: refuse, do not ignore.
+            raise DataAgentError(
+                f"no price known for model '{cfg.model}', so --budget-usd cannot be enforced; "
+                "give --prices (YAML {model: [usd_per_1M_in, usd_per_1M_out]})"
+            )
         self.cfg = cfg
         self.cache = ResponseCache(cfg.cache_path)
         self.report: dict[str, Any] = {
@@ -171,35 +362,65 @@ class Engine:
         return asyncio.run(self.agenerate(requests))
 
     async def agenerate(self, requests: list[GenRequest]) -> list[GenResult]:
+        api_key = api_key_for(self.cfg.url(), self.cfg.api_key)  # before anything is sent or spawned
         workers = self.cfg.worker_count(len(requests))
         if workers > 1:
             return await self._agenerate_processes(requests, workers)
         start = time.perf_counter()
+        keys = [r.key(self.cfg.model) for r in requests]
+        hits = [self.cache.get(k) for k in keys]
+        to_send = [i for i, hit in enumerate(hits) if hit is None]
+        watch = FailFast(min(self.cfg.fail_fast_after, len(to_send)), self.cfg.model, self.cfg.url())
+        # Only the first few requests go out until FailFast has seen enough to let the rest
+        # go, so a wrong key or model is reported after those few reached the server, not all.
+        probes = set(to_send[: watch.after])
+        opened = asyncio.Event()
+        if watch.decided:
+            opened.set()
         # Several clients, each with its own connection pool: the HTTP pool checks every open
         # connection on each request, so one pool of 256 connections spends more CPU on
         # bookkeeping than on the requests (measured: 2.3 ms vs 1.6 ms per request).
         clients = [
             openai.AsyncOpenAI(
-                base_url=self.cfg.base_url or os.environ.get("OPENAI_BASE_URL"),
-                api_key=self.cfg.api_key or os.environ.get("OPENAI_API_KEY") or "no-key",
+                base_url=self.cfg.url(),
+                api_key=api_key,
                 max_retries=0,
-                timeout=self.cfg.timeout,
+                timeout=openai.Timeout(self.cfg.timeout, connect=min(self.cfg.timeout, self.cfg.connect_timeout)),
             )
             for _ in range(max(1, -(-self.cfg.concurrency // CONNECTIONS_PER_CLIENT)))
         ]
         limiter = _RateLimiter(self.cfg.rpm, self.cfg.tpm)
         gate = asyncio.Semaphore(self.cfg.concurrency)
 
-        async def one(i: int, req: GenRequest) -> GenResult:
+        async def one(i: int) -> GenResult:
+            req, hit = requests[i], hits[i]
+            if hit is not None:
+                self.report["cache_hits"] += 1
+                return self._result(req, hit["text"], hit["finish_reason"], hit["usage"], cached=True)
+            if i not in probes:
+                await opened.wait()
             async with gate:
-                return await self._one(clients[i % len(clients)], limiter, req)
+                result = await self._one(clients[i % len(clients)], limiter, req, keys[i])
+            if not watch.decided:
+                # An answer, even an unparseable one, or a budget stop says nothing against the
+                # configuration. note() raises StageFailed to stop; the gate then stays shut.
+                watch.note(None if result.error in (None, "budget_exhausted") or result.text else result.error)
+                if watch.decided:
+                    opened.set()
+            return result
 
+        tasks = [asyncio.create_task(one(i)) for i in range(len(requests))]
         try:
-            results = await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+            results = await asyncio.gather(*tasks)
         finally:
+            # On a fail-fast stop (or any error) nothing else is sent: requests waiting their turn
+            # are cancelled, and as only answers are cached, a rerun sends them all.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for client in clients:
                 await client.close()
-        self.report["seconds"] += time.perf_counter() - start
+            self.report["seconds"] += time.perf_counter() - start
         return list(results)
 
     async def _agenerate_processes(self, requests: list[GenRequest], workers: int) -> list[GenResult]:
@@ -252,12 +473,7 @@ class Engine:
         return rep
 
     # -- one request ----------------------------------------------------------------------------------
-    async def _one(self, client: openai.AsyncOpenAI, limiter: _RateLimiter, req: GenRequest) -> GenResult:
-        key = req.key(self.cfg.model)
-        hit = self.cache.get(key)
-        if hit is not None:
-            self.report["cache_hits"] += 1
-            return self._result(req, hit["text"], hit["finish_reason"], hit["usage"], cached=True)
+    async def _one(self, client: openai.AsyncOpenAI, limiter: _RateLimiter, req: GenRequest, key: str) -> GenResult:
         estimate = req.prompt_tokens() + int(req.params.get("max_tokens", 512))
         try:
             self._reserve(estimate)
@@ -301,21 +517,28 @@ class Engine:
                 if "response_format" in params and "response_format" in str(exc) and self._json_mode:
                     self._json_mode = False  # server has no JSON mode: the tolerant parser copes
                     continue
-                raise _GiveUpError("http_400") from exc
+                raise _GiveUpError(failure_reason(exc)) from exc
             except (
                 openai.RateLimitError,
                 openai.InternalServerError,
                 openai.APITimeoutError,
                 openai.APIConnectionError,
             ) as exc:
-                reason = _reason(exc)
-                if attempt >= self.cfg.max_retries:
+                reason = failure_reason(exc)
+                if reason in ("connect_error", "connect_timeout"):
+                    # A few quick retries ride out a restart blip; a wrong URL must not cost minutes.
+                    if attempt >= self.cfg.connect_retries:
+                        raise _GiveUpError(reason) from exc
+                    delay = random.uniform(0, min(CONNECT_BACKOFF_MAX, self.cfg.backoff_base * 2**attempt))
+                elif attempt >= self.cfg.max_retries:
                     raise _GiveUpError(f"{reason}_retries_exhausted") from exc
-                await asyncio.sleep(self._backoff(attempt, exc))
+                else:
+                    delay = self._backoff(attempt, exc)
+                await asyncio.sleep(delay)
                 attempt += 1
                 self.report["retries"] += 1
-            except openai.APIStatusError as exc:
-                raise _GiveUpError(_reason(exc)) from exc
+            except openai.APIStatusError as exc:  # 401, 403, 404, 422...: the same request would fail again
+                raise _GiveUpError(failure_reason(exc)) from exc
 
     def _backoff(self, attempt: int, exc: Exception) -> float:
         response = getattr(exc, "response", None)
@@ -378,12 +601,3 @@ class _GiveUpError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, openai.APITimeoutError):
-        return "timeout"
-    if isinstance(exc, openai.APIConnectionError):
-        return "connection_error"
-    status = getattr(exc, "status_code", None)
-    return f"http_{status}" if status else type(exc).__name__

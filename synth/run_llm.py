@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from synth.engine import Engine, EngineConfig, GenResult
+from synth.engine import Engine, EngineConfig, GenResult, failure_summary, raise_if_all_failed
 from synth.generators import ParseError, code_tasks, qa, self_instruct, task_templates
 from validate.contracts import CodeUnit, Document, InstructionRecord
 from validate.errors import DataAgentError
@@ -51,8 +51,10 @@ def build(
             _need(code, "--code", generator), model=model, stats=stats, **_pick(opts, "language")
         )
     if generator.startswith("task:"):
+        name = generator.split(":", 1)[1]
+        task_templates.load_template(name)  # an unknown task is named (with the known ones) before a missing input
         return task_templates, task_templates.build_requests(
-            generator.split(":", 1)[1], _need(documents, "--documents", generator), model=model, stats=stats
+            name, _need(documents, "--documents", generator), model=model, stats=stats
         )
     raise DataAgentError(f"unknown generator {generator!r} (one of {', '.join(GENERATORS)})")
 
@@ -101,20 +103,25 @@ def synth_llm(
         for r in broken.to_dict("records")
     ]
     write_records(accepted, out / "instructions", InstructionRecord)
-    write_table(
+    quarantine_file, _ = write_table(
         pd.DataFrame(quarantine, columns=["source_ref", "template", "reason", "detail", "raw"]),
         out / "generation_quarantine",
     )
+    # Requests the server never answered; a budget stop is reported by the usage, not as a failure.
+    failed = Counter(r.error for r in results if r.text is None and r.error and r.error != "budget_exhausted")
     report = {
         "generator": generator,
         "requests": len(requests),
         "records": len(accepted),
         "quarantined": len(quarantine),
         "quarantined_by_reason": dict(Counter(q["reason"] for q in quarantine)),
+        "failed_requests": dict(failed),
+        "failed_summary": failure_summary(failed, len(requests), quarantine_file),
         "build_stats": dict(stats),
         "usage": engine.usage_report(),
     }
     (out / "usage_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    raise_if_all_failed(failed, len(requests), quarantine_file)
     return report
 
 

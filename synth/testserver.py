@@ -77,6 +77,16 @@ class Fault:
         return cls("bad_request", content=message, status=400)
 
     @classmethod
+    def unauthorized(cls) -> Fault:
+        """HTTP 401 as api.openai.com answers a missing or wrong API key."""
+        return cls("unauthorized", content="Incorrect API key provided.", status=401)
+
+    @classmethod
+    def unknown_model(cls) -> Fault:
+        """HTTP 404 as api.openai.com and vLLM answer a model they do not serve (the model named from the request)."""
+        return cls("unknown_model", content="The model `{model}` does not exist.", status=404)
+
+    @classmethod
     def malformed(cls) -> Fault:
         """A 200 completion whose content is JSON cut off mid-object: no repair can parse it."""
         return cls("malformed", content='{"question": "x", "answer": ')
@@ -226,6 +236,11 @@ class ServerHandle:
             )
         if fault and fault.kind == "bad_request":
             return _error(400, fault.content, "invalid_request_error")
+        if fault and fault.kind == "unauthorized":
+            return _error(401, fault.content, "invalid_request_error", "invalid_api_key")
+        if fault and fault.kind == "unknown_model":
+            message = fault.content.replace("{model}", str(body.get("model")))
+            return _error(404, message, "invalid_request_error", "model_not_found")
         if fault and fault.kind == "server_error":
             return _error(500, "The server had an error while processing your request.", "server_error")
         if fault and fault.kind == "timeout":

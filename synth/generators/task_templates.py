@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from functools import cache
 
 import pandas as pd
-import yaml
 
 from synth.chunking import truncate_tokens
-from synth.engine import GenRequest, GenResult
+from synth.engine import GenRequest, GenResult, read_yaml
 from synth.generators import (
     PROMPTS_DIR,
     TASKS_DIR,
@@ -32,6 +31,7 @@ from synth.generators import (
     rows,
 )
 from synth.records import make_record
+from validate.errors import DataAgentError
 from validate.text import detect_language
 
 NOT_TASKS = {"seed_tasks"}  # YAML files in synth/tasks/ that are not task definitions
@@ -59,31 +59,38 @@ def list_templates() -> list[str]:
 
 @cache
 def load_template(name: str) -> TaskTemplate:
-    """The task ``synth/tasks/<name>.yaml``, checked so a broken definition fails before any request."""
+    """The task ``synth/tasks/<name>.yaml``, checked so a broken definition fails before any request.
+
+    An unknown name or a broken file is a DataAgentError naming the file (and what exists),
+    which the CLI prints as one line.
+    """
+    available = list_templates()
+    if name not in available:
+        raise DataAgentError(f"unknown task {name!r}; the tasks are: {', '.join(available)} (files in {TASKS_DIR})")
     path = TASKS_DIR / f"{name}.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: not a mapping")
+        raise DataAgentError("a task definition must be a mapping", path)
     missing = {"name", "task_type", "output", "prompt", "input_limit", "bounds", "languages"} - set(raw)
     if missing:
-        raise ValueError(f"{path}: missing {sorted(missing)}")
+        raise DataAgentError(f"missing {sorted(missing)}", path)
     if raw["output"] not in ("json", "text"):
-        raise ValueError(f"{path}: output must be 'json' or 'text'")
+        raise DataAgentError("output must be 'json' or 'text'", path)
     if not re.fullmatch(r"[a-z][a-z0-9_]*", str(raw["task_type"])):
-        raise ValueError(f"{path}: task_type must be snake_case")
+        raise DataAgentError("task_type must be snake_case", path)
     fields = tuple(raw.get("fields") or ())
     if raw["output"] == "json" and not fields:
-        raise ValueError(f"{path}: a json task needs 'fields'")
+        raise DataAgentError("a json task needs 'fields'", path)
     instructions = {
         lang: str((entry or {}).get("instruction") or "").strip() for lang, entry in raw["languages"].items()
     }
     if not instructions or not all(instructions.values()):
-        raise ValueError(f"{path}: every language needs a non-empty instruction")
+        raise DataAgentError("every language needs a non-empty instruction", path)
     if not (PROMPTS_DIR / f"{raw['prompt']}.yaml").exists():
-        raise ValueError(f"{path}: no prompt file {raw['prompt']}.yaml in {PROMPTS_DIR}")
+        raise DataAgentError(f"no prompt file {raw['prompt']}.yaml in {PROMPTS_DIR}", path)
     uncovered = set(instructions) - set(load_prompt(raw["prompt"]))
     if uncovered:
-        raise ValueError(f"{path}: prompt {raw['prompt']} has no {sorted(uncovered)} entry")
+        raise DataAgentError(f"prompt {raw['prompt']} has no {sorted(uncovered)} entry", path)
     bounds = raw["bounds"]
     return TaskTemplate(
         name=raw["name"],
