@@ -10,9 +10,13 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from validate.errors import DataAgentError
+from crawlers.recipe import load_recipe
+from validate.errors import DataAgentError, StageFailed
 
 
 def crawl_site(
@@ -30,6 +34,15 @@ def crawl_site(
     The HTTP cache goes under ``out_dir`` so re-crawling into the same folder is reproducible.
     """
     out = Path(out_dir).resolve()
+    if target.endswith((".yaml", ".yml")):
+        starts = [*load_recipe(target).start_urls, *load_recipe(target).sitemaps]
+    else:
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise DataAgentError(f"not a recipe file or an http(s) start URL: {target!r}")
+        starts = [target]
+    if not (settings or {}).get("SCHEDULER"):  # a scale-out worker waits for URLs from Redis instead
+        reachable(starts)
     out.mkdir(parents=True, exist_ok=True)
     spider_arg = f"recipe={target}" if target.endswith((".yaml", ".yml")) else f"start_url={target}"
     cmd = [
@@ -59,4 +72,40 @@ def crawl_site(
         last = (proc.stderr or "").strip().splitlines()[-1:] if quiet else []
         detail = f": {last[0]}" if last else ""
         raise DataAgentError(f"crawl of {target} failed (exit {proc.returncode}); see {out / 'crawl.log'}{detail}")
-    return json.loads(summary_path.read_text(encoding="utf-8"))
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    if not any(summary.get(name, {}).get(k) for name in ("documents", "qa") for k in ("kept", "quarantined")):
+        raise StageFailed(_nothing_kept(summary, target, out / "crawl.log"))
+    return summary
+
+
+def _nothing_kept(summary: dict, target: str, log: Path) -> str:
+    dropped = summary.get("dropped", {})
+    pages = summary.get("stats", {}).get("dataagent/pages", 0)
+    top = ", ".join(f"{k}: {v}" for k, v in sorted(dropped.items(), key=lambda kv: -kv[1])[:3]) or "nothing dropped"
+    if not pages:
+        return f"crawl of {target} fetched no page ({top}); see {log}"
+    return f"crawl of {target} fetched {pages} page(s) but kept none ({top}); see {log}"
+
+
+def reachable(urls: list[str], timeout: float = 10.0) -> None:
+    """Fail in seconds, not after the crawler's polite retries, when no start host answers at all.
+
+    One request per distinct host for /robots.txt (which a polite crawler fetches first anyway);
+    any HTTP answer, an error status included, proves the host is there. urllib honours the
+    same proxy variables Scrapy does.
+    """
+    errors = []
+    roots = dict.fromkeys(f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in urls)
+    for root in roots:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(root + "/robots.txt", method="HEAD"), timeout=timeout):
+                return
+        except urllib.error.HTTPError:
+            return
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            errors.append(f"{root}: {getattr(reason, 'strerror', None) or reason}")
+    if errors:
+        raise StageFailed(
+            f"cannot reach the site: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+        )

@@ -7,6 +7,7 @@ time, rerun, or replaced by other tools that speak the same JSONL/Parquet.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Annotated
 
 import typer
 
-from validate.errors import DataAgentError
+from dataagent.boundary import EXIT_VERDICT_FAIL, run_guarded
+from validate.errors import DataAgentError, StageFailed
+from validate.outdir import owned_output
 
 app = typer.Typer(
     help="Turn websites and code repositories into validated instruction datasets.",
@@ -24,8 +27,25 @@ app = typer.Typer(
 )
 
 
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Write into a non-empty --out that DataAgent did not create (nothing is deleted)."),
+]
+
+
 def _print(obj: object) -> None:
     typer.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def _warn(line: str) -> None:
+    """A partial failure: the run goes on and exits 0, but the user is told what failed and where it is."""
+    typer.echo(f"warning: {line}", err=True)
+
+
+def _top(counts: dict[str, int], n: int = 3) -> str:
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{k}: {v}" for k, v in items[:n])
+    return text + (f", {len(items) - n} more" if len(items) > n else "")
 
 
 @app.command()
@@ -35,11 +55,12 @@ def crawl(
     source: Annotated[str, typer.Option(help="Name stored in every record's `source`.")] = "",
     license: Annotated[str, typer.Option(help="Licence/terms note copied into every record.")] = "",  # noqa: A002
     max_pages: Annotated[int, typer.Option(help="Stop after this many pages (0 = no limit).")] = 0,
+    force: Force = False,
 ) -> None:
     """Crawl a site with Scrapy into Document and QAItem records (JSONL + Parquet).
 
     Runs `scrapy crawl site` with the polite defaults (robots.txt, Crawl-delay, AutoThrottle,
-    HTTP cache); see docs/CRAWLING.md for the recipe format.
+    HTTP cache); see docs/CRAWLING.md for the recipe format. Exits 2 when no page could be kept.
     """
     from crawlers.run import crawl_site
 
@@ -47,7 +68,18 @@ def crawl(
         from crawlers.recipe import load_recipe
 
         load_recipe(target)  # fail here, in one line, before a crawler process starts
-    _print(crawl_site(target, out, source=source, license=license, max_pages=max_pages))
+    # The HTTP cache is kept across reruns into the same folder: that is what makes a re-crawl reproducible.
+    with owned_output(out, force=force, keep=("httpcache",)) as folder:
+        summary = crawl_site(target, folder, source=source, license=license, max_pages=max_pages)
+    _print(summary)
+    failed = {
+        k.removeprefix("fetch_error/"): v for k, v in summary.get("dropped", {}).items() if k.startswith("fetch_error/")
+    }
+    if failed:
+        _warn(f"{sum(failed.values())} page(s) could not be fetched ({_top(failed)}); see {out / 'crawl.log'}")
+    for name in ("documents", "qa"):
+        if summary.get(name, {}).get("quarantined"):
+            _warn(f"{summary[name]['quarantined']} {name} record(s) quarantined; see {out / name}.quarantine.jsonl")
 
 
 @app.command("extract-code")
@@ -64,12 +96,14 @@ def extract_code(
     min_body_lines: Annotated[int, typer.Option(help="Lines a unit needs.")] = 3,
     keep_tests: Annotated[bool, typer.Option(help="Keep test functions and test paths.")] = False,
     keep_boilerplate: Annotated[bool, typer.Option(help="Keep constructors, __repr__/toString, accessors.")] = False,
+    force: Force = False,
 ) -> None:
     """Extract functions, methods and classes with their docs as CodeUnit records (tree-sitter).
 
     Honours .gitignore (only tracked files are read), skips vendored, generated, minified,
     binary, huge files, symlinks and submodules with a counted reason, and applies
-    CodeSearchNet-style filters; every skip is counted in code_stats.json.
+    CodeSearchNet-style filters; every skip is counted in code_stats.json. Exits 2 when no
+    repository could be read.
     """
     from tqdm import tqdm
 
@@ -85,13 +119,39 @@ def extract_code(
         drop_boilerplate=not keep_boilerplate,
     )
     stats: Counter = Counter()
+    failures: list[str] = []
+    file_errors: list[str] = []
     allow = [x.strip() for x in license_allow.split(",") if x.strip()]
-    with tqdm(total=len(repos), desc="repositories", disable=len(repos) < 2) as bar:
-        units = extract_repos(repos, stats, cfg, workers, allow, progress=bar)
-    write_records(units, out / "code_units", CodeUnit)
-    summary = {"output": str(out / "code_units.parquet"), **dict(sorted(stats.items()))}
-    (out / "code_stats.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    with owned_output(out, force=force) as folder:
+        with tqdm(total=len(repos), desc="repositories", disable=len(repos) < 2) as bar:
+            units = extract_repos(
+                repos, stats, cfg, workers, allow, progress=bar, failures=failures, file_errors=file_errors
+            )
+        summary = {
+            "output": str(folder / "code_units.parquet"),
+            **dict(sorted(stats.items())),
+            "failures": failures,
+            "file_errors": file_errors,
+        }
+        (folder / "code_stats.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+        if failures and len(failures) == len(repos):
+            raise StageFailed(
+                f"no repository could be read: {failures[0]}"
+                + (f" and {len(failures) - 1} more" if len(failures) > 1 else "")
+            )
+        write_records(units, folder / "code_units", CodeUnit)
     _print(summary)
+    if failures:
+        _warn(
+            f"{len(failures)} of {len(repos)} repositories could not be read (first: {failures[0]}); "
+            f"see {out / 'code_stats.json'}"
+        )
+    if file_errors:
+        errors = {k.removeprefix("errors/"): v for k, v in stats.items() if k.startswith("errors/")}
+        _warn(
+            f"{len(file_errors)} file(s) could not be extracted ({_top(errors) or 'unreadable'}); "
+            f"see file_errors in {out / 'code_stats.json'}"
+        )
 
 
 @app.command()
@@ -116,79 +176,78 @@ def synth(
     budget_tokens: Annotated[int | None, typer.Option(help="Stop cleanly after this many tokens.")] = None,
     budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly after this much money.")] = None,
     prices: Annotated[Path | None, typer.Option(help="YAML {model: [usd_per_1M_in, usd_per_1M_out]}.")] = None,
-    cache: Annotated[Path, typer.Option(help="SQLite request cache; reruns send only what is missing.")] = Path(
-        "out/synth_cache.sqlite"
-    ),
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="SQLite request cache; reruns send only what is missing. Default: <out>/synth_cache.sqlite."),
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Estimate requests, tokens and cost; send nothing.")] = False,
     pairs: Annotated[int, typer.Option(help="qa: pairs per chunk.")] = 3,
     focus: Annotated[str, typer.Option(help="qa: comma-separated focus topics.")] = "",
     min_answer_chars: Annotated[int, typer.Option(help="qa: shortest answer (a Han character counts 3).")] = 20,
     max_answer_chars: Annotated[int, typer.Option(help="qa: longest answer.")] = 1500,
+    force: Force = False,
 ) -> None:
     """Make InstructionRecords: rule-based (no key), through an LLM server, or with LangChain.
 
-    The API key is read from OPENAI_API_KEY only and is never written anywhere.
+    The API key is read from OPENAI_API_KEY only and is never written anywhere. Exits 2 when
+    every request failed, or when the first requests all fail the same way (a wrong URL, key or model).
     """
-    if backend == "rules":
-        from synth.run import synth_rules
-
-        if not (documents or qa or code):
-            raise DataAgentError("synth needs at least one of --documents, --qa, --code")
-        _print(synth_rules(out, documents=documents, qa=qa, code=code))
-        return
-    if backend == "langchain":
-        import pandas as pd
-
-        from synth.langchain_route import langchain_qa
-        from validate.contracts import Document, InstructionRecord
-        from validate.io import read_records, write_records, write_table
-
-        if documents is None:
-            raise DataAgentError("the langchain backend needs --documents")
-        records, quarantine, stats = langchain_qa(
-            read_records(documents, Document), base_url, model, pairs_per_chunk=pairs, concurrency=concurrency
-        )
-        write_records(pd.DataFrame(records).drop_duplicates("id"), out / "instructions", InstructionRecord)
-        write_table(
-            pd.DataFrame(quarantine, columns=["source_ref", "chunk", "reason", "raw"]), out / "generation_quarantine"
-        )
-        _print({"records": len(records), "quarantined": len(quarantine), **dict(stats)})
-        return
-    if backend != "openai":
+    if backend not in ("rules", "openai", "langchain"):
         raise DataAgentError(f"unknown backend {backend!r} (rules, openai, langchain)")
-    import yaml
+    if backend == "rules" and not (documents or qa or code):
+        raise DataAgentError("synth needs at least one of --documents, --qa, --code")
+    if backend == "langchain" and documents is None:
+        raise DataAgentError("the langchain backend needs --documents")
+    # Settings are checked before the output folder is touched, so a typo costs nothing.
+    table = None
+    if backend == "openai":
+        from synth.engine import DEFAULT_PRICES, load_prices
 
-    from synth.engine import DEFAULT_PRICES, EngineConfig
-    from synth.run_llm import synth_llm
+        table = {**DEFAULT_PRICES, **(load_prices(prices) if prices else {})}
+    # The request cache survives a rerun into the same folder: that is what makes the rerun free.
+    with owned_output(out, force=force, keep=("synth_cache.sqlite",)) as folder:
+        if backend == "rules":
+            from synth.run import synth_rules
 
-    table = dict(DEFAULT_PRICES)
-    if prices:
-        table.update({k: tuple(v) for k, v in yaml.safe_load(prices.read_text(encoding="utf-8")).items()})
-    cfg = EngineConfig(
-        base_url=base_url,
-        model=model,
-        concurrency=concurrency,
-        rpm=rpm,
-        tpm=tpm,
-        cache_path=str(cache),
-        budget_tokens=budget_tokens,
-        budget_usd=budget_usd,
-        prices=table,
-    )
-    _print(
-        synth_llm(
-            out,
-            generator,
-            cfg,
-            documents=documents,
-            code=code,
-            dry_run=dry_run,
-            n_pairs=pairs,
-            focus_topics=[t.strip() for t in focus.split(",") if t.strip()] or None,
-            min_answer_chars=min_answer_chars,
-            max_answer_chars=max_answer_chars,
-        )
-    )
+            summary = synth_rules(folder, documents=documents, qa=qa, code=code)
+        elif backend == "langchain":
+            from synth.langchain_route import synth_langchain
+
+            summary = synth_langchain(
+                folder, documents, base_url, model, pairs_per_chunk=pairs, concurrency=concurrency
+            )
+        else:
+            from synth.engine import EngineConfig
+            from synth.run_llm import synth_llm
+
+            cfg = EngineConfig(
+                base_url=base_url,
+                model=model,
+                concurrency=concurrency,
+                rpm=rpm,
+                tpm=tpm,
+                cache_path=str(cache or folder / "synth_cache.sqlite"),
+                budget_tokens=budget_tokens,
+                budget_usd=budget_usd,
+                prices=table,
+            )
+            summary = synth_llm(
+                folder,
+                generator,
+                cfg,
+                documents=documents,
+                code=code,
+                dry_run=dry_run,
+                n_pairs=pairs,
+                focus_topics=[t.strip() for t in focus.split(",") if t.strip()] or None,
+                min_answer_chars=min_answer_chars,
+                max_answer_chars=max_answer_chars,
+            )
+    _print(summary)
+    if summary.get("failed_summary"):
+        _warn(summary["failed_summary"])
+    elif backend == "rules" and summary.get("quarantined"):
+        _warn(f"{summary['quarantined']} record(s) quarantined; see {out / 'instructions.quarantine.jsonl'}")
 
 
 @app.command()
@@ -201,15 +260,34 @@ def validate(
         list[Path] | None, typer.Option(help="Eval set (JSONL/Parquet/CSV) to decontaminate against; repeatable.")
     ] = None,
     near_dup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard for near-duplicates (1 = off).")] = 0.85,
+    force: Force = False,
 ) -> None:
     """Run the quality gate: checks, near-dup and decontamination; every rejected row goes to quarantine
-    with all its reasons, and quality_report.html shows what happened."""
+    with all its reasons, and quality_report.html shows what happened. Exits 2 when no record is accepted."""
     from validate.quality import GateConfig
     from validate.run import gate_file
 
     cfg = GateConfig.from_yaml(config)
+    if not 0 < near_dup_threshold <= 1:
+        raise DataAgentError(f"--near-dup-threshold must be in (0, 1], got {near_dup_threshold}")
+    for path in eval_set or []:
+        if not path.is_file():
+            raise DataAgentError("no such eval set file", path)
     threshold = None if near_dup_threshold >= 1 else near_dup_threshold
-    _print(gate_file(records, out, cfg, near_dup_threshold=threshold, eval_sets=eval_set, strict=strict))
+    with owned_output(out, force=force) as folder:
+        report = gate_file(records, folder, cfg, near_dup_threshold=threshold, eval_sets=eval_set, strict=strict)
+    _print(report)
+    where_ = out / "quarantine.jsonl"
+    if report["input"] and not report["accepted"]:
+        raise StageFailed(
+            f"every one of {report['input']} records was quarantined "
+            f"({_top(report.get('failures_by_check', {}))}); see {where_}"
+        )
+    if report["quarantined"]:
+        _warn(
+            f"{report['quarantined']} of {report['input']} records quarantined "
+            f"({_top(report.get('failures_by_check', {}))}); see {where_}"
+        )
 
 
 @app.command()
@@ -223,15 +301,19 @@ def publish(
     repo_id: Annotated[str | None, typer.Option(help="Push to this Hub dataset repo (token from HF_TOKEN).")] = None,
     private: Annotated[bool, typer.Option(help="Create the Hub repo private.")] = False,
     version: Annotated[str | None, typer.Option(help="Tag for this publish (default: next vN).")] = None,
+    force: Force = False,
 ) -> None:
     """Write the dataset in the layout `datasets.push_to_hub` produces, with a dataset card and
     Alpaca/ShareGPT/LLaMA-Factory exports; with --repo-id, push it in one commit and tag the version."""
     from validate.run import publish_file
 
-    _print(
-        publish_file(
+    for label, path in (("--gate-report", gate_report), ("--documents", documents)):
+        if path is not None and not path.is_file():
+            raise DataAgentError(f"{label}: no such file", path)
+    with owned_output(out, force=force) as folder:
+        result = publish_file(
             records,
-            out,
+            folder,
             pretty_name=name,
             license=license,
             gate_report=gate_report,
@@ -240,7 +322,7 @@ def publish(
             private=private,
             version=version,
         )
-    )
+    _print(result)
 
 
 @app.command()
@@ -271,6 +353,7 @@ def train(
     gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
     documents: Annotated[Path | None, typer.Option(help="Document records for the tiny base's pretraining.")] = None,
     pretrain_steps: Annotated[int, typer.Option(help="Causal-LM steps on documents (tiny base only).")] = 300,
+    force: Force = False,
 ) -> None:
     """Train an adapter on the published set and judge it: held-out loss, pairing gain vs a shuffled control."""
     from train.config import AdapterSettings, TrainConfig
@@ -308,32 +391,53 @@ def train(
             "note: no --model and no --documents: the tiny base gets no pretraining, so LoRA has little to adapt",
             err=True,
         )
-    report = smoke_train(cfg)
+    if documents is not None and not documents.is_file():
+        raise DataAgentError("--documents: no such file", documents)
+    with owned_output(out, force=force):
+        report = smoke_train(cfg)
     _print(
         {k: report[k] for k in ("verdict", "heldout_response_loss_before", "heldout_response_loss_after", "adapter")}
     )
     if report["verdict"]["verdict"] == "fail":
-        sys.exit(1)
+        typer.echo(
+            f"verdict: fail ({report['verdict'].get('reason', 'margin below the warn level')}); "
+            f"see {out / 'train_report.json'}",
+            err=True,
+        )
+        sys.exit(EXIT_VERDICT_FAIL)
 
 
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for every stage's output.")] = Path("out/demo"),
+    force: Force = False,
 ) -> None:
     """Run the whole pipeline offline on the bundled sample site and repository."""
     from dataagent.demo import run_demo
 
-    run_demo(out)
+    run_demo(out, force=force)
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of an error (or DATAAGENT_DEBUG=1).")
+    ] = False,
+) -> None:
+    """Turn websites and code repositories into validated instruction datasets.
+
+    Exit status: 0 done (partial failures are listed on stderr as `warning:` lines), 1 the usefulness
+    verdict failed, 2 an error (one `error:` line on stderr), 3 a bug in DataAgent.
+    """
+    # --debug is taken out of argv by the error boundary before Typer parses it; it is declared
+    # here so that `--help` lists it.
 
 
 def main() -> None:
-    try:
-        app()
-    except DataAgentError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    # bitsandbytes warns on import, on CPUs with AVX512-BF16, that it cannot download an optional
+    # kernel (never possible offline); its built-in fallback is what we test, so the line is noise.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    run_guarded(app)
 
 
 if __name__ == "__main__":
