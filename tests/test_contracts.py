@@ -46,7 +46,7 @@ def test_bad_cell_error_names_file_row_and_column(tmp_path):
 def test_broken_json_line_is_reported_with_its_line(tmp_path):
     path = tmp_path / "broken.jsonl"
     path.write_text(json.dumps(_record()) + "\n{not json\n", encoding="utf-8")
-    with pytest.raises(ContractError, match=r"broken.jsonl: row 2: expected a JSON object"):
+    with pytest.raises(ContractError, match=r"expected a JSON object, got invalid JSON.*broken\.jsonl, line 2\)"):
         read_records(path, InstructionRecord)
 
 

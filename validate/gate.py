@@ -3,16 +3,57 @@
 Validation is lazy so one pass reports every failing check of every row; each
 quarantined row carries the names of all checks it failed. The invariant
 accepted + quarantined = input is asserted, not assumed.
+
+Text fields are type-checked before any check runs (``type_failures``): a number, list or dict where the
+contract wants a string is its own reason, ``<field>:not_a_string``, never its Python repr passed on.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pyarrow_
 
 from validate.errors import DataAgentError
 
 REASONS = "quarantine_reasons"
+
+
+def non_strings(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(missing, wrong): masks of the values of ``s`` that are null, and of those present but not a str.
+
+    A string-dtype column needs no look at its values, and a numeric, bool or datetime one holds no strings;
+    only an object column (what a reader builds for mixed values) is checked value by value.
+    """
+    if _is_text_dtype(s.dtype):
+        return s.isna().to_numpy(), np.zeros(len(s), bool)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    missing = s.isna().to_numpy()
+    if s.dtype != object:
+        return missing, ~missing
+    is_str = np.fromiter((isinstance(v, str) for v in s), bool, len(s))
+    return missing & ~is_str, ~is_str & ~missing
+
+
+def _is_text_dtype(dtype: object) -> bool:
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    arrow = getattr(dtype, "pyarrow_dtype", None)  # pd.ArrowDtype, as dtype_backend="pyarrow" reads give
+    return arrow is not None and (pyarrow_.types.is_string(arrow) or pyarrow_.types.is_large_string(arrow))
+
+
+def type_failures(df: pd.DataFrame, text_columns: list[str]) -> dict[str, np.ndarray]:
+    """Positions of the rows whose text field is null (``<field>:missing``) or not a string
+    (``<field>:not_a_string``), per label; labels with no rows are left out."""
+    found: dict[str, np.ndarray] = {}
+    for c in text_columns:
+        missing, wrong = non_strings(df[c])
+        for label, mask in ((f"{c}:missing", missing), (f"{c}:not_a_string", wrong)):
+            if mask.any():
+                found[label] = np.flatnonzero(mask)
+    return found
 
 
 def split_by_contract(

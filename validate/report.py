@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -24,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from validate.gate import REASONS
+from validate.io import strict_json
 from validate.text import weighted_length
 
 FONTS = ["Noto Sans CJK TC", "Noto Sans CJK SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "WenQuanYi", "DejaVu Sans"]
@@ -131,7 +131,11 @@ def build_report(
                     failures[reason] = failures.get(reason, 0) + 1
                 ex = examples.setdefault(reason, [])
                 if len(ex) < EXAMPLES_PER_CHECK:
-                    ex.append({f: _snip(getattr(row, f, "")) for f in ("id", *FIELDS)})
+                    example = {f: _snip(getattr(row, f, "")) for f in ("id", *FIELDS)}
+                    raw = getattr(row, "raw", None)  # a JSONL line that held no record: its text is the example
+                    if isinstance(raw, str):
+                        example["raw"] = _snip(raw)
+                    ex.append(example)
 
     lengths = _lengths(accepted_df)
     langs = _counts(accepted_df["language"]) if "language" in accepted_df.columns else {}
@@ -172,7 +176,7 @@ def build_report(
         },
         "gate": {k: v for k, v in gate_report.items() if k != "failures_by_check"},
     }
-    (out / "quality_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), "utf-8")
+    (out / "quality_report.json").write_text(strict_json(report, ensure_ascii=False, indent=2), "utf-8")
     plots = _plots(lengths, langs, tasks, report["failures_by_check"])
     (out / "quality_report.html").write_text(_html(report, plots), "utf-8")
     return report

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from validate.contracts import InstructionRecord, columns
 from validate.decontam import contaminated, load_eval_sets
 from validate.dedup import near_duplicates
-from validate.errors import ContractError, DataAgentError
+from validate.errors import DataAgentError
 from validate.exports import write_exports
 from validate.gate import REASONS
 from validate.hub import push_dataset
-from validate.io import read_records, read_table, write_records, write_table
+from validate.io import OnBadLine, load_table, read_records, strict_json, write_records, write_table
 from validate.publish import split_by_source, write_dataset_folder
 from validate.quality import GateConfig, run_gate, strict_violations
 from validate.report import build_report, summary_table_markdown
@@ -28,20 +29,37 @@ def gate_file(
     near_dup_threshold: float | None = 0.85,
     eval_sets: list[str | Path] | None = None,
     strict: bool = False,
+    on_bad_line: OnBadLine = "quarantine",
 ) -> dict:
     """The whole gate over one file: checks, near-duplicates, decontamination, report.
 
-    Writes accepted.*, quarantine.* (every reason per row), gate_report.json,
-    quality_report.{json,html} and gate_summary.md (the table for the dataset card).
-    With ``strict``, raises after writing if any check's failure rate is over its limit.
+    Writes accepted.*, quarantine.* (every reason per row, and the input ``line`` where known),
+    gate_report.json, quality_report.{json,html} and gate_summary.md (the table for the dataset card).
+    A JSONL line that holds no record is quarantined with a ``bad_line:<why>`` reason, or, with
+    ``on_bad_line="error"``, refuses the file naming the line. With ``strict``, raises after writing if any
+    check's failure rate is over its limit.
     """
     # Read without validating: the gate's job is to sort bad rows into quarantine, not to refuse the file.
-    df = read_table(input_path)
-    missing = [c for c in columns(InstructionRecord) if c not in df.columns]
+    table = load_table(input_path, on_bad_line=on_bad_line)
+    df = table.frame
+    if not len(df) and not table.bad:
+        raise DataAgentError("file is empty: no records", input_path)
+    missing = [c for c in columns(InstructionRecord) if len(df) and c not in df.columns]
     if missing:
-        raise ContractError(str(input_path), None, missing[0], "a field required by the InstructionRecord contract")
+        raise DataAgentError(f"missing field '{missing[0]}' required by the InstructionRecord contract", input_path)
+    line_col = "input_line" if "line" in df.columns else "line"  # never overwrite a field of the records
+    n_input = len(df) + len(table.bad)
     cfg = cfg or GateConfig.from_yaml()
-    accepted, quarantined, report = run_gate(df, cfg)
+    # Each row carries its position through the gate, so every quarantined row can name its input line.
+    accepted, quarantined, report = run_gate(df.assign(**{_ROW: np.arange(len(df))}), cfg)
+    # Accepted rows keep their input order, so their positions are those not quarantined, ascending.
+    taken = quarantined[_ROW].to_numpy(dtype=np.int64) if len(quarantined) else np.zeros(0, np.int64)
+    accepted_rows = np.setdiff1d(np.arange(len(df)), taken)
+    if len(accepted_rows) != len(accepted):
+        raise AssertionError(f"gate lost track of rows: {len(accepted_rows)} != {len(accepted)}")
+    if table.bad:
+        quarantined = pd.concat([_bad_line_rows(table.bad, line_col), quarantined], ignore_index=True)
+    _count_bad_lines(report, table.bad)
 
     # Near-dups and contamination are judged on the accepted rows, positions as the report expects.
     clusters: list[list[int]] = []
@@ -57,15 +75,17 @@ def gate_file(
         mask, hits = contaminated(accepted, load_eval_sets(eval_sets))
         for pos in mask.to_numpy().nonzero()[0]:
             drop_reasons.setdefault(int(pos), []).append("contaminated")
+    quarantined = _name_lines(quarantined, table.lines, line_col)
     quality = build_report(accepted, quarantined, report, clusters, hits, out_dir)
     if drop_reasons:
         positions = sorted(drop_reasons)
         dropped = accepted.iloc[positions].copy()
         dropped[REASONS] = [drop_reasons[p] for p in positions]
+        dropped[_ROW] = accepted_rows[positions]
         accepted = accepted.drop(accepted.index[positions]).reset_index(drop=True)
-        quarantined = pd.concat([quarantined, dropped], ignore_index=True)
-    if len(accepted) + len(quarantined) != len(df):
-        raise AssertionError(f"gate lost records: {len(accepted)} + {len(quarantined)} != {len(df)}")
+        quarantined = pd.concat([quarantined, _name_lines(dropped, table.lines, line_col)], ignore_index=True)
+    if len(accepted) + len(quarantined) != n_input:
+        raise AssertionError(f"gate lost records: {len(accepted)} + {len(quarantined)} != {n_input}")
     report.update(
         accepted=len(accepted),
         quarantined=len(quarantined),
@@ -81,15 +101,57 @@ def gate_file(
         quarantine_file=str(out / "quarantine.parquet"),
         quality_report=str(out / "quality_report.html"),
     )
-    (out / "gate_report.json").write_text(
-        json.dumps(report, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
-    )
+    (out / "gate_report.json").write_text(strict_json(report, indent=2, ensure_ascii=False), encoding="utf-8")
     (out / "gate_summary.md").write_text(summary_table_markdown({**quality, **report}), encoding="utf-8")
     if strict:
         violations = strict_violations(report, cfg)
         if violations:
             raise DataAgentError(f"--strict: {len(violations)} check(s) over their limit: " + "; ".join(violations))
     return report
+
+
+_ROW = "_dataagent_row"  # a row's position in the input frame, carried through the gate and dropped before writing
+
+
+def _bad_line_rows(bad: list[dict], line_col: str) -> pd.DataFrame:
+    """Quarantine rows for JSONL lines that hold no record: contract fields null, the reason, line and raw text."""
+    rows = [
+        {**dict.fromkeys(columns(InstructionRecord)), REASONS: [b["reason"]], line_col: b["line"], "raw": b["raw"]}
+        for b in bad
+    ]
+    # Object columns: concatenated with the other rows, they stay null and whole numbers rather than NaN and floats.
+    return pd.DataFrame(rows).astype({c: object for c in [*columns(InstructionRecord), line_col]})
+
+
+def _count_bad_lines(report: dict, bad: list[dict]) -> None:
+    """Fold the bad lines into run_gate's report: they are input records, each failing one check."""
+    if not bad:
+        return
+    counts = dict(report["failures_by_check"])
+    for b in bad:
+        counts[b["reason"]] = counts.get(b["reason"], 0) + 1
+    n = report["input"] + len(bad)
+    report.update(
+        input=n,
+        quarantined=report["quarantined"] + len(bad),
+        failures_by_check=dict(sorted(counts.items())),
+        failure_rate_by_check={k: round(v / n, 6) for k, v in sorted(counts.items())},
+    )
+
+
+def _name_lines(frame: pd.DataFrame, lines: np.ndarray | None, line_col: str) -> pd.DataFrame:
+    """Replace the private row position by the 1-based input line: null where unknown (Parquet input), kept
+    where a row already names its line (bad-line rows, which never had a position)."""
+    if _ROW not in frame.columns:
+        return frame
+    named = frame[line_col].tolist() if line_col in frame.columns else [None] * len(frame)
+    values: list[int | None] = []
+    for pos, line in zip(frame[_ROW].tolist(), named, strict=True):
+        if isinstance(line, int | np.integer):
+            values.append(int(line))
+        else:
+            values.append(None if lines is None or pd.isna(pos) else int(lines[int(pos)]))
+    return frame.drop(columns=_ROW).assign(**{line_col: pd.Series(values, index=frame.index, dtype=object)})
 
 
 def publish_file(
@@ -112,13 +174,20 @@ def publish_file(
     """
     df = read_records(input_path, InstructionRecord)
     summary = ""
-    if gate_report and Path(gate_report).exists():
+    if gate_report and not Path(gate_report).is_file():
+        raise DataAgentError("no such gate report file", gate_report)
+    if gate_report:
         table = Path(gate_report).with_name("gate_summary.md")
         if table.exists():
             summary = table.read_text(encoding="utf-8")
         else:
-            rep = json.loads(Path(gate_report).read_text(encoding="utf-8"))
-            summary = f"{rep['input']} records checked, {rep['accepted']} accepted, {rep['quarantined']} quarantined."
+            try:
+                rep = json.loads(Path(gate_report).read_text(encoding="utf-8"))
+                summary = (
+                    f"{rep['input']} records checked, {rep['accepted']} accepted, {rep['quarantined']} quarantined."
+                )
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise DataAgentError(f"not a gate report ({exc.__class__.__name__}: {exc})", gate_report) from None
     splits = split_by_source(df)
     folder = write_dataset_folder(
         splits,
