@@ -291,7 +291,7 @@ def test_strict_violations_and_yaml_overlay(tmp_path):
     user.write_text("max_output_charz: 10\n")
     with pytest.raises(DataAgentError, match="max_output_charz"):
         GateConfig.from_yaml(user)
-    with pytest.raises(DataAgentError, match="policy"):
+    with pytest.raises(DataAgentError, match="'pii.email' must be one of"):
         GateConfig(pii={"email": "shred"})
 
 

@@ -43,6 +43,18 @@ class EvalItem:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataAgentError("no such eval set file" if not path.exists() else "eval set is not a file", path)
+    try:
+        return _read_any(path)
+    except DataAgentError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas and pyarrow raise many types for bad files
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+        raise DataAgentError(f"unreadable eval set: {first}", path) from None
+
+
+def _read_any(path: Path) -> pd.DataFrame:
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if suffix in (".jsonl", ".jsonl.gz", ".ndjson"):
         return pd.read_json(path, lines=True, dtype=False)
@@ -55,7 +67,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     if suffix in (".csv", ".tsv"):
         return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
-    raise DataAgentError(f"unsupported eval-set file type: {path.name} (use .jsonl, .parquet or .csv)")
+    raise DataAgentError("unsupported eval-set file type (use .jsonl, .json, .parquet, .csv or .tsv)", path)
 
 
 def load_eval_sets(paths: Iterable[str | Path] | Mapping[str, str | Path]) -> list[EvalItem]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import copy
+import difflib
 import gc
 import json
 import multiprocessing as mp
@@ -55,7 +56,7 @@ from validate.arrowtext import (
 from validate.contracts import InstructionRecord
 from validate.errors import DataAgentError
 from validate.exactdup import exact_duplicates, fingerprints
-from validate.gate import REASONS
+from validate.gate import REASONS, type_failures
 from validate.pii import KINDS, POLICIES, TEXT_FIELDS, PiiKind, detect, record_id, scrub_changes
 
 DEFAULTS_PATH = Path(__file__).with_name("gate_defaults.yaml")
@@ -141,41 +142,140 @@ class GateConfig:
     max_failure_rate: dict[str, float | None] = field(default_factory=_default("max_failure_rate"))
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_setting(f.name, getattr(self, f.name), _DEFAULTS[f.name])
         for kind, policy in self.pii.items():
             if kind not in KINDS:
-                raise DataAgentError(f"gate config: unknown PII kind '{kind}' (known: {', '.join(KINDS)})")
+                raise DataAgentError(f"gate setting 'pii': unknown PII kind '{kind}'{_did_you_mean(kind, KINDS)}")
             if policy not in POLICIES:
-                raise DataAgentError(f"gate config: PII policy for '{kind}' must be one of {POLICIES}, got {policy!r}")
+                raise DataAgentError(f"gate setting 'pii.{kind}' must be one of {', '.join(POLICIES)}, got {policy!r}")
+        for check, limit in self.max_failure_rate.items():
+            if limit is not None and not (
+                isinstance(limit, int | float) and not isinstance(limit, bool) and 0 <= limit <= 1
+            ):
+                raise DataAgentError(
+                    f"gate setting 'max_failure_rate.{check}' must be a rate from 0 to 1 or null, got {limit!r}"
+                )
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> GateConfig:
-        """The defaults with the keys of ``path`` (if given) laid over them; mappings merge key by key."""
+        """The defaults with the keys of ``path`` (if given) laid over them; mappings merge key by key.
+
+        Every key, value type and check name is checked, and an error names the file and the key's line.
+        """
         values = _load_defaults()
-        if path is not None:
-            p = Path(path)
-            if not p.exists():
-                raise DataAgentError(f"{p}: no such file")
-            user = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-            if not isinstance(user, dict):
-                raise DataAgentError(f"{p}: expected a mapping of gate settings")
-            known = {f.name for f in fields(cls)}
-            unknown = sorted(set(user) - known)
-            if unknown:
-                raise DataAgentError(f"{p}: unknown gate setting '{unknown[0]}'")
-            for key, value in user.items():
-                if isinstance(values.get(key), dict) and isinstance(value, dict):
-                    values[key] = {**values[key], **value}
-                else:
-                    values[key] = value
-        return cls(**values)
+        if path is None:
+            return cls(**values)
+        p = Path(path)
+        if not p.is_file():
+            raise DataAgentError("no such gate config file", p)
+        try:
+            text = p.read_text(encoding="utf-8")
+            user = yaml.safe_load(text) or {}
+        except UnicodeDecodeError as exc:
+            raise DataAgentError(f"gate config is not UTF-8 text (byte {exc.start})", p) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = None if mark is None else mark.line + 1
+            raise DataAgentError(
+                f"gate config is not valid YAML: {getattr(exc, 'problem', None) or exc}", p, line=line
+            ) from None
+        if not isinstance(user, dict):
+            raise DataAgentError("gate config must be a mapping of settings to values", p)
+        for key in user:
+            if key not in _DEFAULTS:
+                raise DataAgentError(
+                    f"unknown gate setting '{key}'{_did_you_mean(str(key), _DEFAULTS)}", p, line=_key_line(text, key)
+                )
+        for key, value in user.items():
+            if isinstance(values.get(key), dict) and isinstance(value, dict):
+                values[key] = {**values[key], **value}
+            else:
+                values[key] = value
+        try:
+            cfg = cls(**values)
+            cfg.check_names()
+        except DataAgentError as exc:
+            key = str(exc).split("'", 2)[1].split(".")[0] if "'" in str(exc) else None
+            raise DataAgentError(str(exc), p, line=_key_line(text, key) if key in user else None) from None
+        return cfg
+
+    def check_names(self) -> None:
+        """Every check named under ``max_failure_rate`` must be one the gate can report."""
+        known = known_checks()
+        for check in self.max_failure_rate:
+            if check not in known and not any(check.startswith(p) for p in _LABEL_PREFIXES):
+                raise DataAgentError(
+                    f"gate setting 'max_failure_rate' names no check '{check}'{_did_you_mean(check, known)}"
+                )
 
     def rate_limit(self, check: str) -> float | None:
         """The strict-mode failure-rate limit of ``check`` (its own, else "*"), or None for no limit."""
         if check in self.max_failure_rate:
             return self.max_failure_rate[check]
+        field_check = check.split(":", 1)[1] if ":" in check and not check.startswith("pii:") else None
+        if field_check in self.max_failure_rate:
+            return self.max_failure_rate[field_check]
         if check.startswith("pii:") and "pii:*" in self.max_failure_rate:
             return self.max_failure_rate["pii:*"]
         return self.max_failure_rate.get("*")
+
+
+# Labels the gate reports beside its schema's checks (duplicates, id conflicts, unreadable rows), and
+# the families whose members depend on the input ("bad_line:invalid_json", "output:not_a_string").
+_EXTRA_LABELS = ("*", "pii:*", "exact_duplicate", "id_conflict")
+_LABEL_PREFIXES = ("bad_line:",)
+
+
+def known_checks() -> set[str]:
+    """Every label a quarantine reason (and so ``max_failure_rate``) can carry."""
+    every_pii = GateConfig(pii={k: "reject" for k in KINDS})
+    schema = quality_schema(every_pii)
+    labels = {str(c.name) for c in schema.checks}
+    for name, col in schema.columns.items():
+        labels |= {f"{name}:{c.error if c.error is not None else c.name}" for c in col.checks}
+        labels |= {f"{name}:not_a_string", f"{name}:missing"}
+    # A bare column-check name ("mojibake") sets the limit for that check on every field.
+    return labels | {label.split(":", 1)[1] for label in labels if ":" in label} | set(_EXTRA_LABELS)
+
+
+def _did_you_mean(name: str, known: object) -> str:
+    close = difflib.get_close_matches(name, [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _key_line(text: str, key: object) -> int | None:
+    """1-based line of a top-level key in a YAML document, for error messages."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    for k, _ in getattr(node, "value", []) if isinstance(node, yaml.MappingNode) else []:
+        if k.value == str(key):
+            return k.start_mark.line + 1
+    return None
+
+
+def _check_setting(name: str, value: object, default: object) -> None:
+    """A setting's value must have its default's type: an int threshold stays an int, a pattern compiles."""
+    if isinstance(default, bool) or default is None:
+        return
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise DataAgentError(f"gate setting '{name}' must be a mapping, got {type(value).__name__}")
+        return
+    ok = {int: (int,), float: (int, float), str: (str,)}[type(default)]
+    if not isinstance(value, ok) or isinstance(value, bool):
+        raise DataAgentError(
+            f"gate setting '{name}' must be {'a number' if ok != (str,) else 'a string'}, got {value!r}"
+        )
+    if isinstance(value, int | float) and value < 0:
+        raise DataAgentError(f"gate setting '{name}' must not be negative, got {value!r}")
+    if name.endswith(("_pattern", "_task_types")):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise DataAgentError(f"gate setting '{name}' is not a valid regular expression: {exc}") from None
 
 
 # --- echo helpers -----------------------------------------------------------------------------------------------
@@ -747,8 +847,11 @@ def _gc_paused() -> Iterator[None]:
 def run_gate(
     df: pd.DataFrame, cfg: GateConfig | None = None, workers: int | None = None, chunk_rows: int | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(accepted, quarantined, report). PII is scrubbed first (per policy); exact duplicates after the first
-    copy are quarantined too; every quarantined row lists all the checks it failed.
+    """(accepted, quarantined, report). A row whose text field is null or not a string is quarantined for that
+    alone (``<field>:missing``, ``<field>:not_a_string``), never checked as its repr. PII is scrubbed first (per
+    policy); exact duplicates after the first copy are quarantined too, and so is a later row reusing an
+    accepted row's id for other content (``id_conflict``); every quarantined row lists all the checks it failed.
+    Quarantined rows keep every column of ``df``.
 
     ``workers`` processes validate chunks of ``chunk_rows`` rows (default: all cores from
     ``PARALLEL_MIN_ROWS`` rows on, else 1; by default one chunk per worker). Every check is row-local
@@ -764,9 +867,9 @@ def _run_gate(
     cols = list(InstructionRecord.to_schema().columns)
     n_input = len(df)
     scrubbed = {k: 0 for k, p in cfg.pii.items() if p == "scrub"}
+    counts: dict[str, int] = {}
     if df.empty:
-        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-        accepted, quarantined = empty, empty.assign(**{REASONS: pd.Series(dtype=object)})
+        accepted, quarantined = _empty(cols)
     else:
         missing = [c for c in cols if c not in df.columns]
         if missing:
@@ -774,47 +877,25 @@ def _run_gate(
                 f"records lack the field '{missing[0]}' required by the InstructionRecordQuality contract"
             )
         work = df.reset_index(drop=True)
-        work = work.assign(**{c: work[c].astype("str") for c in cols if work[c].dtype != "str"})
-        if workers is None:
-            workers = _cpu_count() if len(work) >= PARALLEL_MIN_ROWS else 1
-        # One chunk per worker: each chunk pays pandera's fixed cost (tens of ms) once or twice.
-        chunk_rows = chunk_rows or -(-len(work) // max(workers, 1))
-        results = _check_all(work, cfg, workers, chunk_rows)
-
-        reasons: dict[str, np.ndarray] = {}
-        new_values: dict[str, list[pyarrow_.Array]] = {}
-        for r in results:
-            for label, rows in r.reasons.items():
-                reasons[label] = np.concatenate([reasons[label], rows]) if label in reasons else rows
-            for kind, hits in r.scrubbed.items():
-                scrubbed[kind] += hits
-            for col, values in r.new_values.items():
-                new_values.setdefault(col, []).append(values)
-        rows_of = _Rows(work, np.concatenate([r.changed for r in results]), new_values)
-        bad = np.zeros(len(work), bool)
-        for rows in reasons.values():
-            bad[rows] = True
-        passed = np.concatenate([r.passed for r in results])
-        dup = exact_duplicates(rows_of, passed, np.concatenate([r.fingerprints for r in results]))
-        keep = ~bad
-        keep[dup] = False
-        accepted = rows_of(np.flatnonzero(keep), cols)
-        # Rows that failed checks, in order, then the duplicates (which have no other column than the contract's).
-        failed = np.flatnonzero(bad)
-        if len(dup) and len(work.columns) > len(cols):
-            # Columns beyond the contract's are missing for duplicates (as for accepted rows): concat fills them.
-            quarantined = pd.concat([rows_of(failed, list(work.columns)), rows_of(dup, cols)], ignore_index=True)
+        # Rows whose text fields are not all strings are quarantined for that alone: checking the repr of a
+        # list (or of None) would only add reasons that describe the repr.
+        wrong = type_failures(work, cols)
+        mistyped = np.zeros(len(work), bool)
+        for rows in wrong.values():
+            mistyped[rows] = True
+        if mistyped.any():
+            good = work.loc[~mistyped].reset_index(drop=True)
+            if len(good):
+                accepted, quarantined, counts, scrubbed = _check_rows(good, cfg, workers, chunk_rows)
+            else:
+                accepted, quarantined = _empty(cols)
+            quarantined = pd.concat([_with_reasons(work, wrong, mistyped), quarantined], ignore_index=True)
+            counts = {**counts, **{label: len(rows) for label, rows in wrong.items()}}
         else:
-            quarantined = rows_of(np.concatenate([failed, dup]), list(work.columns))
-        # One list per row (not shared between rows), built from each chunk's combinations.
-        lists = [names[k][:] for names, codes in (r.failed_reasons for r in results) for k in codes.tolist()]
-        quarantined[REASONS] = lists + [["exact_duplicate"] for _ in range(len(dup))]
-        if len(dup):
-            reasons["exact_duplicate"] = dup
-        quarantined = quarantined.reset_index(drop=True)
+            accepted, quarantined, counts, scrubbed = _check_rows(work, cfg, workers, chunk_rows)
     if len(accepted) + len(quarantined) != n_input:
         raise AssertionError(f"gate lost records: {len(accepted)} + {len(quarantined)} != {n_input}")
-    counts = {label: len(rows) for label, rows in sorted(reasons.items())} if n_input else {}
+    counts = dict(sorted(counts.items())) if n_input else {}
     report = {
         "input": n_input,
         "accepted": len(accepted),
@@ -824,6 +905,90 @@ def _run_gate(
         "pii_scrubbed": scrubbed,
     }
     return accepted, quarantined, report
+
+
+def _empty(cols: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(accepted, quarantined) for no rows."""
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    return empty, empty.assign(**{REASONS: pd.Series(dtype=object)})
+
+
+def _with_reasons(work: pd.DataFrame, found: dict[str, np.ndarray], mask: np.ndarray) -> pd.DataFrame:
+    """The rows of ``work`` under ``mask``, values as they came, each with its sorted labels from ``found``."""
+    rows = np.flatnonzero(mask)
+    slot = np.full(len(work), -1)
+    slot[rows] = np.arange(len(rows))
+    lists: list[list[str]] = [[] for _ in rows]
+    for label, where in sorted(found.items()):
+        for i in slot[where].tolist():
+            lists[i].append(label)
+    out = work.iloc[rows].reset_index(drop=True)
+    out[REASONS] = lists
+    return out
+
+
+def _check_rows(
+    work: pd.DataFrame, cfg: GateConfig, workers: int | None, chunk_rows: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int], dict[str, int]]:
+    """(accepted, quarantined, rows failed per check, PII scrubbed per kind) for rows whose text fields are all
+    strings. Exact duplicates after the first copy, and later rows reusing an accepted row's id for different
+    content (``id_conflict``), are quarantined too."""
+    cols = list(InstructionRecord.to_schema().columns)
+    scrubbed = {k: 0 for k, p in cfg.pii.items() if p == "scrub"}
+    # Every value is a str here (type_failures saw to that): the cast changes the dtype, never a value.
+    work = work.assign(**{c: work[c].astype("str") for c in cols if work[c].dtype != "str"})
+    if workers is None:
+        workers = _cpu_count() if len(work) >= PARALLEL_MIN_ROWS else 1
+    # One chunk per worker: each chunk pays pandera's fixed cost (tens of ms) once or twice.
+    chunk_rows = chunk_rows or -(-len(work) // max(workers, 1))
+    results = _check_all(work, cfg, workers, chunk_rows)
+
+    reasons: dict[str, np.ndarray] = {}
+    new_values: dict[str, list[pyarrow_.Array]] = {}
+    for r in results:
+        for label, rows in r.reasons.items():
+            reasons[label] = np.concatenate([reasons[label], rows]) if label in reasons else rows
+        for kind, hits in r.scrubbed.items():
+            scrubbed[kind] += hits
+        for col, values in r.new_values.items():
+            new_values.setdefault(col, []).append(values)
+    rows_of = _Rows(work, np.concatenate([r.changed for r in results]), new_values)
+    bad = np.zeros(len(work), bool)
+    for rows in reasons.values():
+        bad[rows] = True
+    passed = np.concatenate([r.passed for r in results])
+    dup = exact_duplicates(rows_of, passed, np.concatenate([r.fingerprints for r in results]))
+    keep = ~bad
+    keep[dup] = False
+    conflict = id_conflicts(rows_of, np.flatnonzero(keep))
+    keep[conflict] = False
+    accepted = rows_of(np.flatnonzero(keep), cols)
+    # Rows that failed checks, in order, then the duplicates, then the id conflicts, every column kept.
+    failed = np.flatnonzero(bad)
+    quarantined = rows_of(np.concatenate([failed, dup, conflict]), list(work.columns))
+    # One list per row (not shared between rows), built from each chunk's combinations.
+    lists = [names[k][:] for names, codes in (r.failed_reasons for r in results) for k in codes.tolist()]
+    lists += [["exact_duplicate"] for _ in range(len(dup))] + [["id_conflict"] for _ in range(len(conflict))]
+    quarantined[REASONS] = lists
+    if len(dup):
+        reasons["exact_duplicate"] = dup
+    if len(conflict):
+        reasons["id_conflict"] = conflict
+    counts = {label: len(rows) for label, rows in reasons.items()}
+    return accepted, quarantined.reset_index(drop=True), counts, scrubbed
+
+
+def id_conflicts(rows_of: Callable[[np.ndarray, list[str]], pd.DataFrame], rows: np.ndarray) -> np.ndarray:
+    """Positions among ``rows`` (ascending, exact duplicates already removed) whose id an earlier one holds.
+
+    With exact duplicates gone, a repeated id means different content under one id: the first keeps it, and
+    the later ones are quarantined here, so the accepted file's unique-id contract holds before it is written.
+    Ids are read after PII scrubbing, which gives scrubbed rows new ones.
+    """
+    if not len(rows):
+        return np.zeros(0, np.int64)
+    ids = rows_of(rows, ["id"])["id"]
+    return rows[ids.duplicated(keep="first").to_numpy()]
 
 
 def strict_violations(report: dict, cfg: GateConfig | None = None) -> list[str]:
