@@ -34,7 +34,7 @@ def describe(exc: BaseException) -> str | None:
     if text is not None:
         return text
     if isinstance(exc, json.JSONDecodeError):
-        return f"invalid JSON: {exc.msg}" + where(None, line=exc.lineno, column=str(exc.colno))
+        return f"invalid JSON: {exc.msg}" + where(None, line=exc.lineno, column=exc.colno)
     return None
 
 

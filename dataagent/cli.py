@@ -260,6 +260,10 @@ def validate(
         list[Path] | None, typer.Option(help="Eval set (JSONL/Parquet/CSV) to decontaminate against; repeatable.")
     ] = None,
     near_dup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard for near-duplicates (1 = off).")] = 0.85,
+    on_bad_line: Annotated[
+        str,
+        typer.Option(help="A JSONL line that is not a readable record: quarantine it with its line number, or error."),
+    ] = "quarantine",
     force: Force = False,
 ) -> None:
     """Run the quality gate: checks, near-dup and decontamination; every rejected row goes to quarantine
@@ -273,9 +277,19 @@ def validate(
     for path in eval_set or []:
         if not path.is_file():
             raise DataAgentError("no such eval set file", path)
+    if on_bad_line not in ("quarantine", "error"):
+        raise DataAgentError(f"--on-bad-line must be quarantine or error, got {on_bad_line!r}")
     threshold = None if near_dup_threshold >= 1 else near_dup_threshold
     with owned_output(out, force=force) as folder:
-        report = gate_file(records, folder, cfg, near_dup_threshold=threshold, eval_sets=eval_set, strict=strict)
+        report = gate_file(
+            records,
+            folder,
+            cfg,
+            near_dup_threshold=threshold,
+            eval_sets=eval_set,
+            strict=strict,
+            on_bad_line=on_bad_line,
+        )
     _print(report)
     where_ = out / "quarantine.jsonl"
     if report["input"] and not report["accepted"]:

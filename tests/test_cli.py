@@ -1,6 +1,7 @@
 """The `dataagent` command as a user runs it: help text, and one-line errors with no traceback."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_bad_record_file_gives_one_line_naming_file_row_column(tmp_path):
 def test_missing_input_file_is_one_line(tmp_path):
     proc = run("validate", str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "g"))
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"error: {tmp_path / 'nope.parquet'}: no such file"
+    assert proc.stderr.strip() == f"error: no such file ({tmp_path / 'nope.parquet'})"
 
 
 def test_validate_then_publish_through_the_cli(tmp_path):
@@ -59,3 +60,39 @@ def test_validate_then_publish_through_the_cli(tmp_path):
     proc = run("publish", str(tmp_path / "gate" / "accepted.parquet"), "--out", str(tmp_path / "ds"))
     assert proc.returncode == 0, proc.stderr
     assert Path(json.loads(proc.stdout)["folder"], "README.md").exists()
+
+
+def test_debug_shows_the_traceback_and_the_default_does_not(tmp_path):
+    missing = str(tmp_path / "nope.jsonl")
+    quiet = run("validate", missing, "--out", str(tmp_path / "g"))
+    loud = run("validate", missing, "--debug", "--out", str(tmp_path / "g"))
+    assert quiet.returncode == loud.returncode == 2
+    assert "Traceback" not in quiet.stderr and "Traceback" in loud.stderr
+    assert loud.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
+    env = subprocess.run(
+        [*CMD, "validate", missing, "--out", str(tmp_path / "g")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATAAGENT_DEBUG": "1"},
+    )
+    assert "Traceback" in env.stderr
+
+
+def test_the_boundary_names_file_and_line_for_library_errors(tmp_path):
+    import yaml
+
+    from dataagent.boundary import describe
+
+    path = tmp_path / "x.yaml"
+    path.write_text("a: [\n")
+    with pytest.raises(yaml.YAMLError) as err:
+        yaml.safe_load(path.open())
+    assert describe(err.value) == f"invalid YAML: expected the node content, but found '<stream end>' ({path}, line 2)"
+    with pytest.raises(OSError) as err:
+        open(tmp_path / "missing")
+    assert describe(err.value) == f"No such file or directory ({tmp_path / 'missing'})"
+    with pytest.raises(json.JSONDecodeError) as err:
+        json.loads('{"a": }')
+    assert describe(err.value) == "invalid JSON: Expecting value (line 1, column 7)"
+    assert describe(RuntimeError("a bug")) is None

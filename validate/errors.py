@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def where(
-    path: str | Path | None = None, *, line: int | None = None, row: int | None = None, column: str | None = None
+    path: str | Path | None = None, *, line: int | None = None, row: int | None = None, column: str | int | None = None
 ) -> str:
     """The ``(<file>, line N, column 'c')`` suffix; empty when nothing is known."""
     parts = [] if path is None else [str(path)]
@@ -20,7 +20,8 @@ def where(
     if row is not None:
         parts.append(f"row {row}")
     if column is not None:
-        parts.append(f"column '{column}'")
+        # A field is named in quotes, a character position (JSON, YAML) as a plain number.
+        parts.append(f"column {column}" if isinstance(column, int) else f"column '{column}'")
     return f" ({', '.join(parts)})" if parts else ""
 
 
@@ -37,7 +38,7 @@ class DataAgentError(Exception):
         *,
         line: int | None = None,
         row: int | None = None,
-        column: str | None = None,
+        column: str | int | None = None,
     ):
         what = " ".join(str(what).split("\n"))  # one line, always: the CLI prints exactly one
         super().__init__(what + where(path, line=line, row=row, column=column))

@@ -53,15 +53,20 @@ def _inside(root: Path, rel: str) -> Path | None:
     return path
 
 
+def _kept(rel: str, keep: tuple[str, ...]) -> bool:
+    # A prefix, so a cache's companions (SQLite's -wal/-shm files) stay with it.
+    return bool(keep) and rel.split("/", 1)[0].startswith(keep)
+
+
 def _remove_listed(out: Path, listed: list[str], keep: tuple[str, ...]) -> None:
     for rel in listed:
-        if rel.split("/", 1)[0] in keep:
+        if _kept(rel, keep):
             continue
         path = _inside(out, rel)
         if path is not None and (path.is_file() or path.is_symlink()):
             path.unlink()
     # Folders left empty by that removal were ours too; user folders with content stay.
-    for rel in sorted({str(Path(r).parent) for r in listed if r.split("/", 1)[0] not in keep}, key=len, reverse=True):
+    for rel in sorted({str(Path(r).parent) for r in listed if not _kept(r, keep)}, key=len, reverse=True):
         path = _inside(out, rel)
         while path is not None and path != out and path.is_dir() and not any(path.iterdir()):
             path.rmdir()
@@ -76,7 +81,7 @@ def owned_output(out: str | Path, *, force: bool = False, keep: tuple[str, ...] 
     - ``out`` is a non-empty folder with no manifest of ours: refused, unless ``force`` (then
       written into; nothing there is removed).
     - ``out`` holds our manifest: the files it lists are removed first (the last run's output),
-      except the top-level names in ``keep`` (caches a rerun should reuse).
+      except top-level names starting with one in ``keep`` (caches a rerun should reuse).
 
     On exit, even after an error, the manifest lists every file that was not there before the
     run plus the kept ones, so a crashed run's partial output is still ours to clean up.
