@@ -58,19 +58,19 @@ class Recipe:
 def load_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     if not path.is_file():
-        raise DataAgentError(f"{path}: no such recipe file")
+        raise DataAgentError("no such recipe file", path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise DataAgentError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+        line = mark.line + 1 if mark else None
+        raise DataAgentError(f"recipe is not valid YAML: {getattr(exc, 'problem', exc)}", path, line=line) from None
     if not isinstance(raw, dict):
-        raise DataAgentError(f"{path}: expected a mapping of recipe keys")
+        raise DataAgentError("a recipe must be a mapping of recipe keys", path)
     known = {f.name: f for f in fields(Recipe)}
     for key, value in raw.items():
         if key not in known:
-            raise DataAgentError(f"{path}: unknown key '{key}' (known: {', '.join(known)})")
+            raise DataAgentError(f"unknown recipe key '{key}' (known: {', '.join(known)})", path)
         expected = {
             "list[str]": list,
             "dict[str, str]": dict,
@@ -81,12 +81,12 @@ def load_recipe(path: str | Path) -> Recipe:
             "str": str,
         }[str(known[key].type)]
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise DataAgentError(f"{path}: key '{key}' expected {known[key].type}, got {type(value).__name__}")
+            raise DataAgentError(f"recipe key '{key}' expected {known[key].type}, got {type(value).__name__}", path)
     raw.setdefault("name", path.stem)
     try:
         return Recipe(**raw)
     except ValueError as exc:
-        raise DataAgentError(f"{path}: {exc}") from exc
+        raise DataAgentError(f"bad recipe: {exc}", path) from None
 
 
 def adhoc_recipe(start_url: str, **overrides: object) -> Recipe:

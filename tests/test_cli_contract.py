@@ -25,6 +25,9 @@ import pytest
 
 from synth.records import make_record
 from synth.testserver import Fault, serve
+from tests.hostile_records import CASES as HOSTILE
+from tests.hostile_records import input_records
+from tests.test_code_hostile import build_hostile_repo
 
 CMD = [sys.executable, "-m", "dataagent"]
 
@@ -67,6 +70,10 @@ def run_case(world: Path, case: Case, out: Path) -> subprocess.CompletedProcess:
         assert not errors, proc.stderr
         assert ours and re.search(case.stderr, ours[0]), proc.stderr
     assert _snapshot(world, out) == before, "a file outside --out was touched"
+    if os.environ.get("DATAAGENT_CONTRACT_LOG"):  # the table in docs/ERRORS.md is made from this
+        with open(os.environ["DATAAGENT_CONTRACT_LOG"], "a", encoding="utf-8") as log:
+            first = (ours or [""])[0].replace(str(world) + "/", "").replace(str(world), ".")
+            log.write(json.dumps({"args": case.args[:1], "exit": proc.returncode, "first": first}) + "\n")
     if case.rows_in is not None:
         report = json.loads((out / "gate_report.json").read_text())
         assert report["accepted"] + report["quarantined"] == case.rows_in
@@ -289,3 +296,56 @@ def test_synth_stops_early_on_a_misconfigured_server(world, crawl_dir, fault, me
         ]
         run_case(world, Case(args, 2, message), out)
         assert sum(srv.counts.values()) <= 16, srv.counts  # stopped early, not after every request
+
+
+# --- every hostile record file (tests/hostile_records.py) through validate and publish --------------------------
+
+
+def main_in_process(args: list[str], capsys) -> tuple[int, str]:
+    """The real entry point (argv, error boundary, exit status) without a process start per case."""
+    from dataagent.cli import main
+
+    old = sys.argv
+    sys.argv = ["dataagent", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = old
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_every_hostile_record_file_through_validate_and_publish(name, tmp_path, capsys):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    case = HOSTILE[name](inputs)
+    before = _snapshot(tmp_path, tmp_path / "out")
+    code, err = main_in_process(["validate", str(case.path), "--out", str(tmp_path / "out" / "gate")], capsys)
+    assert "Traceback" not in err
+    errors = [x for x in err.splitlines() if x.startswith("error:")]
+    if case.error:
+        assert code == 2 and len(errors) == 1 and case.error in errors[0] and str(case.path) in errors[0], err
+    else:
+        report = json.loads((tmp_path / "out" / "gate" / "gate_report.json").read_text())
+        assert report["accepted"] + report["quarantined"] == input_records(case.path)
+        assert code == (0 if case.accepted else 2) and len(errors) == (0 if case.accepted else 1), err
+    # publish reads strictly: a file that is not clean contract records is refused in one line, never half-read.
+    code, err = main_in_process(["publish", str(case.path), "--out", str(tmp_path / "out" / "ds")], capsys)
+    errors = [x for x in err.splitlines() if x.startswith("error:")]
+    assert "Traceback" not in err and code in (0, 2) and len(errors) == (code == 2), err
+    assert _snapshot(tmp_path, tmp_path / "out") == before
+
+
+def test_extract_code_on_a_hostile_repository_succeeds_with_a_warning(tmp_path):
+    repo = build_hostile_repo(tmp_path / "world")
+    out = tmp_path / "world" / "code-out"
+    every_unit = ["--min-doc-words", "0", "--min-body-lines", "0", "--keep-tests", "--keep-boilerplate"]
+    case = Case(["extract-code", str(repo), *every_unit, "--out", str(out)], 0, r"^warning: 1 file")
+    proc = run_case(tmp_path / "world", case, out)
+    stats = json.loads((out / "code_stats.json").read_text())
+    assert stats["units"] > 8000 and any("deep.js" in line for line in stats["file_errors"])
+    assert "secret_outside" not in (out / "code_units.jsonl").read_text()
+    assert proc.stdout.strip().startswith("{")

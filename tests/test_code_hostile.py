@@ -73,6 +73,11 @@ EXPECTED = {
 
 @pytest.fixture
 def hostile_repo(tmp_path: Path) -> Path:
+    return build_hostile_repo(tmp_path)
+
+
+def build_hostile_repo(tmp_path: Path) -> Path:
+    """A committed repository of hostile files in ``tmp_path``/repo, and a file outside it a link points at."""
     outside = tmp_path / "outside"
     write(outside, "secret.py", fn("secret_outside"))
     root = tmp_path / "repo"

@@ -248,7 +248,7 @@ def test_bad_recipe_is_one_line(tmp_path):
     with pytest.raises(DataAgentError, match=r"bad.yaml: key 'max_pages' expected int, got str"):
         load_recipe(bad)
     bad.write_text("start_url: ['http://x.test/']\n", encoding="utf-8")
-    with pytest.raises(DataAgentError, match=r"unknown key 'start_url'"):
+    with pytest.raises(DataAgentError, match=r"unknown recipe key 'start_url'"):
         load_recipe(bad)
 
 

@@ -74,7 +74,7 @@ def load_base(
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:
-        raise DataAgentError(f"{path}: cannot load the model ({exc.__class__.__name__}: {exc})") from exc
+        raise DataAgentError(f"cannot load the model: {exc.__class__.__name__}: {exc}", path) from exc
     if quant == "none":
         model.to(device)
     else:

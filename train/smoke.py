@@ -44,13 +44,17 @@ def fresh_load_kwargs(path: str) -> dict:
 
 def load_published(path: str) -> dict[str, list[dict]]:
     """Every split of a published folder or hub id, as records."""
+    # A path, not a hub id ("name" or "owner/name"): say so plainly instead of "couldn't reach it on the Hub".
+    looks_local = path.startswith((".", "/", "~")) or path.count("/") > 1
+    if looks_local and not Path(path).expanduser().is_dir():
+        raise DataAgentError("no such dataset folder", path)
     try:
         ds = datasets.load_dataset(path, **fresh_load_kwargs(path))
     except Exception as exc:  # datasets raises many types for a missing or malformed set
-        raise DataAgentError(f"{path}: cannot load the dataset ({exc.__class__.__name__}: {exc})") from exc
+        raise DataAgentError(f"cannot load the dataset: {exc.__class__.__name__}: {exc}", path) from exc
     missing = {"instruction", "output"} - set(next(iter(ds.values())).column_names)
     if missing:
-        raise DataAgentError(f"{path}: records lack the field '{sorted(missing)[0]}' the trainer needs")
+        raise DataAgentError(f"records lack the field '{sorted(missing)[0]}' the trainer needs", path)
     return {name: list(split) for name, split in ds.items()}
 
 
@@ -75,7 +79,7 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
     splits = load_published(cfg.dataset)
     train_rows, held_rows, how = split_by_source(splits, cfg.heldout_fraction)
     if not train_rows or not held_rows:
-        raise DataAgentError(f"{cfg.dataset}: need records from at least two source documents to hold one out")
+        raise DataAgentError("need records from at least two source documents to hold one out", cfg.dataset)
     out = Path(cfg.out_dir)
     device = pick_device(cfg.device)
     acc = Accelerator(mixed_precision=mixed_precision(cfg.precision, device), cpu=device == "cpu")

@@ -51,7 +51,7 @@ def push_dataset(
     """Create ``repo_id`` if needed, upload ``folder`` in one commit, tag it; returns what was published."""
     folder = Path(folder)
     if not (folder / "README.md").is_file() or not (folder / "data").is_dir():
-        raise DataAgentError(f"{folder}: not a published dataset folder (README.md and data/ expected)")
+        raise DataAgentError("not a published dataset folder (README.md and data/ expected)", folder)
     token = _token()
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
