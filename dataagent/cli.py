@@ -252,7 +252,14 @@ def synth(
 
 @app.command()
 def validate(
-    records: Annotated[Path, typer.Argument(help="InstructionRecord file (.jsonl/.parquet).")],
+    records: Annotated[
+        str,
+        typer.Argument(
+            help="InstructionRecord file (.jsonl/.parquet), or a dataset to import: Alpaca/ShareGPT/OpenAI chat "
+            "(.json array, .jsonl, .parquet), a Hugging Face dataset folder, or a hub id.",
+            metavar="FILE_OR_DATASET",
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Folder for accepted.*, quarantine.*, reports.")] = Path("out/gate"),
     config: Annotated[Path | None, typer.Option(help="YAML overlay on validate/gate_defaults.yaml.")] = None,
     strict: Annotated[bool, typer.Option(help="Fail when a check's failure rate is over its limit.")] = False,
@@ -264,10 +271,32 @@ def validate(
         str,
         typer.Option(help="A JSONL line that is not a readable record: quarantine it with its line number, or error."),
     ] = "quarantine",
+    format: Annotated[  # noqa: A002 - the option's name
+        str,
+        typer.Option(
+            "--format",
+            help="auto (sniff the columns) | records (our contract) | alpaca | sharegpt | openai | hf "
+            "(a dataset folder or hub id, rows sniffed).",
+        ),
+    ] = "auto",
+    map_: Annotated[
+        str | None,
+        typer.Option("--map", help="Rename source columns to our fields, e.g. instruction=question,output=answer."),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Split of a Hugging Face dataset (default: train, or the only split).")
+    ] = None,
+    language: Annotated[
+        str, typer.Option(help="Imported rows: auto (detect per row) or a tag to force, e.g. zh-Hant.")
+    ] = "auto",
     force: Force = False,
 ) -> None:
     """Run the quality gate: checks, near-dup and decontamination; every rejected row goes to quarantine
-    with all its reasons, and quality_report.html shows what happened. Exits 2 when no record is accepted."""
+    with all its reasons, and quality_report.html shows what happened. Exits 2 when no record is accepted.
+
+    A dataset in another format is imported first (content-hash ids, provenance filled in, see
+    validate/importers.py) into imported.jsonl; rows that cannot be converted go to import_quarantine.jsonl."""
+    from validate import importers
     from validate.quality import GateConfig
     from validate.run import gate_file
 
@@ -279,18 +308,53 @@ def validate(
             raise DataAgentError("no such eval set file", path)
     if on_bad_line not in ("quarantine", "error"):
         raise DataAgentError(f"--on-bad-line must be quarantine or error, got {on_bad_line!r}")
+    importers.check_format(format)
+    mapping = importers.parse_map(map_)
+    forced_language = importers.check_language(language)
     threshold = None if near_dup_threshold >= 1 else near_dup_threshold
+    gate = {"near_dup_threshold": threshold, "eval_sets": eval_set, "strict": strict, "on_bad_line": on_bad_line}
+    if importers.reads_as_records(records, format, mapping):
+        with owned_output(out, force=force) as folder:
+            report = gate_file(records, folder, cfg, **gate)
+        _print(report)
+        _gate_verdict(report, out)
+        return
+    # Read and convert before the output folder is touched, so a wrong --map or format costs nothing.
+    imported = importers.import_dataset(records, format, mapping, split, forced_language, on_bad_line)
+    summary = imported.summary
+    report = None
     with owned_output(out, force=force) as folder:
-        report = gate_file(
-            records,
-            folder,
-            cfg,
-            near_dup_threshold=threshold,
-            eval_sets=eval_set,
-            strict=strict,
-            on_bad_line=on_bad_line,
+        files = importers.write_import(imported, folder)
+        if imported.records:
+            report = gate_file(files["records"], folder, cfg, **gate)
+    importers.check_accounting(summary, report)
+    _print({**(report or {}), "import": summary})
+    rejected = ""
+    if summary["rejected"]:
+        rejected = (
+            f"{summary['rejected']} of {summary['source_rows']} source rows rejected by the import "
+            f"({_top(summary['rejected_by_reason'])}; see {out / 'import_quarantine.jsonl'})"
         )
-    _print(report)
+    if report is None or not report["accepted"]:
+        gate_part = (
+            ""
+            if report is None
+            else f"every one of {report['input']} imported records was quarantined by the gate "
+            f"({_top(report.get('failures_by_check', {}))}; see {out / 'quarantine.jsonl'})"
+        )
+        raise StageFailed("no record accepted: " + "; ".join(x for x in (rejected, gate_part) if x))
+    if rejected or report["quarantined"]:
+        gated = (
+            f"{report['quarantined']} of {report['input']} imported records quarantined by the gate "
+            f"({_top(report.get('failures_by_check', {}))}; see {out / 'quarantine.jsonl'})"
+            if report["quarantined"]
+            else f"all {report['input']} imported records passed the gate"
+        )
+        _warn("; ".join(x for x in (rejected, gated) if x))
+
+
+def _gate_verdict(report: dict, out: Path) -> None:
+    """Exit 2 when nothing was accepted; a warning line when anything was quarantined."""
     where_ = out / "quarantine.jsonl"
     if report["input"] and not report["accepted"]:
         raise StageFailed(
