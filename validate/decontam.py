@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from validate.dedup import _HAN, _mix, _ngrams, is_cjk
+from validate.dedup import _HAN, _mix, _ngrams, fold_punctuation, is_cjk
 from validate.errors import DataAgentError
 from validate.text import normalize_text
 
 QUESTION_FIELDS = ("question", "prompt", "instruction", "input", "problem", "text")
 ANSWER_FIELDS = ("answer", "output", "solution", "response", "completion")
 MIN_TOKENS = 8
+DEFAULT_N = 13  # window length in tokens (words, or Han characters for CJK text)
 CHUNK = 50_000
 _HAS_HAN = re.compile(_HAN.pattern)
 
@@ -115,7 +116,7 @@ def _index_eval(eval_items: list[EvalItem], n: int):
     """{(chars, window): {hash: [item positions]}} and the positions of skipped (too short) items."""
     index: dict[tuple[bool, int], dict[int, list[int]]] = {}
     skipped: list[int] = []
-    norm = [normalize_text(it.text) for it in eval_items]
+    norm = [normalize_text(fold_punctuation(it.text)) for it in eval_items]
     for chars in (False, True):
         pos = [i for i, t in enumerate(norm) if is_cjk(t) == chars and t]
         if not pos:
@@ -135,19 +136,20 @@ def _index_eval(eval_items: list[EvalItem], n: int):
     return index, sorted(skipped)
 
 
-def contaminated(df: pd.DataFrame, eval_items: list[EvalItem], n: int = 13) -> tuple[pd.Series, dict]:
+def contaminated(df: pd.DataFrame, eval_items: list[EvalItem], n: int = DEFAULT_N) -> tuple[pd.Series, dict]:
     """(mask aligned to df.index, True = shares an n-gram with an eval item; hits).
 
-    ``hits`` = {"n", "records": [{"row", "id", "items": [{"set", "index"}]}], "items_hit": [{"set",
+    ``hits`` = {"n", "min_tokens", "records": [{"row", "id", "items": [{"set", "index"}]}], "items_hit": [{"set",
     "index", "records"}], "by_set": {name: {"items", "hit", "skipped_short"}}}. Record text is the
     normalised instruction + input + output; word n-grams for every record that is not mostly Han,
-    character n-grams for every record containing Han.
+    character n-grams for every record containing Han. Both sides fold CJK / full-width punctuation to ASCII
+    first (``validate.dedup.fold_punctuation``), so a copied question does not escape by its commas.
     """
     index, skipped = _index_eval(eval_items, n)
     keys = {k: np.fromiter(v.keys(), dtype=np.uint64, count=len(v)) for k, v in index.items()}
     found: dict[int, set[int]] = {}
     texts = [
-        normalize_text(f"{i}\n{x}\n{o}")
+        normalize_text(fold_punctuation(f"{i}\n{x}\n{o}"))
         for i, x, o in zip(
             df["instruction"].astype(str), df["input"].astype(str), df["output"].astype(str), strict=True
         )
@@ -201,6 +203,7 @@ def contaminated(df: pd.DataFrame, eval_items: list[EvalItem], n: int = 13) -> t
         by_set[eval_items[i].set_name]["skipped_short"] += 1
     hits = {
         "n": n,
+        "min_tokens": MIN_TOKENS,
         "records": records,
         "items_hit": [
             {"set": eval_items[i].set_name, "index": eval_items[i].item_index, "records": c}

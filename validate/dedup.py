@@ -1,7 +1,9 @@
 """Near-duplicate detection over InstructionRecords: MinHash + LSH, confirmed by exact Jaccard.
 
-Text of a record = ``normalize_text(instruction + "\\n" + input + "\\n" + output)``: NFKC, whitespace
-runs collapsed to one space, stripped, casefolded (:func:`record_texts` spells it out per record).
+Text of a record = ``normalize_text(fold_punctuation(instruction + "\\n" + input + "\\n" + output))``: CJK and
+full-width punctuation folded to (space-padded) ASCII (``PUNCT_FOLD``), NFKC, whitespace runs collapsed to
+one space, stripped, casefolded (:func:`record_texts` spells it out per record). The whole record is
+compared, so two rows asking the same question with different answers are different texts.
 
 Shingles, decided per record by the share of Han characters among its non-space characters:
 
@@ -34,7 +36,12 @@ Pipeline (rensa path):
 3. For the flagged records: signatures as numpy, band them again (same bands x rows) to enumerate the
    candidate pairs; pairs whose estimated Jaccard (share of equal slots) is within ``EXACT_MARGIN`` of
    ``threshold`` or above are settled on the exact Jaccard of their shingle sets >= ``threshold``.
-   Confirmed pairs are clustered with union-find.
+   Only pairs whose estimate is more than ``EXACT_MARGIN`` below the threshold are dropped on the estimate.
+4. Short records (under 39 words / 78 Han characters at threshold 0.85; :func:`short_lengths`) also count
+   as near-duplicates when they are one edit apart: equal but for one word (two Han characters). The
+   threshold's Jaccard cannot express that at those lengths; the derivation is at :func:`short_lengths`.
+   Their candidates come from exact keys, not MinHash, and are checked on the tokens.
+   Confirmed pairs of both kinds are clustered with union-find.
 
 Without rensa, datasketch computes the signatures and step 3 runs over all records.
 
@@ -51,6 +58,7 @@ they always cluster here too.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import unicodedata
@@ -91,17 +99,50 @@ _GOLD = np.uint64(0x9E3779B97F4A7C15)
 # Tokens longer than this many bytes are hashed with blake2b instead of the 8-byte block chain, so a
 # base64 blob does not cost one numpy pass per 8 bytes.
 LONG_TOKEN = 64
-_WS, _HANCLS, _FOLD = 1, 2, 4
+_WS, _HANCLS, _FOLD, _PUNCT, _PAD = 1, 2, 4, 8, 16
+
+# Punctuation folding, applied to the raw text before NFKC: CJK and full-width punctuation becomes its
+# ASCII equivalent, so "什麼是複利？" and "什麼是複利?", 「引號」 and “引號” and "引號", or "Hello，world"
+# and "Hello, world" shingle alike. Sentence punctuation and brackets are padded with the space an
+# ASCII writer puts there (after "," / before "("), so word tokens match too; the CJK path drops
+# whitespace, so the padding costs it nothing. Every character whose NFKC form is one of these keys
+# (half-width 「｡｣, vertical and small forms) folds the same way.
+_PUNCT_BASE = {
+    "，": ", ", "、": ", ", "。": ". ", "．": ". ", "；": "; ", "：": ": ", "？": "? ", "！": "! ",
+    "「": ' "', "」": '" ', "『": ' "', "』": '" ', "《": ' "', "》": '" ',
+    "（": " (", "）": ") ", "［": " [", "］": "] ", "【": " [", "】": "] ",
+    "“": '"', "”": '"', "‘": "'", "’": "'",
+}  # fmt: skip
+
+
+def _punct_table() -> dict[int, str]:
+    table = {ord(c): r for c, r in _PUNCT_BASE.items()}
+    for c in range(0x2000, 0x10000):
+        nfkc = unicodedata.normalize("NFKC", chr(c))
+        if nfkc in _PUNCT_BASE:
+            table.setdefault(c, _PUNCT_BASE[nfkc])
+    return table
+
+
+PUNCT_FOLD = _punct_table()
+
+
+def fold_punctuation(text: str) -> str:
+    """``text`` with CJK / full-width punctuation replaced by ASCII (see ``PUNCT_FOLD``); run before NFKC."""
+    return text.translate(PUNCT_FOLD)
 
 
 def _code_point_classes() -> np.ndarray:
-    """_WS / _HANCLS / _FOLD (casefold changes it) per code point; the extra last slot (0) is for all above."""
-    top = 0x1E922  # nothing from here on is whitespace, Han or changed by casefold
+    """_WS / _HANCLS / _FOLD (casefold changes it) / _PUNCT (folded, see ``PUNCT_FOLD``; plus _PAD when the
+    replacement is two characters) per code point; the extra last slot (0) is for all above."""
+    top = 0x1E922  # nothing from here on is whitespace, Han, folded punctuation or changed by casefold
     lut = np.zeros(top + 1, dtype=np.uint8)
     lut[[c for c in range(0x3001) if chr(c).isspace()]] = _WS
     for lo, hi in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)):  # = _HAN
         lut[lo : hi + 1] = _HANCLS
     lut[[c for c in range(top) if chr(c).casefold() != chr(c)]] = _FOLD
+    for c, rep in PUNCT_FOLD.items():
+        lut[c] = _PUNCT | (_PAD if len(rep) == 2 else 0)
     return lut
 
 
@@ -141,9 +182,9 @@ _CP_HASH = _mix(np.arange(0x10000, dtype=np.uint64) + _GOLD)
 
 
 def record_texts(df: pd.DataFrame) -> list[str]:
-    """Normalised instruction + input + output of every row, in row order."""
+    """Normalised instruction + input + output of every row, in row order (punctuation folded first)."""
     return [
-        normalize_text(f"{i}\n{x}\n{o}")
+        normalize_text(fold_punctuation(f"{i}\n{x}\n{o}"))
         for i, x, o in zip(
             df["instruction"].astype(str), df["input"].astype(str), df["output"].astype(str), strict=True
         )
@@ -204,6 +245,21 @@ def _chunk_text(columns: Sequence[pa.Array | pa.ChunkedArray], lo: int) -> pa.Ar
 
 
 @dataclass(frozen=True)
+class ShortTokens:
+    """The token hashes of the short records (see :func:`short_lengths`), grouped by record.
+
+    Record ``k`` has the tokens ``flat[offsets[k]:offsets[k + 1]]`` (word hashes, or Han-path character
+    hashes with whitespace dropped, as the shingles are made of), came from input row ``rows[k]``, and
+    ``cjk[k]`` says which of the two it is.
+    """
+
+    flat: np.ndarray
+    offsets: np.ndarray
+    rows: np.ndarray
+    cjk: np.ndarray
+
+
+@dataclass(frozen=True)
 class Shingles:
     """Shingle hashes of many records, grouped by record.
 
@@ -215,6 +271,7 @@ class Shingles:
     flat: np.ndarray
     offsets: np.ndarray
     rows: np.ndarray
+    short: ShortTokens | None = None  # the tokens of short records, when asked for (``short=`` limits)
 
     def in_row_order(self) -> tuple[np.ndarray, np.ndarray]:
         """(flat, offsets) with record k = input row k."""
@@ -232,22 +289,29 @@ def shingle_hashes(texts: Sequence[str] | pa.Array, workers: int = 1) -> tuple[n
     return text_shingles([arr.cast(pa.large_string())], workers).in_row_order()
 
 
-def frame_shingles(df: pd.DataFrame, workers: int = 1) -> Shingles:
-    """Shingles of every row of ``df`` (record text as in :func:`record_texts`)."""
-    return text_shingles(_columns(df), workers)
+def frame_shingles(df: pd.DataFrame, workers: int = 1, short: tuple[int, int] | None = None) -> Shingles:
+    """Shingles of every row of ``df`` (record text as in :func:`record_texts`); see :func:`text_shingles`."""
+    return text_shingles(_columns(df), workers, short)
 
 
-def text_shingles(columns: Sequence[pa.Array | pa.ChunkedArray], workers: int = 1) -> Shingles:
+def text_shingles(
+    columns: Sequence[pa.Array | pa.ChunkedArray], workers: int = 1, short: tuple[int, int] | None = None
+) -> Shingles:
     """Shingles of the raw texts made by joining ``columns`` (large_string) row by row with newlines.
 
     ``CHUNK`` rows at a time on ``workers`` threads. Threads, not processes: the heavy steps are
-    numpy / Arrow kernels that release the GIL, and nothing has to be pickled back.
+    numpy / Arrow kernels that release the GIL, and nothing has to be pickled back. With ``short`` =
+    (word tokens, Han characters), the tokens of every record with fewer than that many come back too
+    (``Shingles.short``).
     """
     n = len(columns[0]) if columns else 0
     bounds = range(0, n, CHUNK)
+    short_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def one(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        flat, counts, rows = _chunk_shingles(_chunk_text(columns, lo))
+        flat, counts, rows, few = _chunk_shingles(_chunk_text(columns, lo), short)
+        if few is not None:
+            short_parts.append((few[0], few[1], few[2] + lo, few[3]))  # list.append is atomic
         return flat, counts, rows + lo
 
     # Each chunk is copied into one buffer as it arrives and then dropped, so its memory goes to the
@@ -270,11 +334,23 @@ def text_shingles(columns: Sequence[pa.Array | pa.ChunkedArray], workers: int = 
             rows[done : done + len(part_rows)] = part_rows
             pos += len(part_flat)
             done += len(part_counts)
-    return Shingles(flat[:pos], _offsets(counts), rows)
+    few = None
+    if short is not None:
+        short_parts.sort(key=lambda part: int(part[2][0]) if len(part[2]) else -1)  # chunk order, for determinism
+        few = ShortTokens(
+            np.concatenate([p[0] for p in short_parts] or [np.zeros(0, np.uint64)]),
+            _offsets(np.concatenate([p[1] for p in short_parts] or [np.zeros(0, np.int64)])),
+            np.concatenate([p[2] for p in short_parts] or [np.zeros(0, np.int64)]),
+            np.concatenate([p[3] for p in short_parts] or [np.zeros(0, bool)]),
+        )
+    return Shingles(flat[:pos], _offsets(counts), rows, few)
 
 
-def _chunk_shingles(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(flat hashes, shingles per record, chunk row of each record) for one chunk of raw texts.
+def _chunk_shingles(text: pa.Array, short: tuple[int, int] | None = None):
+    """(flat hashes, shingles per record, chunk row of each record, short tokens) for one chunk of raw texts.
+
+    Short tokens: None, or with ``short`` = (word limit, Han limit) the (flat token hashes, tokens per
+    record, chunk row, is-CJK) of the records with fewer tokens than their path's limit.
 
     ASCII rows skip Python strings: NFKC leaves ASCII alone and casefold is plain lowering there, so
     their UTF-8 bytes go straight from the Arrow buffer to the word path. Other rows are normalised
@@ -318,12 +394,25 @@ def _chunk_shingles(text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     c_hash, c_counts = _window_hashes(ctok, nonws[cjk], CJK_NGRAM)
 
     rows = np.concatenate([a_rows, na_rows[w_local], na_rows[cjk]])
-    return np.concatenate([w_hash, c_hash]), np.concatenate([w_counts, c_counts]), rows
+    few = None
+    if short is not None:
+        c_tcounts = nonws[cjk]
+        w_sel = np.flatnonzero(tcounts < short[0])
+        c_sel = np.flatnonzero(c_tcounts < short[1])
+        w_flat, w_off = _subset(tok, _offsets(tcounts), w_sel)
+        c_flat, c_off = _subset(ctok, _offsets(c_tcounts), c_sel)
+        few = (
+            np.concatenate([w_flat, c_flat]),
+            np.concatenate([np.diff(w_off), np.diff(c_off)]),
+            np.concatenate([rows[w_sel], rows[len(tcounts) + c_sel]]),
+            np.repeat([False, True], [len(w_sel), len(c_sel)]),
+        )
+    return np.concatenate([w_hash, c_hash]), np.concatenate([w_counts, c_counts]), rows, few
 
 
 def _normalise(texts: pa.Array) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
-    """NFKC + casefold of every text: (the results back to back, each one's length in characters,
-    their code points, the class of each code point in ``_CP_CLASS``).
+    """Punctuation fold, NFKC and casefold of every text: (the results back to back, each one's length in
+    characters, their code points, the class of each code point in ``_CP_CLASS``).
 
     Whole-chunk first: every text ends in a newline, which nothing composes with or reorders around,
     so the texts are NFKC when their concatenation is; casefold has nothing to do without a ``_FOLD``
@@ -333,8 +422,12 @@ def _normalise(texts: pa.Array) -> tuple[str, np.ndarray, np.ndarray, np.ndarray
     raw, _ = _utf8_of(texts)
     joined = raw.decode("utf-8")
     lens = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
-    if unicodedata.is_normalized("NFKC", joined):
+    cps, cls = _code_points(joined)
+    if (cls & _PUNCT).any():  # fold punctuation first (one C call); padded marks add one character each
+        lens = lens + _segment_counts((cls & _PAD) != 0, _offsets(lens))
+        joined = joined.translate(PUNCT_FOLD)
         cps, cls = _code_points(joined)
+    if unicodedata.is_normalized("NFKC", joined):
         if not (cls & _FOLD).any():
             return joined, lens, cps, cls
         folded = joined.casefold()
@@ -550,14 +643,47 @@ EXACT_MARGIN = 0.1
 def confirmed_pairs(
     df: pd.DataFrame, threshold: float = 0.85, num_perm: int = 128, seed: int = 0, workers: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(pairs (i < j) of row positions confirmed as near-duplicates, sorted; their exact Jaccard)."""
+    """(pairs (i < j) of row positions confirmed as near-duplicates, sorted; their exact Jaccard).
+
+    A pair is confirmed when the exact Jaccard of its shingle sets is >= ``threshold`` (MinHash and LSH only
+    propose candidates), or when both records are short and one edit apart (see :func:`short_lengths`);
+    such a pair's Jaccard may be below ``threshold``.
+    """
     if num_perm % BAND_ROWS:
         raise ValueError(f"num_perm must be a multiple of {BAND_ROWS}")
-    sh = frame_shingles(df, default_workers() if workers is None else workers)
+    sh = frame_shingles(df, default_workers() if workers is None else workers, _short_token_limits(threshold))
     pairs, exact = _confirm(sh.flat, sh.offsets, threshold, num_perm, seed)
     pairs = np.sort(sh.rows[pairs], axis=1)
+    if sh.short is not None and len(sh.short.rows) > 1:
+        edits = short_edit_pairs(sh.short)
+        n = len(df)
+        new = np.setdiff1d(edits[:, 0] * n + edits[:, 1], pairs[:, 0] * n + pairs[:, 1])
+        if len(new):
+            edits = _same_numbers(df, np.stack([new // n, new % n], axis=1))
+        if len(new) and len(edits):
+            pos = np.empty(n, dtype=np.int64)
+            pos[sh.rows] = np.arange(n)
+            pairs = np.concatenate([pairs, edits])
+            exact = np.concatenate([exact, exact_jaccard(sh.flat, sh.offsets, pos[edits])])
     order = np.lexsort((pairs[:, 1], pairs[:, 0]))
     return pairs[order], exact[order]
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _same_numbers(df: pd.DataFrame, pairs: np.ndarray) -> np.ndarray:
+    """The one-edit pairs whose records state the same numbers.
+
+    In a short record a different number is different content, not a rewording: "Is 7 prime? Yes." and
+    "Is 11 prime? Yes." are two questions, as are two prices or two years. Only the (few) one-edit
+    pairs are looked at, so a regex per record is cheap here.
+    """
+    rows = np.unique(pairs)
+    texts = dict(zip(rows.tolist(), record_texts(df.iloc[rows]), strict=True))
+    numbers = {r: _NUMBER.findall(t) for r, t in texts.items()}
+    same = np.fromiter((numbers[a] == numbers[b] for a, b in pairs.tolist()), dtype=bool, count=len(pairs))
+    return pairs[same]
 
 
 def _confirm(
@@ -629,6 +755,212 @@ def _jaccard_block(flat: np.ndarray, offsets: np.ndarray, pairs: np.ndarray, w: 
     inter = ((both[:, 1:] == both[:, :-1]) & (both[:, 1:] != _SENTINEL)).sum(axis=1)
     union = uniq[inv[:, 0]] + uniq[inv[:, 1]] - inter
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+# --- short records: one edit -------------------------------------------------------------------------------
+#
+# One substitution of a block of m tokens in a record of L tokens changes at most c = k + m - 1 of its
+# S = L - k + 1 k-shingles (those that overlap the block), and the other record gets at most c new ones, so
+# the two shingle sets keep a Jaccard of at least (S - c) / (S + c). That is >= t exactly when
+# S >= c (1 + t) / (1 - t): with t = 0.85, word 3-grams and m = 1 word, c = 3 and S >= 37, so L >= 39
+# words; with Han 5-grams and m = 2 characters (a Chinese word is 1-2 characters), c = 6 and S >= 74, so
+# L >= 78 characters. From there on the fixed threshold already counts a one-word edit as a near-duplicate
+# and records keep the MinHash path alone. Below it, the Jaccard a one-word edit leaves,
+# (S - c) / (S + c), falls fast and reaches 0 at S <= c (every shingle touches the edit), so no Jaccard
+# threshold can be lowered far enough: one low enough to admit a one-word edit in the middle of a
+# 7-word record (2 of 8 shingles shared, 0.25) also admits two words changed at its end (3 of 7, 0.43),
+# which is "What is the capital of France? Paris." against "... of Peru? Lima.". So under that length
+# the adapted threshold is applied as what it stands for: the two token sequences are equal except for
+# one contiguous block of at most m tokens on each side (one word or two Han characters substituted,
+# inserted or deleted), and they share at least k tokens. A record's text is instruction + input +
+# output, so a question that differs in one word and has a different answer differs in two places and
+# is never merged this way. (Exact Jaccard >= t still applies to short records too.)
+#
+# Candidates are exhaustive, not sampled: every record emits one key per way of cutting out a block of
+# w <= m tokens, hashing (what is before it, by position from the start; what is after it, by position
+# from the end); two records share a key exactly when they are one such edit apart. Each key pair is then
+# checked on the tokens themselves, so a hash collision cannot merge anything.
+SHORT_EDIT_TOKENS = {False: 1, True: 2}  # tokens in the one edit: a word, or two Han characters
+SHORT_MAX = 256  # never treat records of this many tokens or more as short, whatever the threshold
+
+
+def short_lengths(threshold: float) -> tuple[int, int] | None:
+    """(word tokens, Han characters): records with fewer are short for ``threshold`` (the L above, capped at
+    ``SHORT_MAX``), or None at threshold >= 1, where no edit is a near-duplicate at any length."""
+    if threshold >= 1:
+        return None
+    t = max(threshold, 0.0)
+    out = []
+    for cjk, k in ((False, WORD_NGRAM), (True, CJK_NGRAM)):
+        c = k + SHORT_EDIT_TOKENS[cjk] - 1
+        s_min = math.ceil(c * (1 + t) / (1 - t) - 1e-9)  # the float noise in 3 * 1.85 / 0.15 must not round up
+        out.append(min(s_min + k - 1, SHORT_MAX))
+    return out[0], out[1]
+
+
+def _short_token_limits(threshold: float) -> tuple[int, int] | None:
+    """Token limits for :func:`text_shingles`: the short lengths plus m, so that the partner of a short record
+    (up to m tokens longer) is looked at too."""
+    lengths = short_lengths(threshold)
+    if lengths is None:
+        return None
+    return lengths[0] + SHORT_EDIT_TOKENS[False], lengths[1] + SHORT_EDIT_TOKENS[True]
+
+
+def settings(threshold: float, num_perm: int = 128) -> dict:
+    """The near-duplicate rule's parameters, as a gate report records them."""
+    lengths = short_lengths(threshold)
+    return {
+        "jaccard_threshold": threshold,
+        "num_perm": num_perm,
+        "lsh_bands": f"{num_perm // BAND_ROWS} x {BAND_ROWS}",
+        "shingles": f"word {WORD_NGRAM}-grams; Han-character {CJK_NGRAM}-grams when Han >= {CJK_RATIO:.0%}",
+        "punctuation": "CJK and full-width punctuation folded to ASCII",
+        "exact_jaccard_margin": EXACT_MARGIN,
+        "one_edit_rule_below": None
+        if lengths is None
+        else {"words": lengths[0], "han_chars": lengths[1], "edit_words": 1, "edit_han_chars": 2},
+    }
+
+
+def one_edit_jaccard(tokens: int, cjk: bool) -> float:
+    """The lowest shingle Jaccard one edit (one word, two Han characters) can leave in a record of ``tokens``
+    tokens: (S - c) / (S + c), 0 when every shingle touches the edit. The derivation is above."""
+    k = CJK_NGRAM if cjk else WORD_NGRAM
+    c = k + SHORT_EDIT_TOKENS[cjk] - 1
+    s = max(tokens - k + 1, 1)
+    return max(0.0, (s - c) / (s + c))
+
+
+_KEY_PRE = np.uint64(0xD6E8FEB86659FD93)
+_KEY_SUF = np.uint64(0xA0761D6478BD642F)
+_KEY_LEN = np.uint64(0xE7037ED1A0B428DB)
+
+
+def _edit_keys(short: ShortTokens) -> tuple[np.ndarray, np.ndarray]:
+    """(key, record) for every way of cutting a block of w <= m tokens out of each short record that can
+    have a partner at all.
+
+    Two records one edit apart share their first h or their last h tokens, h = ceil((L - m) / 2) for the
+    longer one's length L. Each record emits that prefix and suffix key for each length it could be the
+    shorter of (its own up to + m): 2 (m + 1) keys, so a record with none of them shared is dropped before
+    the (m + 1) L cut keys are made. Unique records (most of them) cost a few numpy passes.
+    """
+    counts = np.diff(short.offsets)
+    starts = short.offsets[:-1]
+    n_tok = len(short.flat)
+    ks = np.where(short.cjk, CJK_NGRAM, WORD_NGRAM)
+    ms = np.where(short.cjk, SHORT_EDIT_TOKENS[True], SHORT_EDIT_TOKENS[False])
+    rec_of = np.repeat(np.arange(len(counts)), counts)
+    pos = np.arange(n_tok, dtype=np.int64) - starts[rec_of]
+    back = counts[rec_of] - 1 - pos
+    # token hashed with its position from the start (for the part before the cut) / from the end (after it)
+    fwd = np.zeros(n_tok + 1, dtype=np.uint64)
+    np.cumsum(_mix(short.flat + pos.astype(np.uint64) * _KEY_PRE), out=fwd[1:])
+    bwd = np.zeros(n_tok + 1, dtype=np.uint64)
+    np.cumsum(_mix(short.flat ^ (back.astype(np.uint64) * _KEY_SUF)), out=bwd[1:])
+    salt = short.cjk.astype(np.uint64) * _GOLD
+
+    able = np.flatnonzero(counts >= ks)  # fewer than k tokens: nothing can be shared enough
+    halves, owner = [], []
+    for d in range(max(SHORT_EDIT_TOKENS.values()) + 1):
+        recs = able[d <= ms[able]]
+        h = np.minimum((counts[recs] + d - ms[recs] + 1) // 2, counts[recs])
+        tag = _mix(h.astype(np.uint64) * _KEY_LEN + salt[recs])
+        s0 = starts[recs]
+        halves += [fwd[s0 + h] - fwd[s0] + tag, (bwd[s0 + counts[recs]] - bwd[s0 + counts[recs] - h]) ^ tag]
+        owner += [recs, recs]
+    half, owner_of = np.concatenate(halves), np.concatenate(owner)
+    order = np.lexsort((owner_of, half))  # a record may emit one key twice: a run needs two owners
+    hs, os_ = half[order], owner_of[order]
+    first = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1]])
+    last = np.r_[first[1:], len(hs)] - 1
+    run = np.repeat(os_[first] != os_[last], last - first + 1)
+    live = np.zeros(len(counts), dtype=bool)
+    live[os_[run]] = True
+
+    keys, owners = [], []
+    for w in range(max(SHORT_EDIT_TOKENS.values()) + 1):
+        recs = np.flatnonzero(live & (w <= ms) & (counts - w >= ks))  # keep at least k tokens in common
+        if not len(recs):
+            continue
+        n_cut = counts[recs] - w + 1  # the block starts at i = 0 .. L - w
+        rec = np.repeat(recs, n_cut)
+        i = np.arange(int(n_cut.sum()), dtype=np.int64) - np.repeat(_offsets(n_cut)[:-1], n_cut)
+        s0 = starts[rec]
+        before = fwd[s0 + i] - fwd[s0]
+        after = bwd[s0 + counts[rec]] - bwd[s0 + i + w]
+        tail = (counts[rec] - i - w).astype(np.uint64)
+        key = _mix_inplace(before + i.astype(np.uint64) * _KEY_LEN + salt[rec])
+        key ^= _mix_inplace(after + tail * _KEY_LEN)
+        keys.append(_mix_inplace(key))
+        owners.append(rec)
+    if not keys:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    return np.concatenate(keys), np.concatenate(owners)
+
+
+def _bucket_pairs(key: np.ndarray) -> np.ndarray:
+    """Pairs of positions (i, j) in ``key`` with equal keys: all pairs of a bucket up to ``ALL_PAIRS_MAX``
+    members, a star on the first member plus a chain above that (linear, still connects the bucket)."""
+    m = len(key)
+    order = np.argsort(key)
+    ks = key[order]
+    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    sizes = np.diff(np.r_[starts, m])
+    out: list[np.ndarray] = [np.zeros((0, 2), dtype=np.int64)]
+    for size in np.unique(sizes[(sizes > 1) & (sizes <= ALL_PAIRS_MAX)]).tolist():
+        members = order[starts[sizes == size][:, None] + np.arange(size)]
+        iu, ju = np.triu_indices(size, 1)
+        out.append(np.stack([members[:, iu].ravel(), members[:, ju].ravel()], axis=1))
+    for s, size in zip(starts[sizes > ALL_PAIRS_MAX].tolist(), sizes[sizes > ALL_PAIRS_MAX].tolist(), strict=True):
+        members = order[s : s + size]
+        out.append(np.stack([np.repeat(members[0], size - 1), members[1:]], axis=1))
+        out.append(np.stack([members[:-1], members[1:]], axis=1))
+    return np.concatenate(out).astype(np.int64)
+
+
+def _one_edit(a: list[int], b: list[int], m: int, k: int) -> bool:
+    """True when ``a`` and ``b`` are equal but for one block of <= m tokens each, and share >= k tokens."""
+    if abs(len(a) - len(b)) > m:
+        return False
+    n = min(len(a), len(b))
+    p = 0
+    while p < n and a[p] == b[p]:
+        p += 1
+    s = 0
+    while s < n - p and a[-1 - s] == b[-1 - s]:
+        s += 1
+    return len(a) - p - s <= m and len(b) - p - s <= m and p + s >= k
+
+
+def short_edit_pairs(short: ShortTokens) -> np.ndarray:
+    """Pairs (i < j) of input rows, both short records of the same path, that are one edit apart (see above)."""
+    key, owner = _edit_keys(short)
+    if not len(key):
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = owner[_bucket_pairs(key)]
+    pairs = np.sort(pairs[(pairs[:, 0] != pairs[:, 1]) & (short.cjk[pairs[:, 0]] == short.cjk[pairs[:, 1]])], axis=1)
+    if not len(pairs):
+        return pairs.reshape(0, 2)
+    n = len(short.rows)
+    code = np.unique(pairs[:, 0] * n + pairs[:, 1])
+    pairs = np.stack([code // n, code % n], axis=1)
+    flat, off, cjk = short.flat, short.offsets, short.cjk
+    ok = np.fromiter(
+        (
+            _one_edit(
+                flat[off[a] : off[a + 1]].tolist(),
+                flat[off[b] : off[b + 1]].tolist(),
+                SHORT_EDIT_TOKENS[bool(cjk[a])],
+                CJK_NGRAM if cjk[a] else WORD_NGRAM,
+            )
+            for a, b in pairs.tolist()
+        ),
+        dtype=bool,
+        count=len(pairs),
+    )
+    return np.sort(short.rows[pairs[ok]], axis=1)
 
 
 def default_workers() -> int:

@@ -73,6 +73,16 @@ def _md(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _cell(value: object) -> str:
+    """A table cell: plain text as :func:`_md`; a value with Markdown syntax in it (a regex) as a code span,
+    pipes still escaped (GFM splits cells before code spans)."""
+    text = str(value).replace("\n", " ")
+    if not re.search(r"[\\`*_\[\]<>{}#]", text):
+        return _md(text)
+    text = text.replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
 def build_provenance(
     all_rows: pd.DataFrame, provenance: dict | None = None, documents: pd.DataFrame | str | Path | None = None
 ) -> dict:
@@ -197,6 +207,7 @@ def write_dataset_folder(
         gate_summary=gate_summary or "Not recorded.",
         provenance=build_provenance(all_rows, provenance, documents),
         md=_md,
+        cell=_cell,
         fields={name: (InstructionRecord.to_schema().columns[name].description or "") for name in FEATURES},
     )
     card.save(out / "README.md")

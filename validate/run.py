@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from validate.contracts import InstructionRecord, columns
-from validate.decontam import contaminated, load_eval_sets
+from validate.decontam import DEFAULT_N as DECONTAM_N
+from validate.decontam import MIN_TOKENS, contaminated, load_eval_sets
 from validate.dedup import near_duplicates
+from validate.dedup import settings as dedup_settings
 from validate.errors import DataAgentError
 from validate.exports import write_exports
 from validate.gate import REASONS
@@ -18,7 +21,7 @@ from validate.hub import push_dataset
 from validate.io import OnBadLine, load_table, read_records, strict_json, write_records, write_table
 from validate.publish import split_by_source, write_dataset_folder
 from validate.quality import GateConfig, run_gate, strict_violations
-from validate.report import build_report, summary_table_markdown
+from validate.report import build_report, summary_table_markdown, threshold_rows
 
 
 def gate_file(
@@ -34,7 +37,10 @@ def gate_file(
     """The whole gate over one file: checks, near-duplicates, decontamination, report.
 
     Writes accepted.*, quarantine.* (every reason per row, and the input ``line`` where known),
-    gate_report.json, quality_report.{json,html} and gate_summary.md (the table for the dataset card).
+    gate_report.json (with ``thresholds``: the whole GateConfig, the near-duplicate rule and the
+    decontamination window actually used), quality_report.{json,html} and gate_summary.md (the table
+    for the dataset card). The reports are built after every decision (checks, exact and near
+    duplicates, contamination), so their counts are the counts of accepted.* and quarantine.*.
     A JSONL line that holds no record is quarantined with a ``bad_line:<why>`` reason, or, with
     ``on_bad_line="error"``, refuses the file naming the line. With ``strict``, raises after writing if any
     check's failure rate is over its limit.
@@ -62,6 +68,7 @@ def gate_file(
     _count_bad_lines(report, table.bad)
 
     # Near-dups and contamination are judged on the accepted rows, positions as the report expects.
+    judged = accepted
     clusters: list[list[int]] = []
     drop_reasons: dict[int, list[str]] = {}
     if near_dup_threshold is not None and len(accepted) > 1:
@@ -72,11 +79,10 @@ def gate_file(
                 drop_reasons.setdefault(pos, []).append(f"near_duplicate_of:{kept_id[:12]}")
     hits: dict = {}
     if eval_sets:
-        mask, hits = contaminated(accepted, load_eval_sets(eval_sets))
+        mask, hits = contaminated(accepted, load_eval_sets(eval_sets), n=DECONTAM_N)
         for pos in mask.to_numpy().nonzero()[0]:
             drop_reasons.setdefault(int(pos), []).append("contaminated")
     quarantined = _name_lines(quarantined, table.lines, line_col)
-    quality = build_report(accepted, quarantined, report, clusters, hits, out_dir)
     if drop_reasons:
         positions = sorted(drop_reasons)
         dropped = accepted.iloc[positions].copy()
@@ -92,6 +98,18 @@ def gate_file(
         near_duplicates_removed=sum(len(c) - 1 for c in clusters),
         contaminated_removed=sum("contaminated" in r for r in drop_reasons.values()),
     )
+    report["thresholds"] = {
+        "gate": dataclasses.asdict(cfg),
+        "near_duplicate": None if near_dup_threshold is None else dedup_settings(near_dup_threshold),
+        "decontamination": None
+        if not eval_sets
+        else {
+            "ngram": DECONTAM_N,
+            "unit": "words; Han characters in text with Han",
+            "min_eval_tokens": MIN_TOKENS,
+            "eval_sets": [Path(p).name for p in eval_sets],
+        },
+    }
     out = Path(out_dir)
     write_records(accepted, out / "accepted", InstructionRecord)
     write_table(quarantined, out / "quarantine")
@@ -102,7 +120,9 @@ def gate_file(
         quality_report=str(out / "quality_report.html"),
     )
     (out / "gate_report.json").write_text(strict_json(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    (out / "gate_summary.md").write_text(summary_table_markdown({**quality, **report}), encoding="utf-8")
+    # The report is built from the final decisions, so its counts are those of the files just written.
+    quality = build_report(accepted, quarantined, report, clusters, hits, out_dir, judged_df=judged)
+    (out / "gate_summary.md").write_text(summary_table_markdown(quality), encoding="utf-8")
     if strict:
         violations = strict_violations(report, cfg)
         if violations:
@@ -170,24 +190,27 @@ def publish_file(
 ) -> dict:
     """Publish accepted records in Hub layout (+ Alpaca/ShareGPT/LLaMA-Factory exports); push when ``repo_id``.
 
-    The gate's summary table (gate_summary.md beside gate_report.json) goes into the card.
+    The gate's summary table (gate_summary.md beside gate_report.json) goes into the card, and so do the
+    thresholds gate_report.json records (a collapsed list under "Gate thresholds").
     """
     df = read_records(input_path, InstructionRecord)
     summary = ""
+    provenance: dict = {}
     if gate_report and not Path(gate_report).is_file():
         raise DataAgentError("no such gate report file", gate_report)
     if gate_report:
         table = Path(gate_report).with_name("gate_summary.md")
+        try:
+            rep = json.loads(Path(gate_report).read_text(encoding="utf-8"))
+            summary = f"{rep['input']} records checked, {rep['accepted']} accepted, {rep['quarantined']} quarantined."
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            if not table.exists():  # with the table beside it, the report is only read for its thresholds
+                raise DataAgentError(f"not a gate report ({exc.__class__.__name__}: {exc})", gate_report) from None
+            rep = {}
         if table.exists():
             summary = table.read_text(encoding="utf-8")
-        else:
-            try:
-                rep = json.loads(Path(gate_report).read_text(encoding="utf-8"))
-                summary = (
-                    f"{rep['input']} records checked, {rep['accepted']} accepted, {rep['quarantined']} quarantined."
-                )
-            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DataAgentError(f"not a gate report ({exc.__class__.__name__}: {exc})", gate_report) from None
+        if isinstance(rep, dict) and isinstance(rep.get("thresholds"), dict):
+            provenance["gate"] = {"thresholds": threshold_rows(rep["thresholds"])}
     splits = split_by_source(df)
     folder = write_dataset_folder(
         splits,
@@ -198,6 +221,7 @@ def publish_file(
         gate_summary=summary,
         max_shard_rows=max_shard_rows,
         documents=documents,
+        provenance=provenance,
     )
     exports = write_exports(df, folder, name=Path(out_dir).name or "dataagent")
     result = {
