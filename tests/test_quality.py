@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from validate import arrowtext, exactdup, quality
+from validate import arrowtext, exactdup, quality, semantic
 from validate.errors import DataAgentError
 from validate.gate import REASONS
 from validate.pii import KINDS, cn_id_ok, luhn_ok, tw_id_ok
@@ -199,7 +199,7 @@ def test_code_and_json_answers_must_parse():
         rec("Extract as JSON", '{"name": "Acme", "year": 2024}', task_type="json_extract"),
     ]
     _, reasons, _ = gate(rows)
-    assert "code_syntax_error" in reasons["Write add()"]
+    assert reasons["Write add()"] == ["code_syntax_error", "output:truncated_output"]  # cut off, so it fails
     assert "code_syntax_error" in reasons["Show code"]
     assert "Method body" not in reasons and "Java add" not in reasons and "Extract as JSON" not in reasons
     assert "json_invalid" in reasons["Extract fields"]
@@ -238,8 +238,8 @@ def test_checksum_validators():
 
 def test_pii_scrub_recomputes_id_and_keeps_near_misses():
     text = (
-        "Mail jane.doe@example.com, call 0912-345-678 or +886 912 345 678, office (02) 2345-6789, "
-        "server 192.168.1.10 and 2001:db8::8a2e:370:7334. Invoice AB-12345678, order 0912-34-5678-001, v1.2.3.4.5."
+        "Mail jane.doe@gmail.com, call 0912-345-678 or +886 912 345 678, office (02) 2345-6789, "
+        "server 8.8.8.8 and 2a00:1450:4001:81b::200e. Invoice AB-12345678, order 0912-34-5678-001, v1.2.3.4.5."
     )
     accepted, reasons, report = gate([rec("Who do I contact?", text)])
     assert reasons == {}
@@ -309,11 +309,15 @@ def test_patterns_run_in_pyarrow_and_in_python_re():
     cfg = GateConfig()
     arr = pd.Series(["x"], dtype="str").array
     patterns = [cfg.refusal_pattern, cfg.leak_pattern, cfg.merged_pattern, quality.MOJIBAKE, quality.CONTROL]
-    patterns += [quality.HAN, quality.LATIN, quality.LIST_LINE, quality.CODE_HINT, quality.OPENERS, quality.CLOSERS]
+    patterns += [quality.HAN, quality.LATIN, quality.CODE_HINT, quality.HANT_MARK, quality.HANS_MARK]
+    patterns += [semantic.REFUSAL_CORE, semantic.ALWAYS_CORE, semantic.refusal_opening_pattern(2), semantic.QUOTED]
+    patterns += [semantic.MERGED_SCREEN, semantic.ECHO_LABEL, semantic.GARBLE_SCREEN]
+    patterns += [semantic.SHORT_SCREEN, semantic.ZERO_WIDTH, semantic.FENCE]
     patterns += [k.candidate for k in KINDS.values()]
-    for p in patterns:
+    for p in filter(None, patterns):
         re.compile(p)
         assert not arr._needs_python_regex(p), p
+        arrowtext.contains(pd.Series(["x"], dtype="str"), p)  # RE2 compiles it
 
 
 def test_workers_and_chunks_do_not_change_the_result():
@@ -322,11 +326,11 @@ def test_workers_and_chunks_do_not_change_the_result():
     rows = [rec(f"What does fund {i} invest in?", f"Fund {i} invests in bonds and stocks.") for i in range(12)]
     rows[1] = rec("Summarise {context}", "As an AI language model, I cannot.")
     rows[2] = rec("Card on file?", "Your card 4111 1111 1111 1111 is on file.")
-    rows[3] = rec("Who do I mail?", "Write to jane.doe@example.com today.")
+    rows[3] = rec("Who do I mail?", "Write to jane.doe@gmail.com today.")
     rows[4] = rec("Describe the café", "The cafÃ© opens at nine.")
     rows[5] = rec("Write add()", "def add(a, b):\n    return a +", task_type="docstring_to_code")
     rows[6] = rec("Explain compound interest", "explain compound interest.")
-    rows[9] = rec("Who do I mail?", "Write to john.roe@example.org today.")  # same as row 3 once scrubbed
+    rows[9] = rec("Who do I mail?", "Write to john.roe@outlook.com today.")  # same as row 3 once scrubbed
     rows[11] = rec("WHAT does fund 0  invest in?", "fund 0 invests in bonds and stocks.")  # row 0, normalised
     df = pd.DataFrame(rows)
     one = run_gate(df, workers=1)
@@ -337,7 +341,8 @@ def test_workers_and_chunks_do_not_change_the_result():
     reasons = dict(zip(many[1]["instruction"], many[1][REASONS].map(list), strict=True))
     assert reasons["WHAT does fund 0  invest in?"] == ["exact_duplicate"]
     assert reasons["Who do I mail?"] == ["exact_duplicate"] and many[2]["pii_scrubbed"]["email"] == 2
-    assert reasons["Card on file?"] == ["pii:card"] and reasons["Write add()"] == ["code_syntax_error"]
+    assert reasons["Card on file?"] == ["pii:card"]
+    assert reasons["Write add()"] == ["code_syntax_error", "output:truncated_output"]
     assert len(many[0]) == 5 and len(many[1]) == 7
 
 
@@ -348,7 +353,7 @@ def test_byte_level_helpers_match_their_regex_definitions():
     import pyarrow.compute as pc
 
     rng = random.Random(7)
-    alphabet = list("ab Z。？…”\t\n\r\x0b\x0c\x1c\x85\xa0\u1680\u2000\u2028\u2029\u3000\ufeff中é䷀㐀豈﫿ＡＢ.!") + [
+    alphabet = list("ab Z。？…”\t\n\r\x0b\x0c\x1c\x85\xa0\u1680\u2000\u2028\u2029\u3000\ufeff中é䷀㐀豈﫿ＡＢ.!3．") + [
         "😀"
     ]
     rows = ["".join(rng.choices(alphabet, k=rng.randint(0, 40))) for _ in range(6000)] + [None, "", " ", "  "]
@@ -361,6 +366,9 @@ def test_byte_level_helpers_match_their_regex_definitions():
     assert arrowtext.trimmed(s).equals(pd.Series(pc.utf8_trim_whitespace(arr), dtype="str"))
     last = pd.Series(pc.utf8_slice_codeunits(arr, -1), dtype="str")
     assert (arrowtext.ends_with(s, quality.TERMINAL) == last.isin(list(quality.TERMINAL)).to_numpy()).all()
+    assert (arrowtext.has_byte(s, 10) == arrowtext.contains(s, "\n")).all()
+    numbered = s.astype(object).map(lambda t: isinstance(t, str) and re.search("[0-9][.．]\\Z", t) is not None)
+    assert (arrowtext.ends_with_number_stop(s) == numbered.to_numpy(bool)).all()
 
 
 def test_dedup_fingerprints_agree_for_equal_keys_on_every_path():
