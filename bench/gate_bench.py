@@ -2,25 +2,29 @@
 
     .venv/bin/python bench/gate_bench.py [--n 1000000]
 
-The loop baseline applies every check run_gate applies, record by record, with the same patterns (compiled
-once with Python ``re``) and the thresholds of ``GateConfig()``: PII scrubbing and checksum-validated
-rejection, the contract regexes, Han-weighted lengths and approximate tokens, mojibake and control
-characters, refusals, merged instructions, truncation, template leaks, echo, language and script, Python
-and JSON parsing, and exact duplicates under the same normalised key. It returns each record's reasons, so
-the bench can check that loop and gate quarantine the same records for the same reasons.
+The loop baseline is the gate's specification, ``validate.spec.check_records``: every check run_gate applies,
+record by record, written as one plain function per check with Python ``re`` and the thresholds of
+``GateConfig()`` (PII scrubbing and checksum-validated rejection, the contract regexes, Han-weighted lengths and
+approximate tokens, mojibake including CJK round trips, control characters, refusals in the opening sentences,
+merged turns, truncation, template leaks, echo, language and script, Python and JSON parsing, exact duplicates
+under the same normalised key). It returns each record's reasons, so the bench checks that loop and gate
+quarantine the same records for the same reasons.
+
+The generated records are bilingual: Chinese rows use the common characters of one script (real text is made of
+them; random code points read as garbled text), and every check has defects to catch, including the phrasings
+and layouts the semantic checks are for (refusals with words in between, appended refusals, echoes behind a
+label, merged Q/A turns, short Chinese cuts, CJK-to-CJK mojibake, the wrong Chinese script) and legitimate rows
+that look like them (one-letter answers to closed questions, letters with a sign-off, indented methods).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import random
-import re
 import sys
 import time
-import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -28,14 +32,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from validate import quality as q  # noqa: E402
-from validate.contracts import InstructionRecord  # noqa: E402
-from validate.exactdup import DEDUP_SPACE  # noqa: E402
 from validate.gate import REASONS  # noqa: E402
-from validate.pii import KINDS, TEXT_FIELDS, record_id, scrub_text  # noqa: E402
-from validate.quality import GateConfig, bigram_dice, code_ok, json_ok, run_gate  # noqa: E402
+from validate.hanzi import COMMON, SIMP_ONLY, TOP, TRAD_ONLY  # noqa: E402
+from validate.pii import record_id  # noqa: E402
+from validate.quality import GateConfig, run_gate  # noqa: E402
+from validate.spec import check_records  # noqa: E402
 
-HAN = "".join(chr(c) for c in range(0x4E00, 0x4E00 + 2500))
+# Common characters of each script (shared ones in both), in a fixed order; the 1,000 most frequent four times
+# as likely as the others, roughly as in running text.
+HANT = "".join(sorted(TOP - SIMP_ONLY)) * 4 + "".join(sorted(COMMON - TOP - SIMP_ONLY))
+HANS = "".join(sorted(TOP - TRAD_ONLY)) * 4 + "".join(sorted(COMMON - TOP - TRAD_ONLY))
 # Weights in percent-ish: most records are clean, every check has defects to catch.
 DEFECTS = {
     "": 700,
@@ -55,6 +61,18 @@ DEFECTS = {
     "control": 10,
     "truncated": 20,
     "merged": 10,
+    "refusal_between": 10,
+    "refusal_appended": 10,
+    "echo_twice": 10,
+    "echo_label": 10,
+    "truncated_zh": 10,
+    "merged_roles": 10,
+    "merged_numbered": 10,
+    "mojibake_cjk": 10,
+    "wrong_script": 10,
+    "letter_ok": 10,
+    "choice_ok": 10,
+    "method_ok": 10,
     "code_ok": 15,
     "code_bad": 10,
     "json_ok": 10,
@@ -87,30 +105,45 @@ def make(n: int, seed: int) -> pd.DataFrame:
     rows = []
     for k in range(n):
         zh = rng.random() < 0.5
+        han = HANT if k % 4 else HANS
         if zh:
-            ins, out, lang = "".join(rng.choices(HAN, k=15)) + "？", "".join(rng.choices(HAN, k=80)) + "。", "zh-Hant"
+            ins, out = "".join(rng.choices(han, k=15)) + "？", "".join(rng.choices(han, k=80)) + "。"
+            lang = "zh-Hant" if han is HANT else "zh-Hans"
         else:
             ins, out, lang = " ".join(rng.choices(vocab, k=10)) + "?", " ".join(rng.choices(vocab, k=50)) + ".", "en"
         ctx = ""
         if rng.random() < 0.15:
-            ctx = "".join(rng.choices(HAN, k=120)) + "。" if zh else " ".join(rng.choices(vocab, k=80)) + "."
+            ctx = "".join(rng.choices(han, k=120)) + "。" if zh else " ".join(rng.choices(vocab, k=80)) + "."
         task = "faq_qa"
         d = rng.choices(kinds, weights)[0]
         if d == "leak":
             ins += " {context}"
         elif d == "refusal":
             out = ("作為一個AI，" if zh else "As an AI language model, ") + out
+        elif d == "refusal_between":
+            sorry = "I'm sorry, but I'm really not able to help with that. "
+            out = ("很抱歉，由於資料不足，我沒辦法回答。" if zh else sorry) + out
+        elif d == "refusal_appended":
+            tail = "我只是一個語言模型，我無法完成這個請求。" if zh else "As a language model, I can't do that."
+            out += "\n\n" + tail
         elif d == "echo":
             out = ins
+        elif d == "echo_twice":
+            out = ins + "\n\n" + ins
+        elif d == "echo_label":
+            out = ("問題：" if zh else "Question: ") + ins
         elif d == "short":
             out = "x"
+        elif d == "choice_ok":
+            options = f"\nA. {vocab[k % 5000]}\nB. {vocab[(k + 1) % 5000]}\nAnswer with the letter only."
+            ins, out = ins + options, "B"
         elif d == "badlang":
             lang = "Chinese"
         elif d in ("dup", "dup_far") and rows:
             src = rows[-1] if d == "dup" else rows[rng.randrange(len(rows))]
             ins, ctx, out, task = src["instruction"], src["input"], src["output"], src["task_type"]
         elif d == "email":
-            out = out[:-1] + f" Contact user{k}@example.com."
+            out = out[:-1] + f" Contact user{k}@mailbox.tw."  # example.com is a placeholder domain, never scrubbed
         elif d == "phone":
             out = out[:-1] + f" Call +886 912 {k % 1000:03d} {rng.randrange(1000):03d}."
         elif d == "card":
@@ -122,12 +155,29 @@ def make(n: int, seed: int) -> pd.DataFrame:
             out = out[:-1] + f" ID {_tw_id(rng)}."
         elif d == "mojibake":
             out = out[:-1] + " The cafÃ© opens at nine."
+        elif d == "mojibake_cjk":  # GBK bytes read as Big5 (a Simplified text; undecodable bytes dropped)
+            out = "".join(rng.choices(HANS, k=60)).encode("gbk").decode("big5", errors="ignore")
         elif d == "control":
             out = out[:3] + "\x07" + out[3:]
         elif d == "truncated":
-            out = out[:-1] + " " + " ".join(rng.choices(vocab, k=30)) if not zh else "公式為 A = P（1 + r " + out
+            cut = out[:-1] + " " + " ".join(rng.choices(vocab, k=30)) + " the"
+            out = cut if not zh else "公式為 A = P（1 + r " + out
+        elif d == "truncated_zh":
+            out = "".join(rng.choices(han, k=rng.randint(12, 40)))
         elif d == "merged":
             out += "\n\n2. Instruction: " + " ".join(rng.choices(vocab, k=6)) + "?\nAnswer."
+        elif d == "merged_roles":
+            out += ("\n問：" + "".join(rng.choices(han, k=10)) + "？\n答：是。") if zh else "\nQ: Why?\nA: Because."
+        elif d == "merged_numbered":
+            out += "\n\n2. " + " ".join(rng.choices(vocab, k=6)) + "?\n" + " ".join(rng.choices(vocab, k=9)) + "."
+        elif d == "wrong_script":
+            ins, out, lang = "請說明" + "".join(rng.choices(HANT, k=12)) + "？", "这个" + out, "zh-Hant"
+        elif d == "letter_ok":
+            task = "letter_writing"
+            out = ("您好：\n\n" + out + "\n\n敬祝 商祺\n王小明") if zh else f"Hi team,\n\n{out}\n\nBest regards,\nAlice"
+        elif d == "method_ok":
+            task, name = "method_with_context", rng.choice(vocab)
+            out = f"        def {name}(self, a):\n            total = self.base + a\n            return total"
         elif d in ("code_ok", "code_bad"):
             task, name = "docstring_to_code", rng.choice(vocab)
             body = f"def {name}(a, b):\n    return a + b\n" if d == "code_ok" else f"def {name}(a, b:\n    return a +\n"
@@ -137,9 +187,9 @@ def make(n: int, seed: int) -> pd.DataFrame:
             out = f'{{"name": "{word}", "year": {k}}}' if d == "json_ok" else f'{{"name": "{word}", "year": {k},'
         elif d == "langmix":
             ins, lang = " ".join(rng.choices(vocab, k=10)) + "?", "en"
-            out = "".join(rng.choices(HAN, k=80)) + "。"
+            out = "".join(rng.choices(han, k=80)) + "。"
         elif d == "long":
-            out = "".join(rng.choices(HAN, k=6000)) + "。"
+            out = "".join(rng.choices(han, k=6000)) + "。"
         rows.append(
             {
                 "id": record_id(ins, ctx, out),
@@ -154,151 +204,6 @@ def make(n: int, seed: int) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def loop_gate(records: list[dict], cfg: GateConfig) -> list[list[str]]:
-    """Each record's quarantine reasons (empty: accepted), checked one record at a time."""
-    rx = re.compile
-    contract = []
-    for name, col in InstructionRecord.to_schema().columns.items():
-        for c in col.checks:
-            if c.name in ("str_matches", "str_contains"):
-                p = rx(c.statistics["pattern"])
-                contract.append((name, p.match if c.name == "str_matches" else p.search, f"{name}:{c.error or c.name}"))
-    han, latin, kana = rx(q.HAN), rx(q.LATIN), rx(q.KANA_HANGUL)
-    hant, hans = rx(q.HANT_MARK), rx(q.HANS_MARK)
-    mojibake, control = rx(q.MOJIBAKE), rx(q.CONTROL)
-    refusal, merged, leak = rx(cfg.refusal_pattern), rx(cfg.merged_pattern), rx(cfg.leak_pattern)
-    openers, closers, list_line, code_hint = rx(q.OPENERS), rx(q.CLOSERS), rx(q.LIST_LINE), rx(q.CODE_HINT)
-    py_fence, json_fence, py_start, json_start = rx(q.PY_FENCE), rx(q.JSON_FENCE), rx(q.PY_START), rx(q.JSON_START)
-    echo_drop, dedup_space = rx(q.ECHO_DROP_PY), rx(DEDUP_SPACE + "+")
-    lang_skip, code_task, json_task = (
-        rx(p) if p else None for p in (cfg.language_skip_task_types, cfg.code_task_types, cfg.json_task_types)
-    )
-    terminal = frozenset(q.TERMINAL)
-    scrub = [(KINDS[k], rx(KINDS[k].candidate).search) for k, p in cfg.pii.items() if p == "scrub"]
-    reject = [(KINDS[k], rx(KINDS[k].candidate).search, f"pii:{k}") for k, p in cfg.pii.items() if p == "reject"]
-    bounds = [
-        (
-            f,
-            getattr(cfg, f"min_{f}_chars", 0),
-            getattr(cfg, f"max_{f}_chars", None),
-            getattr(cfg, f"min_{f}_tokens", None),
-            getattr(cfg, f"max_{f}_tokens", None),
-        )
-        for f in TEXT_FIELDS
-    ]
-    thr, min_letters = cfg.language_han_share, cfg.language_min_letters
-
-    def script(t: str, n_han: int) -> tuple[bool, bool]:
-        letters = n_han + len(latin.findall(t))
-        share = n_han / max(letters, 1)
-        if kana.search(t):
-            return letters >= min_letters, False
-        return letters >= min_letters and not thr / 2 <= share < thr, share >= thr
-
-    def echo_norm(t: str) -> str:
-        return echo_drop.sub("", unicodedata.normalize("NFKD", t).lower())
-
-    def truncated(t: str) -> bool:
-        if t.count(q.CODE_FENCE) % 2:
-            return True
-        if t.strip()[-1:] in terminal:
-            return False
-        if len(openers.findall(t)) > len(closers.findall(t)):
-            return True
-        return len(t) > cfg.truncation_min_chars and len(list_line.findall(t)) < 2 and not code_hint.search(t)
-
-    seen: set[tuple[str, str, str]] = set()
-    result = []
-    for r in records:
-        texts = [r["instruction"], r["input"], r["output"]]
-        changed = False
-        for kind, cand in scrub:
-            for j, t in enumerate(texts):
-                if cand(t):
-                    new, hits = scrub_text(t, kind)
-                    if hits and new != t:
-                        texts[j], changed = new, True
-        if changed:
-            r = {**r, "instruction": texts[0], "input": texts[1], "output": texts[2], "id": record_id(*texts)}
-        ins, ctx, out = texts
-        bad = [label for name, test, label in contract if not test(r[name])]
-        n_han = []
-        for (f, lo, hi, lo_tok, hi_tok), t in zip(bounds, texts, strict=True):
-            h = len(han.findall(t))
-            n_han.append(h)
-            if lo and len(t.strip()) + 2 * h < lo:
-                bad.append(f"{f}:too_short")
-            if hi is not None and len(t) + 2 * h > hi:
-                bad.append(f"{f}:too_long")
-            tokens = h + math.ceil((len(t) - h) / 4)
-            if lo_tok and tokens < lo_tok:
-                bad.append(f"{f}:too_few_tokens")
-            if hi_tok is not None and tokens > hi_tok:
-                bad.append(f"{f}:too_many_tokens")
-            if mojibake.search(t):
-                bad.append(f"{f}:mojibake")
-            if control.search(t):
-                bad.append(f"{f}:control_chars")
-        if refusal.search(out):
-            bad.append("output:refusal_boilerplate")
-        if merged.search(out):
-            bad.append("output:merged_instructions")
-        if truncated(out):
-            bad.append("output:truncated_output")
-        if leak.search(ins) or leak.search(ctx) or leak.search(out):
-            bad.append("template_leak")
-        if out and 2 * len(out) <= 3 * len(ins) + 8:
-            o, i = echo_norm(out), echo_norm(ins)
-            lo, li = len(o), len(i)
-            big = lo >= cfg.echo_min_chars
-            if (
-                o == i
-                or (big and lo <= li and lo * 10 >= li * 6 and o in i)
-                or (
-                    big
-                    and lo <= cfg.echo_overlap_max_chars
-                    and lo * 4 >= li * 3
-                    and li * 4 >= lo * 3
-                    and bigram_dice(o, i) >= cfg.echo_overlap_ratio
-                )
-            ):
-                bad.append("output_echoes_instruction")
-        task = r["task_type"]
-        if not ((lang_skip and lang_skip.search(task)) or q.CODE_FENCE in out or code_hint.search(out)):
-            q_known, q_zh = script(ins, n_han[0])
-            a_known, a_zh = script(out, n_han[2])
-            x_known, x_zh = script(ctx, n_han[1]) if ctx else (False, False)
-            if q_known and a_known:
-                if q_zh != a_zh and not (x_known and x_zh == a_zh):
-                    bad.append("language_mismatch")
-                elif q_zh and a_zh:
-                    qt, qs, at, as_ = hant.search(ins), hans.search(ins), hant.search(out), hans.search(out)
-                    if (qt and not qs and as_ and not at) or (qs and not qt and at and not as_):
-                        bad.append("language_mismatch")
-        if py_fence.search(out):
-            if not code_ok(out, True):
-                bad.append("code_syntax_error")
-        elif code_task and code_task.search(task) and py_start.search(out) and not code_ok(out, False):
-            bad.append("code_syntax_error")
-        if json_fence.search(out):
-            if not json_ok(out, True):
-                bad.append("json_invalid")
-        elif json_task and json_task.search(task) and json_start.search(out) and not json_ok(out, False):
-            bad.append("json_invalid")
-        for kind, cand, label in reject:
-            for t in texts:
-                if cand(t) and any(kind.validator is None or kind.validator(m.group()) for m in kind.regex.finditer(t)):
-                    bad.append(label)
-                    break
-        if not bad:
-            key = tuple(dedup_space.sub(" ", unicodedata.normalize("NFKD", t).lower()).strip() for t in texts)
-            if key in seen:
-                bad.append("exact_duplicate")
-            seen.add(key)
-        result.append(sorted(set(bad)))
-    return result
 
 
 def agreement(df: pd.DataFrame, quarantined: pd.DataFrame, loop: list[list[str]]) -> tuple[int, int, list[str]]:
@@ -350,7 +255,7 @@ def main() -> None:
     records = df.to_dict("records")
     convert = time.perf_counter() - t
     t = time.perf_counter()
-    loop = loop_gate(records, cfg)
+    loop = check_records(records, cfg)
     lt = time.perf_counter() - t
     la = sum(not r for r in loop)
     print(

@@ -251,6 +251,39 @@ def ends_with(s: pd.Series, chars: str) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(len(s), bool)
 
 
+def has_byte(s: pd.Series, byte: int) -> np.ndarray:
+    """True where the text holds the ASCII character ``byte`` (a line break: 10), read off the UTF-8 bytes."""
+    parts = []
+    for offsets, b in utf8_chunks(as_arrow(s)):
+        flag = np.zeros(len(offsets) - 1, bool)
+        hits = np.flatnonzero(b == byte)
+        if len(hits):
+            flag[np.searchsorted(offsets, hits, side="right") - 1] = True
+        parts.append(flag)
+    return np.concatenate(parts) if parts else np.zeros(len(s), bool)
+
+
+def ends_with_number_stop(s: pd.Series) -> np.ndarray:
+    """True where the text ends with an ASCII digit and a full stop, "." or "．" (a numbered list marker "3.")."""
+    parts = []
+    for offsets, b in utf8_chunks(as_arrow(s)):
+        end, size = offsets[1:], offsets[1:] - offsets[:-1]
+        if not len(b):
+            parts.append(np.zeros(len(end), bool))
+            continue
+
+        def at(back: int, end: np.ndarray = end, b: np.ndarray = b) -> np.ndarray:
+            return np.take(b, end - back, mode="clip")
+
+        def digit(x: np.ndarray) -> np.ndarray:
+            return (x - np.uint8(48)) < 10  # uint8 arithmetic wraps below "0"
+
+        stop = (size >= 2) & (at(1) == 0x2E) & digit(at(2))
+        wide = (size >= 4) & (at(3) == 0xEF) & (at(2) == 0xBC) & (at(1) == 0x8E) & digit(at(4))
+        parts.append(stop | wide)
+    return np.concatenate(parts) if parts else np.zeros(len(s), bool)
+
+
 def trimmed(s: pd.Series, edges: np.ndarray | None = None) -> pd.Series:
     """``s`` with leading and trailing whitespace removed (pyarrow's utf8_trim_whitespace), trimming only the
     rows whose edges may hold whitespace (``edges``, from ``edge_space`` unless given)."""

@@ -2,12 +2,22 @@
 
 Each check is a named, vectorised pandera Check, so a quarantined row says exactly which checks it
 failed, and lazy validation reports them all in one pass. Column checks are labelled
-``<field>:<check>`` in the quarantine reasons, frame checks by their name alone.
+``<field>:<check>`` in the quarantine reasons, frame checks by their name (the output checks that need the
+instruction or task type are frame checks named ``output:<check>``).
+
+``validate/spec.py`` is the readable definition: one plain function per check on one record; the kernels here
+implement it over whole columns and must agree with it row by row (tests/test_gate_spec.py). The semantic
+signals (refusals, truncation, merged turns, echoes, closed questions, mojibake) live in ``validate/semantic.py``;
+the kernels here screen whole columns and call those functions only on the rows a screen flags. Adding a check:
+its function in validate/spec.py, its kernel and ``pa.Check`` in ``quality_schema`` here, its thresholds in
+validate/gate_defaults.yaml (and GateConfig below).
 
 Speed: every check runs whole-column pyarrow compute (RE2 regexes, lengths) or numpy over the UTF-8 bytes
 (letter counts, whitespace runs, edges) on the Arrow strings pandas 3 stores; one RE2 screen per field
-settles the clean rows, and Python runs per row only on small candidate sets (PII validators, ``ast`` and
-``json`` parsing, substring/overlap tests on short outputs). The failing rows are read off each check's own
+settles the clean rows for the pattern checks (the semantic screens, whose large character classes and
+alternations would overflow RE2's DFA in one union, are passes of their own), and Python runs per row only on
+small candidate sets (PII validators, ``ast``/``json`` parsing and validate.codecheck, mojibake round trips,
+truncation, merged turns, echo containment). The failing rows are read off each check's own
 output, not off pandera's formatted failure cases. Large frames are validated in chunks by worker
 processes; exact duplicates are found once over all chunks. Patterns are written in the common subset of
 RE2 and Python ``re`` so a plain loop with ``re`` gives the same answers (bench/gate_bench.py checks that).
@@ -40,23 +50,25 @@ import pyarrow as pyarrow_
 import pyarrow.compute as pc
 import yaml
 
+from validate import codecheck, semantic
 from validate.arrowtext import (
     Screen,
     approx_tokens,
     as_arrow,
     contains,
-    count,
     ends_with,
+    ends_with_number_stop,
+    has_byte,
     length,
     letter_counts,
     np_bool,
-    stripped,
     weighted_lengths,
 )
 from validate.contracts import InstructionRecord
 from validate.errors import DataAgentError
 from validate.exactdup import exact_duplicates, fingerprints
 from validate.gate import REASONS, type_failures
+from validate.hanzi import SIMP_ONLY_CLASS, TRAD_ONLY_CLASS
 from validate.pii import KINDS, POLICIES, TEXT_FIELDS, PiiKind, detect, record_id, scrub_changes
 
 DEFAULTS_PATH = Path(__file__).with_name("gate_defaults.yaml")
@@ -68,17 +80,9 @@ LATIN = "[A-Za-z]"
 MOJIBAKE = r"[\xc2\xc3][\x80-\xbf]|\xe2" + "\u20ac" + r"|[\xe0-\xef][\x80-\x9f\xa1-\xbf]|" + "\ufffd"
 # C0 controls except \t \n, DEL, C1 controls, and a CR that is not part of CRLF.
 CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r[^\n]"
-# Characters only one Chinese script uses (Traditional, Simplified), paired by position.
-_TRAD = (
-    "這個們為說時會對發過來還國經實現進動種麼沒樣問題關點開務學習應該"
-    "圖書長東車門見產網絡電話認識讓請給體機無華變錢銀單價號資訊歲與處從"
-)
-_SIMP = (
-    "这个们为说时会对发过来还国经实现进动种么没样问题关点开务学习应该"
-    "图书长东车门见产网络电话认识让请给体机无华变钱银单价号资讯岁与处从"
-)
-HANT_MARK = "[" + _TRAD + "]"
-HANS_MARK = "[" + _SIMP + "]"
+# Characters only one Chinese script uses (CC-CEDICT through hanzidentifier): Traditional, Simplified.
+HANT_MARK = TRAD_ONLY_CLASS
+HANS_MARK = SIMP_ONLY_CLASS
 KANA_HANGUL = "[\u3040-\u30ff\u3130-\u318f\uac00-\ud7af]"
 CODE_FENCE = "```"
 PY_FENCE = r"```(?:python3?|py)[ \t]*\n"
@@ -87,12 +91,10 @@ JSON_START = r"^[ \t\n\r]*[\[{]"
 _PY_BLOCKS = re.compile(r"```(?:python3?|py)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _JSON_BLOCKS = re.compile(r"```json[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 PY_START = r"^[ \t]*(?:def [A-Za-z_]|async def |class [A-Za-z_][A-Za-z0-9_]*[:(]|from [A-Za-z_.]+ import |@[A-Za-z_])"
-# Truncation: final characters that close a sentence, a list item, a quote or a code line.
+# Characters that may close a text (a sentence, a list item, a quote, a code line): the byte-level ends_with helper
+# is tested against them. Truncation itself reads validate.semantic.SENTENCE_FINAL.
 TERMINAL = ".!?。！？…\"'”’」』)）]】}>》*`:：;；|~"
-LIST_LINE = r"(?:^|\n)[ \t]*(?:[-*+•]|[0-9]+[.)、]|（[0-9]+）|[一二三四五六七八九十]+、)[ \t]*[^ \t\n]"
 CODE_HINT = r"\n(?:    |\t)[^ \t\n]|```"
-OPENERS = r"[(\[{（「『【《]"
-CLOSERS = r"[)\]}）」』】》]"
 # Echo comparison keeps letters and digits only; Python re has no \p{..}, and [\W_] is the same class there.
 ECHO_DROP = r"[^\p{L}\p{N}]+"
 ECHO_DROP_PY = r"[\W_]+"
@@ -129,12 +131,23 @@ class GateConfig:
     echo_min_chars: int = field(default_factory=_default("echo_min_chars"))
     echo_overlap_ratio: float = field(default_factory=_default("echo_overlap_ratio"))
     echo_overlap_max_chars: int = field(default_factory=_default("echo_overlap_max_chars"))
+    echo_residual_chars: int = field(default_factory=_default("echo_residual_chars"))
+    echo_max_length_ratio: float = field(default_factory=_default("echo_max_length_ratio"))
     truncation_min_chars: int = field(default_factory=_default("truncation_min_chars"))
+    truncation_min_chars_latin: int = field(default_factory=_default("truncation_min_chars_latin"))
+    truncation_dangling_min_chars: int = field(default_factory=_default("truncation_dangling_min_chars"))
+    truncation_min_function_words: int = field(default_factory=_default("truncation_min_function_words"))
+    closed_task_types: str = field(default_factory=_default("closed_task_types"))
     language_min_letters: int = field(default_factory=_default("language_min_letters"))
+    language_min_han: int = field(default_factory=_default("language_min_han"))
     language_han_share: float = field(default_factory=_default("language_han_share"))
     language_skip_task_types: str = field(default_factory=_default("language_skip_task_types"))
     code_task_types: str = field(default_factory=_default("code_task_types"))
     json_task_types: str = field(default_factory=_default("json_task_types"))
+    refusal_opening_sentences: int = field(default_factory=_default("refusal_opening_sentences"))
+    refusal_opening_chars: int = field(default_factory=_default("refusal_opening_chars"))
+    mojibake_min_share: float = field(default_factory=_default("mojibake_min_share"))
+    mojibake_min_gain: float = field(default_factory=_default("mojibake_min_gain"))
     refusal_pattern: str = field(default_factory=_default("refusal_pattern"))
     leak_pattern: str = field(default_factory=_default("leak_pattern"))
     merged_pattern: str = field(default_factory=_default("merged_pattern"))
@@ -282,20 +295,20 @@ def _check_setting(name: str, value: object, default: object) -> None:
 
 
 def _norm_for_echo(s: pd.Series) -> pd.Series:
-    """NFKD + lowercase + letters/digits only: 'Repeat me.' and 'repeat me' compare equal."""
-    arr = pc.utf8_lower(pc.utf8_normalize(as_arrow(s), "NFKD"))
+    """``semantic.echo_norm`` over a column: labels ("Question:", "問題：") removed, NFKD, lowercase, letters and
+    digits only, so 'Question: Repeat me.' and 'repeat me' compare equal."""
+    arr = pc.replace_substring_regex(as_arrow(s), semantic.ECHO_LABEL, "")
+    arr = pc.utf8_lower(pc.utf8_normalize(arr, "NFKD"))
     arr = pc.replace_substring_regex(arr, ECHO_DROP, "")
     return pd.Series(arr, index=s.index, dtype="str")
 
 
-def _bigrams(t: str) -> set[str]:
-    return {t[i : i + 2] for i in range(len(t) - 1)}
+bigram_dice = semantic.bigram_dice
 
 
-def bigram_dice(a: str, b: str) -> float:
-    """Dice overlap of the two strings' character-bigram sets (1.0 for equal strings too short to have any)."""
-    x, y = _bigrams(a), _bigrams(b)
-    return 2 * len(x & y) / (len(x) + len(y)) if x and y else float(a == b)
+def _each(mask: np.ndarray, fn: Callable[..., bool], *columns: pd.Series) -> np.ndarray:
+    """``fn`` applied in Python to the rows of ``columns`` under ``mask`` (the candidates a screen flagged)."""
+    return np.fromiter((fn(*values) for values in zip(*(c[mask].tolist() for c in columns), strict=True)), bool)
 
 
 # --- checks -----------------------------------------------------------------------------------------------------
@@ -307,13 +320,10 @@ def _length_checks(cfg: GateConfig, name: str, screen: Screen) -> list[pa.Check]
     lo_tok = getattr(cfg, f"min_{name}_tokens", None)
     hi_tok = getattr(cfg, f"max_{name}_tokens", None)
     checks = []
-    if lo:
+    if lo and name != "output":  # the output's lower bound is a frame check: it reads the instruction
 
         def too_short(s: pd.Series) -> pd.Series:
-            n = screen.stripped_length(s, name)
-            # weighted >= plain length, so Han counting is only needed where plain length falls short (trimming
-            # removes no Han, so the raw text's count serves).
-            return pd.Series(weighted_lengths(s, n < lo, n) >= lo, index=s.index)
+            return pd.Series(~short_rows(s, name, lo, screen), index=s.index)
 
         checks.append(pa.Check(too_short, name="too_short"))
     if hi is not None:
@@ -344,6 +354,31 @@ def _length_checks(cfg: GateConfig, name: str, screen: Screen) -> list[pa.Check]
     return checks
 
 
+def short_rows(s: pd.Series, name: str, lo: int, screen: Screen) -> np.ndarray:
+    """Rows shorter than ``lo`` weighted characters once edge whitespace and zero-width characters are gone."""
+    n = screen.stripped_length(s, name)
+    # weighted >= plain length, so Han counting is only needed where plain length falls short (trimming
+    # removes no Han, so the raw text's count serves).
+    short = weighted_lengths(s, n < lo, n) < lo
+    zero_width = screen.search(s, name, semantic.ZERO_WIDTH, "layout")
+    if zero_width.any():
+        short[zero_width] = _each(zero_width, lambda t: semantic.weighted_length(semantic.visible(t)) < lo, s)
+    return short
+
+
+def output_long_enough(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
+    """False where the output is too short, unless it is a one-character answer to a closed or math question."""
+    short = short_rows(df["output"], "output", cfg.min_output_chars, screen) if cfg.min_output_chars else None
+    if short is None or not short.any():
+        return pd.Series(True, index=df.index)
+
+    def ok(out: str, ins: str, task: str) -> bool:
+        return semantic.short_answer_ok(out, ins, task, cfg.closed_task_types)
+
+    short[short] = ~_each(short, ok, df["output"], df["instruction"], df["task_type"])
+    return pd.Series(~short, index=df.index)
+
+
 NONBLANK_RE2 = r"[^\t\n\v\f\r \x{1c}-\x{1f}\x{85}\p{Z}]"  # Python's \S (str.isspace complement) in RE2
 
 
@@ -361,51 +396,151 @@ def _pattern_check(screen: Screen, field_name: str, pattern: str, name: str) -> 
     return pa.Check(lambda s: pd.Series(~screen.search(s, field_name, pattern, "text"), index=s.index), name=name)
 
 
-def not_truncated(s: pd.Series, min_chars: int, screen: Screen) -> pd.Series:
-    """False where the output looks cut off: unclosed code fence, unbalanced brackets, or long prose
-    without final punctuation. Lists, tables and code are exempt from the punctuation rule."""
-    edges = screen.edges(s, "output")
-    ends_ok = ends_with(s, TERMINAL)
-    if edges.any():
-        ends_ok[edges] = ends_with(stripped(s[edges]), TERMINAL)
-    bad = np.zeros(len(s), bool)
-    fences = screen.search(s, "output", CODE_FENCE, "layout")
-    if fences.any():
-        bad[fences] = count(s[fences], CODE_FENCE) % 2 == 1
-    open_rows = ~ends_ok
-    if open_rows.any():
-        sub = s[open_rows]
-        unbalanced = count(sub, OPENERS) > count(sub, CLOSERS)
-        long_prose = screen.length(s, "output")[open_rows] > min_chars
-        if long_prose.any():
-            lp = sub[long_prose]
-            exempt = (count(lp, LIST_LINE) >= 2) | contains(lp, CODE_HINT)
-            long_prose[long_prose] = ~exempt
-        bad[open_rows] |= unbalanced | long_prose
-    return pd.Series(~bad, index=s.index)
+def no_mojibake(s: pd.Series, name: str, cfg: GateConfig, screen: Screen) -> pd.Series:
+    """False where the text holds Latin-1 readings of UTF-8 or replacement characters (``MOJIBAKE``), or text a
+    wrong decoder garbled (``semantic.garbled``, tried on the rows its screen flags)."""
+    hit = screen.search(s, name, MOJIBAKE, "text")
+    # Every screen needs a non-ASCII character; the scripts' character classes are searched one at a time.
+    cand = screen.byte_length(s, name) > screen.length(s, name)
+    if cand.any():
+        sub = s[cand]
+        flags = contains(sub, semantic.GARBLE_SCREEN)
+        trad, simp = _script_marks(s, name, screen)
+        flags |= (trad & simp)[cand]
+        short = screen.length(s, name)[cand] <= semantic.SHORT_TEXT
+        if short.any():
+            flags[short] |= contains(sub[short], semantic.SHORT_SCREEN)
+        cand[cand] = flags
+    cand &= ~hit
+    if cand.any():
+        hit[cand] = _each(cand, lambda t: semantic.garbled(t, cfg.mojibake_min_share, cfg.mojibake_min_gain), s)
+    return pd.Series(~hit, index=s.index)
+
+
+def _multiline(s: pd.Series, name: str, screen: Screen) -> np.ndarray:
+    return screen.memo(s, (name, "multiline"), lambda: has_byte(s, 10))
+
+
+def not_refusal(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
+    """False where a refusal construction opens the answer or its last paragraph (``semantic.refuses``), or the
+    extra ``refusal_pattern`` matches. All in RE2: the opening pattern on the whole answer first (a superset:
+    blanking quotes only removes matches), then on the first ``refusal_opening_chars`` characters with quotes
+    blanked; the last paragraph (pyarrow trims the same whitespace as ``str.strip``) only where the answer's
+    last characters hold a construction; the exemptions only where there is a hit."""
+    out, ins = df["output"], df["instruction"]
+    chars, sentences = cfg.refusal_opening_chars, cfg.refusal_opening_sentences
+    core = semantic.refusal_opening_pattern(sentences, semantic.REFUSAL_CORE)
+    always = semantic.refusal_opening_pattern(sentences, semantic.ALWAYS_CORE)
+    hit = screen.search(out, "output", cfg.refusal_pattern, "text") if cfg.refusal_pattern else np.zeros(len(df), bool)
+
+    def opens(heads: pyarrow_.Array | pyarrow_.ChunkedArray, rows: np.ndarray) -> np.ndarray:
+        """The rows (of ``rows``) whose head ``heads`` opens with a construction (identity-like ones only in a
+        message written in someone's voice)."""
+        blanked = pc.replace_substring_regex(pc.utf8_slice_codeunits(heads, 0, chars), semantic.QUOTED, "\n")
+        found = np_bool(pc.match_substring_regex(blanked, core))
+        compose = found & contains(ins[rows], semantic.COMPOSE)
+        if compose.any():
+            found[compose] = np_bool(pc.match_substring_regex(pc.filter(blanked, pyarrow_.array(compose)), always))
+        return found
+
+    found = np_bool(pc.match_substring_regex(as_arrow(out), core)) & ~hit
+    if found.any():
+        found[found] = opens(as_arrow(out[found]), found)
+    # The last paragraph (after the last line break, when at most `chars` long) lies within the last `chars`
+    # characters of the trimmed answer.
+    tail_rows = _multiline(out, "output", screen) & ~found & ~hit
+    if tail_rows.any():
+        edge = screen.edges(out, "output")[tail_rows]
+        body = as_arrow(out[tail_rows])
+        if edge.any():
+            body = pc.utf8_trim_whitespace(body)
+        tail = np_bool(pc.match_substring_regex(pc.utf8_slice_codeunits(body, -chars), semantic.REFUSAL_CORE))
+        if tail.any():
+            rows = np.flatnonzero(tail_rows)[tail]
+            last = pc.struct_field(pc.extract_regex(pc.filter(body, pyarrow_.array(tail)), "\n(?P<p>[^\n]*)$"), [0])
+            last = pc.fill_null(pc.utf8_trim_whitespace(last), "")
+            short = np_bool(pc.less_equal(pc.utf8_length(last), chars))
+            mask = np.zeros(len(df), bool)
+            mask[rows[short]] = True
+            if mask.any():
+                found[mask] = opens(pc.filter(last, pyarrow_.array(short)), mask)
+    if found.any():
+        quoted = contains(ins[found], semantic.REFUSAL_CORE) | contains(df["input"][found], semantic.REFUSAL_CORE)
+        found[found] = ~quoted
+    return pd.Series(~(hit | found), index=df.index)
+
+
+def not_merged(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
+    """False where ``merged_pattern`` matches, or a second turn follows the answer (``semantic.merged_turn``, on
+    the rows with a label or numbered item at the start of a line after the first)."""
+    out = df["output"]
+    hit = screen.search(out, "output", cfg.merged_pattern, "text") if cfg.merged_pattern else np.zeros(len(df), bool)
+    cand = _multiline(out, "output", screen) & ~hit
+    if cand.any():
+        cand[cand] = contains(out[cand], semantic.MERGED_SCREEN)
+    if cand.any():
+        hit[cand] = _each(cand, semantic.merged_turn, out, df["instruction"])
+    return pd.Series(~hit, index=df.index)
+
+
+def not_truncated(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
+    """False where the output looks cut off (``semantic.truncated``). Only rows that do not end with a
+    sentence-final mark (or end with a numbered list marker), code-task rows and fenced rows can be: the function
+    runs on those alone."""
+    s = df["output"]
+    # Rows whose edges may hold whitespace are candidates too, whatever trimming would leave last.
+    # A bare list marker as the last line ends with a digit and a full stop ("\n3.").
+    cand = ~ends_with(s, semantic.COMPLETE_END) | screen.edges(s, "output") | ends_with_number_stop(s)
+    cand |= screen.search(s, "output", semantic.FENCE, "layout")
+    cand |= screen.task_matches(df, codecheck.CODE_TASK_TYPES.pattern)
+    bad = np.zeros(len(df), bool)
+    if cand.any():
+
+        def cut(out: str, ins: str, ctx: str, task: str) -> bool:
+            return semantic.truncated(
+                out,
+                ins,
+                ctx,
+                task,
+                cfg.truncation_min_chars,
+                cfg.truncation_min_chars_latin,
+                cfg.truncation_dangling_min_chars,
+                cfg.truncation_min_function_words,
+                cfg.closed_task_types,
+            )
+
+        bad[cand] = _each(cand, cut, s, df["instruction"], df["input"], df["task_type"])
+    return pd.Series(~bad, index=df.index)
 
 
 def not_echo(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
-    """False where the output equals, is a large part of, or nearly restates the instruction.
+    """False where the output equals, repeats, is a large part of, or nearly restates the instruction
+    (``semantic.echo_of`` on texts normalised by ``semantic.echo_norm``).
 
-    Only rows whose raw output is at most ~1.5x the instruction's length can echo it, so normalisation and the
-    per-row substring / bigram-overlap tests run on that subset alone.
+    Only rows whose raw output is at most ``echo_max_length_ratio`` times the instruction (+40) can echo it, so
+    normalisation runs on that subset alone, and Python only on rows whose normalised lengths allow a verdict
+    other than plain equality.
     """
     lo_raw, li_raw = screen.length(df["output"], "output"), screen.length(df["instruction"], "instruction")
     echo = np.zeros(len(df), bool)
-    rows = (2 * lo_raw <= 3 * li_raw + 8) & (lo_raw > 0)
+    rows = (lo_raw > 0) & (lo_raw <= cfg.echo_max_length_ratio * li_raw + 40)
     if not rows.any():
         return pd.Series(True, index=df.index)
     out, ins = _norm_for_echo(df["output"][rows]), _norm_for_echo(df["instruction"][rows])
     sub = np_bool(pc.equal(as_arrow(out), as_arrow(ins)))
     lo, li = length(out), length(ins)
-    cand = ~sub & (lo >= cfg.echo_min_chars) & (lo <= li) & (lo * 10 >= li * 6)
-    if cand.any():
-        sub[cand] = [o in i for o, i in zip(out[cand], ins[cand], strict=True)]
-    near = ~sub & (lo >= cfg.echo_min_chars) & (lo <= cfg.echo_overlap_max_chars)
-    near &= (lo * 4 >= li * 3) & (li * 4 >= lo * 3)
-    if near.any():
-        sub[near] = [bigram_dice(o, i) >= cfg.echo_overlap_ratio for o, i in zip(out[near], ins[near], strict=True)]
+    m = cfg.echo_min_chars
+    maybe = (li >= m) & (lo >= li) | (lo <= li) & (lo * 10 >= li * 6)
+    maybe |= (lo <= cfg.echo_overlap_max_chars) & (lo * 4 >= li * 3) & (li * 4 >= lo * 3)
+    maybe &= ~sub & (lo >= m)
+    if maybe.any():
+
+        def echoes(o: str, i: str) -> bool:
+            return semantic.echo_of(
+                o, i, m, cfg.echo_residual_chars, cfg.echo_overlap_ratio, cfg.echo_overlap_max_chars
+            )
+
+        sub[maybe] = _each(maybe, echoes, out, ins)
     echo[rows] = sub
     return pd.Series(~echo, index=df.index)
 
@@ -427,19 +562,46 @@ def no_pii(df: pd.DataFrame, kind: PiiKind, screen: Screen) -> pd.Series:
 
 
 def _script(s: pd.Series, cfg: GateConfig, kana: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(judgeable, is_chinese) per row from exact Han and Latin letter counts; ``kana`` marks Japanese/Korean
-    text, which counts as "not Chinese"."""
+    """(judgeable, is_chinese) per row from exact Han and Latin letter counts (``spec._script``): Chinese from
+    ``language_min_han`` Han characters on, other text from ``language_min_letters`` letters; bilingual text
+    (a Han share between half the threshold and the threshold) is judged neither way; ``kana`` marks Japanese
+    and Korean text, which is "not Chinese"."""
     han, lat = letter_counts(s)
     letters = han + lat
     share = han / np.maximum(letters, 1)
-    # Bilingual text (a share between half the threshold and the threshold) is not judged either way.
-    mixed = (share >= cfg.language_han_share / 2) & (share < cfg.language_han_share) & ~kana
-    return (letters >= cfg.language_min_letters) & ~mixed, (share >= cfg.language_han_share) & ~kana
+    thr = cfg.language_han_share
+    zh = (share >= thr) & ~kana
+    mixed = (share >= thr / 2) & (share < thr) & ~kana
+    known = np.where(zh, han >= cfg.language_min_han, (letters >= cfg.language_min_letters) & ~mixed)
+    return known, zh
+
+
+def _script_marks(s: pd.Series, name: str, screen: Screen) -> tuple[np.ndarray, np.ndarray]:
+    """(has Traditional-only characters, has Simplified-only characters) for the whole column, once per
+    validation (mojibake and language read them), on its non-ASCII rows."""
+
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        t, z = np.zeros(len(s), bool), np.zeros(len(s), bool)
+        wide = screen.byte_length(s, name) > screen.length(s, name)
+        if wide.any():
+            t[wide], z[wide] = contains(s[wide], HANT_MARK), contains(s[wide], HANS_MARK)
+        return t, z
+
+    return screen.memo(s, (name, "script_marks"), compute)
+
+
+def _one_script(s: pd.Series, name: str, screen: Screen, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Traditional, Simplified) for ``rows`` of the column ``s``, as ``hanzidentifier.identify`` says:
+    characters of one script only."""
+    t, z = _script_marks(s, name, screen)
+    t, z = t[rows], z[rows]
+    return t & ~z, z & ~t
 
 
 def same_language(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
-    """False where the answer is Chinese and the question is not (or the reverse), or the answer is in the
-    other Chinese script. Code answers and tasks where a switch is expected are skipped.
+    """False where the answer is Chinese and the question is not (or the reverse), or both are Chinese in
+    different scripts; the answer may follow the context's language or script instead. Code answers and tasks
+    where a switch is expected are skipped, JSON answers are judged on their script only.
 
     A text without a non-ASCII byte has no Han, so it is never Chinese and never bilingual: rows whose question
     and answer are both ASCII cannot fail, and only the other rows are counted.
@@ -460,22 +622,23 @@ def same_language(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Serie
     x_known, x_zh = np.zeros(len(sub), bool), np.zeros(len(sub), bool)
     if has_input.any():
         x_known[has_input], x_zh[has_input] = _script(sub["input"][has_input], cfg, kana["input"][has_input])
-    # The answer may follow either the instruction's or the context's language.
+    # The answer may follow either the instruction's or the context's language; JSON is judged on its script only.
     lang_bad = q_known & a_known & (q_zh != a_zh) & ~(x_known & (x_zh == a_zh))
-    both_zh = q_known & a_known & q_zh & a_zh & ~lang_bad
+    if lang_bad.any():
+        lang_bad[lang_bad] = ~contains(sub["output"][lang_bad], JSON_START)
+    both_zh = q_zh & a_zh
     script_bad = np.zeros(len(sub), bool)
     if both_zh.any():
-        # Script: a text is Traditional (Simplified) when it uses characters of that script only.
-        # Questions are short: mark them first, and look at answers only where the question has one script.
-        q = sub["instruction"][both_zh]
-        qt, qs = contains(q, HANT_MARK), contains(q, HANS_MARK)
-        one = qt != qs
-        if one.any():
-            a = sub["output"][both_zh][one]
-            at, as_ = contains(a, HANT_MARK), contains(a, HANS_MARK)
-            bad = np.zeros(len(q), bool)
-            bad[one] = (qt[one] & as_ & ~at) | (qs[one] & at & ~as_)
-            script_bad[both_zh] = bad
+        where = np.flatnonzero(rows)[both_zh]  # positions in the frame
+        qt, qs = _one_script(df["instruction"], "instruction", screen, where)
+        at, as_ = _one_script(out, "output", screen, where)
+        bad = (qt & as_) | (qs & at)
+        # ... unless the context is Chinese in the answer's script.
+        follow = bad & (has_input & x_zh)[both_zh]
+        if follow.any():
+            xt, xs = _one_script(df["input"], "input", screen, where[follow])
+            bad[follow] = ~np.where(at[follow], xt, xs)
+        script_bad[both_zh] = bad
     mismatch[rows] = lang_bad | script_bad
     return pd.Series(~mismatch, index=df.index)
 
@@ -560,10 +723,12 @@ def quality_schema(cfg: GateConfig) -> pa.DataFrameSchema:
         {
             f: {
                 "pii": [k.candidate for k in KINDS.values()],
+                # The semantic screens (refusals, merged turns, garbled CJK) hold large character classes and
+                # alternations: in one union with these they would overflow RE2's DFA, so each runs on its own.
                 "text": [MOJIBAKE, CONTROL, cfg.leak_pattern]
-                + ([cfg.refusal_pattern, cfg.merged_pattern] if output[f] else []),
+                + ([p for p in (cfg.refusal_pattern, cfg.merged_pattern) if p] if output[f] else []),
                 # CODE_HINT holds ``` so it also stands for CODE_FENCE, PY_FENCE and JSON_FENCE.
-                "layout": [KANA_HANGUL] + ([CODE_HINT] if output[f] else []),
+                "layout": [KANA_HANGUL, semantic.ZERO_WIDTH] + ([CODE_HINT, semantic.FENCE] if output[f] else []),
             }
             for f in TEXT_FIELDS
         }
@@ -571,15 +736,9 @@ def quality_schema(cfg: GateConfig) -> pa.DataFrameSchema:
     for name in TEXT_FIELDS:
         extra = [
             *_length_checks(cfg, name, screen),
-            _pattern_check(screen, name, MOJIBAKE, "mojibake"),
+            pa.Check(lambda s, f=name: no_mojibake(s, f, cfg, screen), name="mojibake"),
             _pattern_check(screen, name, CONTROL, "control_chars"),
         ]
-        if name == "output":
-            extra += [
-                _pattern_check(screen, name, cfg.refusal_pattern, "refusal_boilerplate"),
-                _pattern_check(screen, name, cfg.merged_pattern, "merged_instructions"),
-                pa.Check(lambda s: not_truncated(s, cfg.truncation_min_chars, screen), name="truncated_output"),
-            ]
         cols[name] = cols[name].set_checks([*cols[name].checks, *extra])
     # The contract's "\\S" check makes pandas fall back to Python regexes; same check, same name, in RE2.
     for name, col in cols.items():
@@ -591,6 +750,10 @@ def quality_schema(cfg: GateConfig) -> pa.DataFrameSchema:
     cols["id"].unique = False
 
     frame_checks = [
+        pa.Check(lambda df: output_long_enough(df, cfg, screen), name="output:too_short"),
+        pa.Check(lambda df: not_refusal(df, cfg, screen), name="output:refusal_boilerplate"),
+        pa.Check(lambda df: not_merged(df, cfg, screen), name="output:merged_instructions"),
+        pa.Check(lambda df: not_truncated(df, cfg, screen), name="output:truncated_output"),
         pa.Check(lambda df: not_echo(df, cfg, screen), name="output_echoes_instruction"),
         pa.Check(lambda df: no_template_leak(df, cfg, screen), name="template_leak"),
         pa.Check(lambda df: same_language(df, cfg, screen), name="language_mismatch"),
