@@ -475,6 +475,8 @@ def not_merged(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
     the rows with a label or numbered item at the start of a line after the first)."""
     out = df["output"]
     hit = screen.search(out, "output", cfg.merged_pattern, "text") if cfg.merged_pattern else np.zeros(len(df), bool)
+    if hit.any():  # in code, "instruction:" is a name, not a label; only a second turn counts there
+        hit[hit] = ~_each(hit, semantic.is_code, out, df["task_type"])
     cand = _multiline(out, "output", screen) & ~hit
     if cand.any():
         cand[cand] = contains(out[cand], semantic.MERGED_SCREEN)
@@ -548,7 +550,12 @@ def not_echo(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
 def no_template_leak(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Series:
     hit = np.zeros(len(df), bool)
     for f in TEXT_FIELDS:
-        hit |= screen.search(df[f], f, cfg.leak_pattern, "text")
+        flagged = screen.search(df[f], f, cfg.leak_pattern, "text")
+        if flagged.any():  # code's own braces are no placeholders (semantic.leak_outside_code); flagged rows only
+            flagged[flagged] = _each(
+                flagged, lambda t, k: semantic.leak_outside_code(t, k, cfg.leak_pattern), df[f], df["task_type"]
+            )
+        hit |= flagged
     return pd.Series(~hit, index=df.index)
 
 

@@ -54,31 +54,125 @@ _B = "(?:^|[^a-z0-9’'])"  # start of an English word (RE2's \b is ASCII-only, 
 
 # --- English word classes ---
 _EN_ADVERB = _alt(
-    "really", "just", "simply", "currently", "unfortunately", "still", "truly", "therefore", "also", "honestly",
-    "sadly", "regretfully", "definitely", "certainly", "personally", "genuinely", "fully", "directly", "legally",
-    "ethically", "actually", "properly", "accurately", "reliably", "safely", "responsibly", "adequately", "further",
-    "yet", "afraid", "however", "ultimately", "generally", "even",
+    "really",
+    "just",
+    "simply",
+    "currently",
+    "unfortunately",
+    "still",
+    "truly",
+    "therefore",
+    "also",
+    "honestly",
+    "sadly",
+    "regretfully",
+    "definitely",
+    "certainly",
+    "personally",
+    "genuinely",
+    "fully",
+    "directly",
+    "legally",
+    "ethically",
+    "actually",
+    "properly",
+    "accurately",
+    "reliably",
+    "safely",
+    "responsibly",
+    "adequately",
+    "further",
+    "yet",
+    "afraid",
+    "however",
+    "ultimately",
+    "generally",
+    "even",
 )
 _EN_SUBJECT = "i(?:[’']m|[’']d|[’']ll| am| will| would)?"
 _EN_UNABLE = _alt(
-    "can ?not", "can[’']?t", "could ?not", "couldn[’']?t", "won[’']?t(?: be able to)?", "will not(?: be able to)?",
-    "unable to", "not able to", "not in a (?:position|place) to", "not allowed to", "not permitted to",
-    "(?:must|have to|will have to) decline to", "decline to", "refuse to", "am not going to",
+    "can ?not",
+    "can[’']?t",
+    "could ?not",
+    "couldn[’']?t",
+    "won[’']?t(?: be able to)?",
+    "will not(?: be able to)?",
+    "unable to",
+    "not able to",
+    "not in a (?:position|place) to",
+    "not allowed to",
+    "not permitted to",
+    "(?:must|have to|will have to) decline to",
+    "decline to",
+    "refuse to",
+    "am not going to",
     "(?:do|does) not have the (?:ability|capability|capacity|means) to",
     "don[’']?t have the (?:ability|capability|capacity|means) to",
 )
 _EN_HELP = _alt(
-    "help(?: you| with| in| on| out| to| answer| further| here| that| this| any| your|[,.!;:])", "assist",
-    "provide", "answer", "complete", "fulfil", "fulfill", "comply", "respond", "give", "offer", "generate", "write",
-    "create", "share", "support", "do (?:that|this|so|it|what)", "do[,.!;:]", "perform", "engage", "discuss",
-    "process", "handle", "access", "browse", "translate", "produce", "draft", "recommend", "advise", "predict",
-    "disclose", "reveal", "endorse", "express", "carry out", "accommodate", "grant", "participate", "speculate",
-    "diagnose", "verify", "confirm", "guarantee", "look up", "retrieve", "check",
+    "help(?: you| with| in| on| out| to| answer| further| here| that| this| any| your|[,.!;:])",
+    "assist",
+    "provide",
+    "answer",
+    "complete",
+    "fulfil",
+    "fulfill",
+    "comply",
+    "respond",
+    "give",
+    "offer",
+    "generate",
+    "write",
+    "create",
+    "share",
+    "support",
+    "do (?:that|this|so|it|what)",
+    "do[,.!;:]",
+    "perform",
+    "engage",
+    "discuss",
+    "process",
+    "handle",
+    "access",
+    "browse",
+    "translate",
+    "produce",
+    "draft",
+    "recommend",
+    "advise",
+    "predict",
+    "disclose",
+    "reveal",
+    "endorse",
+    "express",
+    "carry out",
+    "accommodate",
+    "grant",
+    "participate",
+    "speculate",
+    "diagnose",
+    "verify",
+    "confirm",
+    "guarantee",
+    "look up",
+    "retrieve",
+    "check",
 )
 _EN_AI = _alt(
-    "ai", "a\\.i", "artificial intelligence", "(?:large |ai )?language model", "llm", "ai[- ]powered assistant",
-    "(?:ai|virtual|digital) assistant", "chat ?bot", "machine learning model", "text-based ai", "conversational ai",
-    "ai model", "ai system", "computer program",
+    "ai",
+    "a\\.i",
+    "artificial intelligence",
+    "(?:large |ai )?language model",
+    "llm",
+    "ai[- ]powered assistant",
+    "(?:ai|virtual|digital) assistant",
+    "chat ?bot",
+    "machine learning model",
+    "text-based ai",
+    "conversational ai",
+    "ai model",
+    "ai system",
+    "computer program",
 )
 _EN_AI_TAIL = "(?: " + _alt("language model", "model", "assistant", "chatbot", "system", "program", "tool") + ")?"
 _EN_MAKER = "(?: (?:developed|created|trained|built|designed|made|programmed) by [a-z0-9 -]{1,30}?)?"
@@ -91,13 +185,21 @@ _EN_INABILITY = [
     # "I'm afraid I can't help with that", "I am not able to answer", "I won't be able to fully complete"
     _B + _EN_SUBJECT + f"(?: {_EN_ADVERB}){{0,2}} " + _EN_UNABLE + f"(?: {_EN_ADVERB})?(?: you)? " + _EN_HELP,
     # "that's not something I can help with"
-    _B + "(?:that|this|it|which)(?:[’']s not| is not| isn[’']t) (?:something|a (?:request|task|question|topic|thing))"
+    _B
+    + "(?:that|this|it|which)(?:[’']s not| is not| isn[’']t) (?:something|a (?:request|task|question|topic|thing))"
     + "(?: that)? "
-    + "i(?:[’']m| am)? (?:can|could|able to|will be able to) (?:" + _EN_ADVERB + " )?" + _EN_HELP,
+    + "i(?:[’']m| am)? (?:can|could|able to|will be able to) (?:"
+    + _EN_ADVERB
+    + " )?"
+    + _EN_HELP,
     # "Sorry, can't help with that."
     _B + _EN_APOLOGY + "[, ]+(?:but )?" + _alt("unable to", "cannot", "can[’']?t", "not able to") + " " + _EN_HELP,
     # "Sorry, this question cannot be answered."
-    _B + _EN_APOLOGY + _IN + "{0,30}?" + "(?:this|that|such an?) (?:request|question|query|prompt)s? "
+    _B
+    + _EN_APOLOGY
+    + _IN
+    + "{0,30}?"
+    + "(?:this|that|such an?) (?:request|question|query|prompt)s? "
     + "(?:cannot|can[’']?t|could not|will not|won[’']?t) be (?:completed|answered|fulfilled|addressed|assisted)",
 ]
 # Boilerplate anywhere: identity as an AI, capability limits, no access or opinions, the request itself refused.
@@ -105,22 +207,62 @@ _EN_ALWAYS = [
     # "As an AI language model (developed by X), I ...", "Being an artificial intelligence, I ..."
     _B + "(?:as|being) an? " + _EN_AI + _EN_AI_TAIL + _EN_MAKER + "[,，] ?(?:i|my)[^a-z]",
     # "I'm just an AI, so ...", "I am a large language model and ..."
-    _B + "i(?:[’']m| am)(?: (?:just|only|merely|simply|actually|not a human|but|a|an))* " + _EN_AI + _EN_AI_TAIL
-    + _alt("[,.!;:]", " and ", " so ", " without ", " that ", " developed ", " created ", " trained ", " made ",
-           " built ", " designed ", " from ", " by ", " with ", " i ", " not ", " rather ", " who ", " which "),
+    _B
+    + "i(?:[’']m| am)(?: (?:just|only|merely|simply|actually|not a human|but|a|an))* "
+    + _EN_AI
+    + _EN_AI_TAIL
+    + _alt(
+        "[,.!;:]",
+        " and ",
+        " so ",
+        " without ",
+        " that ",
+        " developed ",
+        " created ",
+        " trained ",
+        " made ",
+        " built ",
+        " designed ",
+        " from ",
+        " by ",
+        " with ",
+        " i ",
+        " not ",
+        " rather ",
+        " who ",
+        " which ",
+    ),
     # "I do not have access to real-time information", "I don't have personal opinions"
-    _B + "i (?:do not|don[’']?t|cannot|can[’']?t) (?:have|access|browse)(?: access to| the ability to)? "
-    + _alt("real[- ]time", "the internet", "current events", "live", "personal (?:opinions?|experiences?|feelings|"
-           "beliefs|preferences|views)", "feelings", "emotions", "opinions", "browsing", "up-to-date"),
+    _B
+    + "i (?:do not|don[’']?t|cannot|can[’']?t) (?:have|access|browse)(?: access to| the ability to)? "
+    + _alt(
+        "real[- ]time",
+        "the internet",
+        "current events",
+        "live",
+        "personal (?:opinions?|experiences?|feelings|beliefs|preferences|views)",
+        "feelings",
+        "emotions",
+        "opinions",
+        "browsing",
+        "up-to-date",
+    ),
     # "this goes beyond my capabilities", "outside the scope of what I can do"
-    _B + _alt("beyond", "outside(?: of)?", "exceeds?", "not within", "outside the scope of") + " "
+    _B
+    + _alt("beyond", "outside(?: of)?", "exceeds?", "not within", "outside the scope of")
+    + " "
     + _alt(
         "my (?:abilit(?:y|ies)|capabilit(?:y|ies)|scope|capacity|expertise|programming|remit|function(?:s|ality)?"
         "|purview|knowledge(?: base)?|training|limits)",
         "what i (?:can|am able to|could|[’']m able to) (?:do|help with|provide|answer)",
     ),
     # "I'm not able to provide this request", "I cannot fulfil that question"
-    _B + _EN_SUBJECT + f"(?: {_EN_ADVERB}){{0,2}} " + _EN_UNABLE + f"(?: {_EN_ADVERB})?(?: you)? " + _EN_HELP
+    _B
+    + _EN_SUBJECT
+    + f"(?: {_EN_ADVERB}){{0,2}} "
+    + _EN_UNABLE
+    + f"(?: {_EN_ADVERB})?(?: you)? "
+    + _EN_HELP
     + " (?:(?:you|to you|with) )?(?:this|that|the|your|such an?) (?:request|question|task|query|prompt|inquiry)",
 ]
 
@@ -128,45 +270,224 @@ _EN_ALWAYS = [
 _ZH_IN = _IN
 _ZH_SUBJECT = "我(?:[^們们國国方校司院軍军隊队的.!?。！？\\n]" + _ZH_IN + "{0,5})?"  # 我 + up to 6 characters
 _ZH_UNABLE = _alt(
-    "無法", "无法", "不能夠", "不能够", "不能", "沒辦法", "没办法", "沒有辦法", "没有办法", "做不到", "未能",
-    "無能為力", "无能为力", "恕難", "恕难", "不便", "不會", "不会", "拒絕", "拒绝", "不可以", "不宜", "不方便",
-    "沒有能力", "没有能力", "無權", "无权", "難以", "难以",
+    "無法",
+    "无法",
+    "不能夠",
+    "不能够",
+    "不能",
+    "沒辦法",
+    "没办法",
+    "沒有辦法",
+    "没有办法",
+    "做不到",
+    "未能",
+    "無能為力",
+    "无能为力",
+    "恕難",
+    "恕难",
+    "不便",
+    "不會",
+    "不会",
+    "拒絕",
+    "拒绝",
+    "不可以",
+    "不宜",
+    "不方便",
+    "沒有能力",
+    "没有能力",
+    "無權",
+    "无权",
+    "難以",
+    "难以",
 )
 _ZH_UNABLE_STRICT = _alt(
-    "無法", "无法", "不能夠", "不能够", "不能", "沒辦法", "没办法", "沒有辦法", "没有办法", "做不到", "未能",
-    "無能為力", "无能为力", "恕難", "恕难",
+    "無法",
+    "无法",
+    "不能夠",
+    "不能够",
+    "不能",
+    "沒辦法",
+    "没办法",
+    "沒有辦法",
+    "没有办法",
+    "做不到",
+    "未能",
+    "無能為力",
+    "无能为力",
+    "恕難",
+    "恕难",
 )
 _ZH_HELP = _alt(
-    "協助", "协助", "幫", "帮", "提供", "回答", "完成", "處理", "处理", "滿足", "满足", "執行", "执行", "給予", "给予",
-    "給出", "给出", "進行", "进行", "生成", "撰寫", "撰写", "編寫", "编写", "寫", "写", "翻譯", "翻译", "解答",
-    "回覆", "回复", "答覆", "答复", "討論", "讨论", "透露", "分享", "告訴", "告诉", "查詢", "查询", "預測", "预测",
-    "判斷", "判断", "評論", "评论", "建議", "建议", "推薦", "推荐", "做", "辦", "办", "參與", "参与", "支援", "支持",
-    "存取", "訪問", "访问", "取得", "獲取", "获取", "瀏覽", "浏览", "保證", "保证", "代替", "替代", "給", "给",
-    "診斷", "诊断", "確認", "确认", "核實", "核实", "認可", "认可", "贊同", "赞同", "發表", "发表", "表達", "表达",
-    "評估", "评估", "實現", "实现", "理解", "明白", "應對", "应对", "答",
+    "協助",
+    "协助",
+    "幫",
+    "帮",
+    "提供",
+    "回答",
+    "完成",
+    "處理",
+    "处理",
+    "滿足",
+    "满足",
+    "執行",
+    "执行",
+    "給予",
+    "给予",
+    "給出",
+    "给出",
+    "進行",
+    "进行",
+    "生成",
+    "撰寫",
+    "撰写",
+    "編寫",
+    "编写",
+    "寫",
+    "写",
+    "翻譯",
+    "翻译",
+    "解答",
+    "回覆",
+    "回复",
+    "答覆",
+    "答复",
+    "討論",
+    "讨论",
+    "透露",
+    "分享",
+    "告訴",
+    "告诉",
+    "查詢",
+    "查询",
+    "預測",
+    "预测",
+    "判斷",
+    "判断",
+    "評論",
+    "评论",
+    "建議",
+    "建议",
+    "推薦",
+    "推荐",
+    "做",
+    "辦",
+    "办",
+    "參與",
+    "参与",
+    "支援",
+    "支持",
+    "存取",
+    "訪問",
+    "访问",
+    "取得",
+    "獲取",
+    "获取",
+    "瀏覽",
+    "浏览",
+    "保證",
+    "保证",
+    "代替",
+    "替代",
+    "給",
+    "给",
+    "診斷",
+    "诊断",
+    "確認",
+    "确认",
+    "核實",
+    "核实",
+    "認可",
+    "认可",
+    "贊同",
+    "赞同",
+    "發表",
+    "发表",
+    "表達",
+    "表达",
+    "評估",
+    "评估",
+    "實現",
+    "实现",
+    "理解",
+    "明白",
+    "應對",
+    "应对",
+    "答",
 )
 # What a refusal says it cannot do when the subject is left out ("抱歉，無法提供相關資訊"); a business that cannot
 # refund ("抱歉，目前無法提供退款") says something else.
 _ZH_META = _alt(
-    "回答", "解答", "協助", "协助", "幫助", "帮助", "幫忙", "帮忙", "幫你", "帮你", "幫您", "帮您", "回覆", "回复",
-    "答覆", "答复", "滿足", "满足",
+    "回答",
+    "解答",
+    "協助",
+    "协助",
+    "幫助",
+    "帮助",
+    "幫忙",
+    "帮忙",
+    "幫你",
+    "帮你",
+    "幫您",
+    "帮您",
+    "回覆",
+    "回复",
+    "答覆",
+    "答复",
+    "滿足",
+    "满足",
     "完成" + _alt("這", "这", "此", "該", "该", "您", "你"),
     "處理" + _alt("這", "此", "該", "您", "你"),
     "处理" + _alt("这", "此", "该", "您", "你"),
-    "提供" + _ZH_IN + "{0,4}?"
-    + _alt("資訊", "信息", "建議", "建议", "意見", "意见", "答案", "內容", "内容", "協助", "协助", "幫助", "帮助",
-           "解答", "回覆", "回复"),
+    "提供"
+    + _ZH_IN
+    + "{0,4}?"
+    + _alt(
+        "資訊",
+        "信息",
+        "建議",
+        "建议",
+        "意見",
+        "意见",
+        "答案",
+        "內容",
+        "内容",
+        "協助",
+        "协助",
+        "幫助",
+        "帮助",
+        "解答",
+        "回覆",
+        "回复",
+    ),
 )
 _ZH_APOLOGY = _alt(
     "抱歉", "對不起", "对不起", "很遺憾", "很遗憾", "不好意思", "恕我", "請見諒", "请见谅", "歉難", "歉难"
 )
 _ZH_AI = _alt(
-    "AI", "人工智慧", "人工智能", "語言模型", "语言模型", "大型語言模型", "大型语言模型", "大語言模型", "大语言模型",
-    "聊天機器人", "聊天机器人", "虛擬助理", "虚拟助理", "虚拟助手", "智能助手", "智慧助理", "機器人", "机器人",
+    "AI",
+    "人工智慧",
+    "人工智能",
+    "語言模型",
+    "语言模型",
+    "大型語言模型",
+    "大型语言模型",
+    "大語言模型",
+    "大语言模型",
+    "聊天機器人",
+    "聊天机器人",
+    "虛擬助理",
+    "虚拟助理",
+    "虚拟助手",
+    "智能助手",
+    "智慧助理",
+    "機器人",
+    "机器人",
 )
-_ZH_AI_TAIL = "(?: ?" + _alt(
-    "語言模型", "语言模型", "模型", "助理", "助手", "程式", "程序", "系統", "系统", "聊天機器人", "聊天机器人"
-) + ")?"
+_ZH_AI_TAIL = (
+    "(?: ?"
+    + _alt("語言模型", "语言模型", "模型", "助理", "助手", "程式", "程序", "系統", "系统", "聊天機器人", "聊天机器人")
+    + ")?"
+)
 _ZH_AS = _alt("作為", "作为", "做為", "做为", "身為", "身为", "既然是", "由於我是", "由于我是", "因為我是", "因为我是")
 _ZH_ONE = "(?:" + _alt("一個", "一个", "一名", "一款", "一種", "一种", "一位", "個", "个") + " ?)?"
 _ZH_MAKER = "(?:由[^，,。.!?！？\\n]{1,12}(?:開發|开发|訓練|训练|打造|建立|設計|设计)的 ?)?"
@@ -181,24 +502,80 @@ _ZH_ALWAYS = [
     # 作為（一個）AI 語言模型，我 …
     _ZH_AS + _ZH_ONE + _ZH_MAKER + _ZH_AI + _ZH_AI_TAIL + "[，,、：: ]?我[^們们]",
     # 我只是一個 AI，…
-    "我" + _alt("只是", "僅是", "仅是", "是", "只不過是", "只不过是", "僅僅是", "仅仅是", "本身是", "並非人類，而是",
-               "并非人类，而是", "不是人類，而是", "不是人类，而是") + _ZH_ONE + _ZH_AI + _ZH_AI_TAIL
+    "我"
+    + _alt(
+        "只是",
+        "僅是",
+        "仅是",
+        "是",
+        "只不過是",
+        "只不过是",
+        "僅僅是",
+        "仅仅是",
+        "本身是",
+        "並非人類，而是",
+        "并非人类，而是",
+        "不是人類，而是",
+        "不是人类，而是",
+    )
+    + _ZH_ONE
+    + _ZH_AI
+    + _ZH_AI_TAIL
     + _alt("[，,。！；、：: !;:]", "所以", "因此", "並", "并", "無", "无", "不", "沒", "没"),
     # 我沒有個人意見／即時資料
-    "我" + _alt("沒有", "没有", "無法", "无法", "不能", "並沒有", "并没有", "不具備", "不具备", "不具有")
-    + _alt("個人", "个人", "真實", "真实", "自己") + "?的?"
-    + _alt("意見", "意见", "感情", "情感", "情緒", "情绪", "觀點", "观点", "喜好", "偏好", "感受", "即時", "即时",
-           "實時", "实时", "上網", "上网", "連網", "联网", "網路存取", "网络访问", "瀏覽", "浏览", "意識", "意识"),
+    "我"
+    + _alt("沒有", "没有", "無法", "无法", "不能", "並沒有", "并没有", "不具備", "不具备", "不具有")
+    + _alt("個人", "个人", "真實", "真实", "自己")
+    + "?的?"
+    + _alt(
+        "意見",
+        "意见",
+        "感情",
+        "情感",
+        "情緒",
+        "情绪",
+        "觀點",
+        "观点",
+        "喜好",
+        "偏好",
+        "感受",
+        "即時",
+        "即时",
+        "實時",
+        "实时",
+        "上網",
+        "上网",
+        "連網",
+        "联网",
+        "網路存取",
+        "网络访问",
+        "瀏覽",
+        "浏览",
+        "意識",
+        "意识",
+    ),
     # 這超出了我的能力範圍、不在本助理的服務範圍
-    _alt("超出", "超過", "超过", "不在", "超越", "超乎") + "了?" + _ZH_IN + "{0,6}?"
-    + "(?:我|本(?:助理|助手|系統|系统|模型|AI))" + _ZH_IN + "{0,6}?"
+    _alt("超出", "超過", "超过", "不在", "超越", "超乎")
+    + "了?"
+    + _ZH_IN
+    + "{0,6}?"
+    + "(?:我|本(?:助理|助手|系統|系统|模型|AI))"
+    + _ZH_IN
+    + "{0,6}?"
     + _alt("能力", "職責", "职责", "知識", "知识", "服務", "服务", "權限", "权限", "專業", "专业"),
     "我的?能力" + _alt("範圍", "范围") + "?有限",
     _alt("力所不及", "非我所能"),
     # 我沒辦法協助這個請求：the request itself refused
-    _ZH_SUBJECT + _ZH_UNABLE_STRICT + _ZH_IN + "{0,6}?" + _ZH_HELP + _ZH_IN + "{0,4}?"
+    _ZH_SUBJECT
+    + _ZH_UNABLE_STRICT
+    + _ZH_IN
+    + "{0,6}?"
+    + _ZH_HELP
+    + _ZH_IN
+    + "{0,4}?"
     + _alt("這個", "这个", "此", "該", "该", "這項", "这项", "相關", "相关", "這類", "这类", "你的", "您的")
-    + _ZH_IN + "{0,2}?"
+    + _ZH_IN
+    + "{0,2}?"
     + _alt("請求", "请求", "要求", "問題", "问题", "任務", "任务", "資訊", "信息", "內容", "内容"),
 ]
 
@@ -208,7 +585,7 @@ REFUSAL_CORE = "(?i)" + "|".join(_EN_INABILITY + _ZH_INABILITY + _EN_ALWAYS + _Z
 # The constructions that are boilerplate even in a letter, where "I cannot attend" is content.
 ALWAYS_CORE = "(?i)" + "|".join(_EN_ALWAYS + _ZH_ALWAYS)
 # Quoted spans are blanked (to a line break, so no construction can form across one) before the opening is read.
-QUOTED = "“[^”\\n]{0,200}”|「[^」\\n]{0,200}」|『[^』\\n]{0,200}』|\"[^\"\\n]{0,200}\"|《[^》\\n]{0,60}》"
+QUOTED = '“[^”\\n]{0,200}”|「[^」\\n]{0,200}」|『[^』\\n]{0,200}』|"[^"\\n]{0,200}"|《[^》\\n]{0,60}》'
 _QUOTED_RX = re.compile(QUOTED)
 _CORE_RX = re.compile(REFUSAL_CORE)
 _ALWAYS_RX = re.compile(ALWAYS_CORE)
@@ -277,40 +654,135 @@ def refuses(output: str, instruction: str, context: str, sentences: int, chars: 
 _MD = "(?:#{1,4}[ \\t]*)?(?:[*_]{1,2})?"  # markdown heading / bold around a label
 _LABEL_END = "(?:[*_]{1,2})?[ \\t]*[:：](?:[*_]{1,2})?"
 _HUMAN = _alt(
-    "user", "human", "question", "q", "prompt", "instruction", "使用者", "用戶", "用户", "問", "问", "提問", "提问",
-    "問題", "问题", "客戶", "客户", "顧客", "顾客", "人類", "人类",
+    "user",
+    "human",
+    "question",
+    "q",
+    "prompt",
+    "instruction",
+    "使用者",
+    "用戶",
+    "用户",
+    "問",
+    "问",
+    "提問",
+    "提问",
+    "問題",
+    "问题",
+    "客戶",
+    "客户",
+    "顧客",
+    "顾客",
+    "人類",
+    "人类",
 )
 _BOT = _alt(
-    "assistant", "ai", "answer", "a", "bot", "chatbot", "gpt", "chatgpt", "model", "response", "output", "助理",
-    "助手", "答", "回答", "解答", "答案", "客服", "機器人", "机器人", "ai ?助理", "ai ?助手", "系統", "系统", "回應",
-    "回应", "輸出", "输出",
+    "assistant",
+    "ai",
+    "answer",
+    "a",
+    "bot",
+    "chatbot",
+    "gpt",
+    "chatgpt",
+    "model",
+    "response",
+    "output",
+    "助理",
+    "助手",
+    "答",
+    "回答",
+    "解答",
+    "答案",
+    "客服",
+    "機器人",
+    "机器人",
+    "ai ?助理",
+    "ai ?助手",
+    "系統",
+    "系统",
+    "回應",
+    "回应",
+    "輸出",
+    "输出",
 )
 _NUM = "[0-9０-９一二三四五六七八九十]+"
 _NEXT = _alt(
-    "next (?:question|task|instruction|query|prompt|problem|one)", "new (?:question|task|instruction|query|prompt)",
-    "下一(?:題|题|個問題|个问题|個任務|个任务|道題|道题|個指令|个指令|個|个|問|问)", "下個問題", "下个问题",
-    "另一(?:個問題|个问题|題|题|個任務|个任务)", "another (?:question|task)",
+    "next (?:question|task|instruction|query|prompt|problem|one)",
+    "new (?:question|task|instruction|query|prompt)",
+    "下一(?:題|题|個問題|个问题|個任務|个任务|道題|道题|個指令|个指令|個|个|問|问)",
+    "下個問題",
+    "下个问题",
+    "另一(?:個問題|个问题|題|题|個任務|个任务)",
+    "another (?:question|task)",
 )
-_NUMBERED_LABEL = _alt(
-    "question", "task", "problem", "query", "instruction", "q", "問題", "问题", "題目", "题目", "任務", "任务",
-    "指令", "提問", "提问", "問", "问", "題", "题",
-) + "[ \\t]*(?:#|no\\.?[ \\t]*)?" + _NUM
+_NUMBERED_LABEL = (
+    _alt(
+        "question",
+        "task",
+        "problem",
+        "query",
+        "instruction",
+        "q",
+        "問題",
+        "问题",
+        "題目",
+        "题目",
+        "任務",
+        "任务",
+        "指令",
+        "提問",
+        "提问",
+        "問",
+        "问",
+        "題",
+        "题",
+    )
+    + "[ \\t]*(?:#|no\\.?[ \\t]*)?"
+    + _NUM
+)
 # The screen (a superset of what merged_turn() accepts): a role, next-task or numbered-task label, or a numbered
 # item, at the start of a line after the first.
 MERGED_SCREEN = (
-    "(?i)\\n[ \\t]*" + _MD + _alt(_HUMAN + _LABEL_END, _BOT + _LABEL_END, _NEXT, _NUMBERED_LABEL, "第" + _NUM)
-    + "|\\n[ \\t]*" + _MD + "[0-9]+[.)、．）]"
+    "(?i)\\n[ \\t]*"
+    + _MD
+    + _alt(_HUMAN + _LABEL_END, _BOT + _LABEL_END, _NEXT, _NUMBERED_LABEL, "第" + _NUM)
+    + "|\\n[ \\t]*"
+    + _MD
+    + "[0-9]+[.)、．）]"
 )
 _ROLE_LINE = re.compile("(?i)^[ \\t]*" + _MD + "(?:(" + _HUMAN + ")|(" + _BOT + "))" + _LABEL_END)
-_NEXT_LINE = re.compile(
-    "(?i)^[ \\t]*" + _MD + "(?:" + _NEXT + ")(?:[*_]{1,2})?[ \\t]*(?:[:：.．、)）]|[ \\t]+[^ \\t])"
-)
+_NEXT_LINE = re.compile("(?i)^[ \\t]*" + _MD + "(?:" + _NEXT + ")(?:[*_]{1,2})?[ \\t]*(?:[:：.．、)）]|[ \\t]+[^ \\t])")
 _LABEL_WORD = _alt(
-    "question", "task", "problem", "query", "instruction", "q", "問題", "问题", "題目", "题目", "任務", "任务",
-    "指令", "提問", "提问", "問", "问", "題", "题",
+    "question",
+    "task",
+    "problem",
+    "query",
+    "instruction",
+    "q",
+    "問題",
+    "问题",
+    "題目",
+    "题目",
+    "任務",
+    "任务",
+    "指令",
+    "提問",
+    "提问",
+    "問",
+    "问",
+    "題",
+    "题",
 )
 _LABEL_NUM_LINE = re.compile(
-    "(?i)^[ \\t]*" + _MD + "(?:(" + _LABEL_WORD + ")[ \\t]*(?:#|no\\.?[ \\t]*)?(" + _NUM + ")|(第)(" + _NUM
+    "(?i)^[ \\t]*"
+    + _MD
+    + "(?:("
+    + _LABEL_WORD
+    + ")[ \\t]*(?:#|no\\.?[ \\t]*)?("
+    + _NUM
+    + ")|(第)("
+    + _NUM
     + ")(?:題|题|個問題|个问题|個任務|个任务|問|问))(?:[*_]{1,2})?[ \\t]*[:：.．、)）]"
 )
 _ITEM_NUM_LINE = re.compile("^([ \\t]*)" + _MD + "([0-9]+)(?:[.)．）][ \\t]+|、[ \\t]*)[^ \\t]")
@@ -404,11 +876,47 @@ def merged_turn(output: str, instruction: str) -> bool:
 
 # Question/answer labels at line starts ("Question:", "問題：", "Q:", "答："), removed from both sides first.
 ECHO_LABEL = (
-    "(?im)^[ \\t]*" + _MD
-    + _alt("question", "q", "instruction", "input", "prompt", "query", "task", "answer", "a", "response", "output",
-           "user", "問題", "问题", "題目", "题目", "問", "问", "提問", "提问", "指令", "任務", "任务", "回答", "答",
-           "答案", "輸入", "输入", "輸出", "输出", "使用者", "用戶", "用户", "回應", "回应")
-    + _LABEL_END + "[ \\t]*"
+    "(?im)^[ \\t]*"
+    + _MD
+    + _alt(
+        "question",
+        "q",
+        "instruction",
+        "input",
+        "prompt",
+        "query",
+        "task",
+        "answer",
+        "a",
+        "response",
+        "output",
+        "user",
+        "問題",
+        "问题",
+        "題目",
+        "题目",
+        "問",
+        "问",
+        "提問",
+        "提问",
+        "指令",
+        "任務",
+        "任务",
+        "回答",
+        "答",
+        "答案",
+        "輸入",
+        "输入",
+        "輸出",
+        "输出",
+        "使用者",
+        "用戶",
+        "用户",
+        "回應",
+        "回应",
+    )
+    + _LABEL_END
+    + "[ \\t]*"
 )
 _ECHO_LABEL_RX = re.compile(ECHO_LABEL)
 ECHO_DROP_PY = re.compile(r"[\W_]+")
@@ -765,8 +1273,7 @@ def truncated(
 # character (``SHORT_SCREEN``).
 # Characters garbling makes besides rare Han: kana, Hangul, Greek, Cyrillic, symbols, private use, U+FFFD.
 _ODD = (
-    "[\u0370-\u03ff\u0400-\u04ff\u2460-\u27bf\u3040-\u30ff\u3100-\u312f\u3130-\u318f\uac00-\ud7af"
-    "\ue000-\uf8ff\ufffd]"
+    "[\u0370-\u03ff\u0400-\u04ff\u2460-\u27bf\u3040-\u30ff\u3100-\u312f\u3130-\u318f\uac00-\ud7af\ue000-\uf8ff\ufffd]"
 )
 RARE_PAIR = RARE_HAN + "[^\\n]{0,2}(?:" + RARE_HAN + "|" + _ODD + ")|" + _ODD + "[^\\n]{0,2}" + RARE_HAN
 _LATIN1_PAIR = "[\\xc0-\\xef][^\\x00-\\x7f]"
@@ -840,3 +1347,24 @@ def garbled(text: str, min_share: float, min_gain: float) -> bool:
             if after >= min_share and after >= before + min_gain:
                 return True
     return False
+
+
+_CODE_BRACES = re.compile(r"\{\{?[ \t]*[A-Za-z_][A-Za-z0-9_.]*[ \t]*\}?\}")
+
+
+def is_code(text: str, task_type: str) -> bool:
+    """The whole text is source code (``codecheck.looks_like_code``), where braces and words such as
+    ``instruction:`` are syntax: an f-string's ``{text}`` is no template placeholder, a parameter named
+    ``instruction`` no second task. A single line counts only in a code task: short prose such as
+    "Summarise {context}" parses in some grammar (Kotlin reads it as a call with a lambda)."""
+    if "\n" not in text.strip() and not codecheck.CODE_TASK_TYPES.search(task_type):
+        return False
+    return codecheck.looks_like_code(text, task_type) is not None
+
+
+def leak_outside_code(text: str, task_type: str, pattern: str) -> bool:
+    """``pattern`` (the template-leak family) matches ``text``; in code, brace placeholders do not count,
+    while chat tokens and role tags still do (they are never code a model should write)."""
+    if not is_code(text, task_type):
+        return True
+    return re.search(pattern, _CODE_BRACES.sub("", text)) is not None

@@ -137,7 +137,8 @@ def refusal_boilerplate(record: dict, cfg: GateConfig) -> bool:
 def merged_instructions(record: dict, cfg: GateConfig) -> bool:
     """An ``Instruction:``-style label (``merged_pattern``), or a second question/answer turn after the first."""
     out = record["output"]
-    return _has(cfg.merged_pattern, out) or semantic.merged_turn(out, record["instruction"])
+    label = _has(cfg.merged_pattern, out) and not semantic.is_code(out, record["task_type"])
+    return label or semantic.merged_turn(out, record["instruction"])
 
 
 def truncated_output(record: dict, cfg: GateConfig) -> bool:
@@ -170,7 +171,12 @@ def echoes_instruction(record: dict, cfg: GateConfig) -> bool:
 
 
 def template_leak(record: dict, cfg: GateConfig) -> bool:
-    return any(_has(cfg.leak_pattern, record[f]) for f in TEXT_FIELDS)
+    """A placeholder, chat token or role tag left in any field (a brace in code is code, not a placeholder)."""
+    return any(
+        _has(cfg.leak_pattern, record[f])
+        and semantic.leak_outside_code(record[f], record["task_type"], cfg.leak_pattern)
+        for f in TEXT_FIELDS
+    )
 
 
 def _script(text: str, cfg: GateConfig) -> tuple[bool, bool]:
@@ -264,7 +270,7 @@ def check_record(record: dict, cfg: GateConfig) -> list[str]:
     for f in TEXT_FIELDS:
         t = record[f]
         lo, hi, lo_tok, hi_tok = _bounds(cfg, f)
-        if (output_too_short(record, cfg) if f == "output" else too_short(t, lo)):
+        if output_too_short(record, cfg) if f == "output" else too_short(t, lo):
             bad.append(f"{f}:too_short")
         if too_long(t, hi):
             bad.append(f"{f}:too_long")
