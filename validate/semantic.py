@@ -716,43 +716,6 @@ _NEXT = _alt(
     "另一(?:個問題|个问题|題|题|個任務|个任务)",
     "another (?:question|task)",
 )
-_NUMBERED_LABEL = (
-    _alt(
-        "question",
-        "task",
-        "problem",
-        "query",
-        "instruction",
-        "q",
-        "問題",
-        "问题",
-        "題目",
-        "题目",
-        "任務",
-        "任务",
-        "指令",
-        "提問",
-        "提问",
-        "問",
-        "问",
-        "題",
-        "题",
-    )
-    + "[ \\t]*(?:#|no\\.?[ \\t]*)?"
-    + _NUM
-)
-# The screen (a superset of what merged_turn() accepts): a role, next-task or numbered-task label, or a numbered
-# item, at the start of a line after the first.
-MERGED_SCREEN = (
-    "(?i)\\n[ \\t]*"
-    + _MD
-    + _alt(_HUMAN + _LABEL_END, _BOT + _LABEL_END, _NEXT, _NUMBERED_LABEL, "第" + _NUM)
-    + "|\\n[ \\t]*"
-    + _MD
-    + "[0-9]+[.)、．）]"
-)
-_ROLE_LINE = re.compile("(?i)^[ \\t]*" + _MD + "(?:(" + _HUMAN + ")|(" + _BOT + "))" + _LABEL_END)
-_NEXT_LINE = re.compile("(?i)^[ \\t]*" + _MD + "(?:" + _NEXT + ")(?:[*_]{1,2})?[ \\t]*(?:[:：.．、)）]|[ \\t]+[^ \\t])")
 _LABEL_WORD = _alt(
     "question",
     "task",
@@ -774,6 +737,19 @@ _LABEL_WORD = _alt(
     "題",
     "题",
 )
+_NUMBERED_LABEL = _LABEL_WORD + "[ \\t]*(?:#|no\\.?[ \\t]*)?" + _NUM
+# The screen (a superset of what merged_turn() accepts): a role, next-task or numbered-task label, or a numbered
+# item, at the start of a line after the first.
+MERGED_SCREEN = (
+    "(?i)\\n[ \\t]*"
+    + _MD
+    + _alt(_HUMAN + _LABEL_END, _BOT + _LABEL_END, _NEXT, _NUMBERED_LABEL, "第" + _NUM)
+    + "|\\n[ \\t]*"
+    + _MD
+    + "[0-9]+[.)、．）]"
+)
+_ROLE_LINE = re.compile("(?i)^[ \\t]*" + _MD + "(?:(" + _HUMAN + ")|(" + _BOT + "))" + _LABEL_END)
+_NEXT_LINE = re.compile("(?i)^[ \\t]*" + _MD + "(?:" + _NEXT + ")(?:[*_]{1,2})?[ \\t]*(?:[:：.．、)）]|[ \\t]+[^ \\t])")
 _LABEL_NUM_LINE = re.compile(
     "(?i)^[ \\t]*"
     + _MD
