@@ -245,7 +245,7 @@ def test_bad_recipe_is_one_line(tmp_path):
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("start_urls: ['http://x.test/']\nmax_pages: lots\n", encoding="utf-8")
-    with pytest.raises(DataAgentError, match=r"bad.yaml: key 'max_pages' expected int, got str"):
+    with pytest.raises(DataAgentError, match=r"recipe key 'max_pages' expected int, got str \(.*bad.yaml\)"):
         load_recipe(bad)
     bad.write_text("start_url: ['http://x.test/']\n", encoding="utf-8")
     with pytest.raises(DataAgentError, match=r"unknown recipe key 'start_url'"):
