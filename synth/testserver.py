@@ -185,6 +185,8 @@ class ServerHandle:
         self.requests: list[Received] = []
         self.counts: Counter[str] = Counter()  # outcome kind -> count: "ok", "rate_limit", "timeout", ...
         self._n = 0
+        self.in_flight = 0  # requests inside the latency sleep right now
+        self.peak_in_flight = 0  # the most at once: proof of concurrency that no clock can flake
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()  # set when serve() exits: stalled requests end at once
         self.set_script(script)
@@ -222,7 +224,12 @@ class ServerHandle:
             self.counts["script_error"] += 1
             return _error(500, f"script error: {exc!r}", "server_error")
         if self.latency:
-            await asyncio.sleep(self.latency)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                await asyncio.sleep(self.latency)
+            finally:
+                self.in_flight -= 1
 
         fault = reply if isinstance(reply, Fault) else None
         self.counts[fault.kind if fault else "ok"] += 1
