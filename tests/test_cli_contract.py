@@ -135,6 +135,22 @@ def world(tmp_path) -> Path:
 
 def _cases(w: Path, port: int) -> dict[str, Case]:
     dead = f"http://127.0.0.1:{port}"
+
+    def openai_synth(*extra: str) -> list[str]:
+        """synth through the openai backend at the dead port, documents from the world."""
+        return [
+            "synth",
+            "--backend",
+            "openai",
+            *extra,
+            "--documents",
+            "docs.jsonl",
+            "--base-url",
+            f"{dead}/v1",
+            "--out",
+            "OUT",
+        ]
+
     return {
         # crawl
         "crawl/server-down": Case(
@@ -194,45 +210,11 @@ def _cases(w: Path, port: int) -> dict[str, Case]:
         # synth
         "synth/no-input": Case(["synth", "--out", "OUT"], 2, r"needs at least one of"),
         "synth/missing-input": Case(["synth", "--documents", "nope.parquet", "--out", "OUT"], 2, r"no such file"),
-        "synth/unknown-task": Case(
-            [
-                "synth",
-                "--backend",
-                "openai",
-                "--generator",
-                "task:nope",
-                "--documents",
-                "docs.jsonl",
-                "--base-url",
-                f"{dead}/v1",
-                "--out",
-                "OUT",
-            ],
-            2,
-            r"task.*nope",
-        ),
+        "synth/unknown-task": Case(openai_synth("--generator", "task:nope"), 2, r"task.*nope"),
         "synth/bad-prices": Case(
-            [
-                "synth",
-                "--backend",
-                "openai",
-                "--prices",
-                "bad_prices.yaml",
-                "--documents",
-                "docs.jsonl",
-                "--base-url",
-                f"{dead}/v1",
-                "--out",
-                "OUT",
-            ],
-            2,
-            r"bad_prices.yaml.*line|line.*bad_prices.yaml",
+            openai_synth("--prices", "bad_prices.yaml"), 2, r"bad_prices.yaml.*line|line.*bad_prices.yaml"
         ),
-        "synth/unreachable": Case(
-            ["synth", "--backend", "openai", "--documents", "docs.jsonl", "--base-url", f"{dead}/v1", "--out", "OUT"],
-            2,
-            r"synth stopped|every request failed",
-        ),
+        "synth/unreachable": Case(openai_synth(), 2, r"synth stopped|every request failed"),
         # publish
         "publish/gate-report-missing": Case(
             ["publish", "good.jsonl", "--gate-report", "missing.json", "--out", "OUT"],

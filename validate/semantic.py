@@ -269,7 +269,8 @@ _EN_ALWAYS = [
 # --- Chinese word classes (Traditional and Simplified side by side) ---
 _ZH_IN = _IN
 _ZH_SUBJECT = "我(?:[^們们國国方校司院軍军隊队的.!?。！？\\n]" + _ZH_IN + "{0,5})?"  # 我 + up to 6 characters
-_ZH_UNABLE = _alt(
+# Inability that reads as a refusal on its own; the wider list adds softer verbs (不便, 不會, 難以 ...).
+_ZH_UNABLE_STRICT_WORDS = (
     "無法",
     "无法",
     "不能夠",
@@ -285,6 +286,9 @@ _ZH_UNABLE = _alt(
     "无能为力",
     "恕難",
     "恕难",
+)
+_ZH_UNABLE = _alt(
+    *_ZH_UNABLE_STRICT_WORDS,
     "不便",
     "不會",
     "不会",
@@ -300,23 +304,7 @@ _ZH_UNABLE = _alt(
     "難以",
     "难以",
 )
-_ZH_UNABLE_STRICT = _alt(
-    "無法",
-    "无法",
-    "不能夠",
-    "不能够",
-    "不能",
-    "沒辦法",
-    "没办法",
-    "沒有辦法",
-    "没有办法",
-    "做不到",
-    "未能",
-    "無能為力",
-    "无能为力",
-    "恕難",
-    "恕难",
-)
+_ZH_UNABLE_STRICT = _alt(*_ZH_UNABLE_STRICT_WORDS)
 _ZH_HELP = _alt(
     "協助",
     "协助",
