@@ -13,6 +13,10 @@ that code is full of and that name nobody there (IP literals, phone-shaped numbe
 and ``policy_table``. Everywhere, addresses that are nobody's are not personal data: special-use IPs (loopback,
 private, link-local, documentation, multicast, netmasks), dotted version numbers (``v7.1.4.34``), and e-mail at
 example/placeholder domains (RFC 2606/6761: example.com, *.test, *.invalid...).
+
+Phone numbers are matched by numbering plan (Taiwan and mainland China area codes, mobile prefixes, subscriber
+lengths; other countries with a +CC prefix), in any common layout and in fullwidth digits, so that dates, times,
+versions, ISBNs and tables of numbers are left alone; see ``_PHONE_LAYOUTS`` and ``_phone_ok``.
 """
 
 from __future__ import annotations
@@ -193,17 +197,245 @@ def email_personal(text: str) -> bool:
     return not _PLACEHOLDER_DOMAIN.search(text.rsplit("@", 1)[-1])
 
 
+# --- phone numbers -----------------------------------------------------------------------------------------------
+# Taiwan (+886) and mainland China (+86) numbers are matched by their numbering plans, in the layouts people write
+# them in; other countries only with a +CC prefix (then 8-15 digits, E.164). CJK text often uses fullwidth digits,
+# parentheses, plus and dashes: the patterns take both widths directly (no NFKC pass, so match offsets stay offsets
+# into the original text and scrubbing replaces exactly the number) and the validator folds them to ASCII.
+
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\uff0d"
+_SPACES = " \u00a0\u3000"
+_PD = "[0-9\uff10-\uff19]"  # one digit, either width
+_POPEN, _PCLOSE, _PPLUS = "[(\uff08]", "[)\uff09]", "[+\uff0b]"
+_PSP = f"[{_SPACES}]"
+# One separator between digit groups: a dash (spaces around it allowed), a dot, or a space.
+_PSEP = f"(?:{_PSP}?[{_DASHES}]{_PSP}?|[.\uff0e]|{_PSP})"
+_PSEP_OPT = f"{_PSEP}?"
+_PHONE_FOLD = str.maketrans(
+    {
+        **{chr(0xFF10 + i): str(i) for i in range(10)},
+        **dict.fromkeys(_DASHES, "-"),
+        **dict.fromkeys(_SPACES, " "),
+        "\uff0b": "+",
+        "\uff08": "(",
+        "\uff09": ")",
+        "\uff0e": ".",
+        "\uff03": "#",
+    }
+)
+
+
+def _d(lo: int, hi: int | None = None) -> str:
+    """``lo`` (to ``hi``) digits of either width."""
+    return f"{_PD}{{{lo}}}" if hi is None else f"{_PD}{{{lo},{hi}}}"
+
+
+def _lit(digits: str) -> str:
+    """The digit string ``digits`` in either width, digit by digit."""
+    return "".join(f"[{c}{chr(0xFF10 + int(c))}]" for c in digits)
+
+
+def _cc(codes: str) -> str:
+    """An international prefix for ``codes`` (an alternation of country codes): +886, 00886, (+886), (00886)."""
+    return f"(?:{_POPEN}(?:{_PPLUS}|{_lit('00')}){codes}{_PCLOSE}|(?:{_PPLUS}|{_lit('00')}){codes})"
+
+
+_CC_TW, _CC_CN = _cc(_lit("886")), _cc(_lit("86"))
+_CC_TWCN = _cc(f"{_lit('8')}{{1,2}}{_lit('6')}")
+# Trunk prefix written after the country code: +886 (0)2..., +886 0912...
+_TRUNK = f"(?:{_POPEN}{_lit('0')}{_PCLOSE}{_PSEP_OPT}|{_lit('0')}{_PSEP_OPT})"
+_PHONE_LAYOUTS = (
+    # mainland mobile 1[3-9]x: 11 digits, 3-4-4, 3-8, 4-3-4, 7-4; optionally after +86, 0086, (+86) or a bare 86-
+    f"(?:(?:{_CC_CN}|{_lit('86')}){_PSEP_OPT})?{_lit('1')}[3-9\uff13-\uff19]{_PD}"
+    f"(?:{_d(8)}|{_PSEP}{_d(4)}{_PSEP}{_d(4)}|{_PSEP}{_d(8)}|{_PD}{_PSEP}{_d(3)}{_PSEP}{_d(4)}|{_d(4)}{_PSEP}{_d(4)})",
+    # Taiwan mobile 09xx-xxx-xxx (any of -, space, dot or nothing between the groups), +886 9xx..., +886 (0)9xx...
+    f"(?:{_CC_TW}{_PSEP_OPT}{_TRUNK}?|{_lit('0')})[9\uff19]{_d(2)}(?:{_PSEP}{_d(3)}{_PSEP_OPT}{_d(3)}|{_d(6)})",
+    # landline after +886 / +86: area code (bare or in parentheses), then a subscriber number in one or two groups
+    f"{_CC_TWCN}{_PSEP_OPT}{_TRUNK}?(?:{_POPEN}{_d(1, 3)}{_PCLOSE}|{_d(1, 3)})"
+    f"{_PSEP_OPT}{_d(2, 4)}{_PSEP_OPT}{_d(3, 4)}",
+    # domestic landline: (02) 2345-6789, (0755) 8148 4638, 02-2345-6789, 010-85066882, 037-356789
+    f"(?:{_POPEN}{_lit('0')}{_d(1, 3)}{_PCLOSE}{_PSEP_OPT}|{_lit('0')}{_d(1, 3)}{_PSEP})"
+    f"{_d(2, 4)}{_PSEP_OPT}{_d(3, 4)}",
+    # domestic number without separators: 0223456789, 01085066882, 075581484638 (the validator finds the area)
+    f"{_lit('0')}{_d(8, 11)}",
+    # any other country, only with its +CC prefix: +1 (212) 555-0100, +44 20 7946 0958
+    f"(?:{_POPEN}{_PPLUS}{_d(1, 3)}{_PCLOSE}|{_PPLUS}[1-9\uff11-\uff19]{_d(0, 2)})"
+    f"(?:{_PSEP_OPT}{_POPEN}?{_d(1, 4)}{_PCLOSE}?){{1,4}}{_PSEP_OPT}{_d(2, 4)}",
+    # a local number without area code, 2345-6789 / 234 5678: only after a phone word (see _phone_context)
+    f"[2-9\uff12-\uff19]{_d(2, 3)}{_PSEP}{_d(4)}",
+)
+# An extension belongs to the number it follows: #123, ext. 12, x12, 分機 12, 轉 123.
+_PHONE_EXT = f"(?:{_PSP}?(?:[#\uff03]|[Ee][Xx][Tt]\\.?|[Xx]|分機|分机|轉|转|內線|内线){_PSP}?{_d(1, 6)})?"
+_PHONE_REGEX = re.compile(
+    # A number starts here (checked first: it makes the scan of a long text cheap) ...
+    "(?=[0-9+(\uff10-\uff19\uff0b\uff08])"
+    # ... not glued to a word or number, nor the tail of "1.", "12:" or "word-" (a version, a time, a part number)
+    "(?<![0-9A-Za-z_+@#\uff10-\uff19\uff0b])(?<![0-9A-Za-z_\uff10-\uff19][-/\uff0d])(?<![0-9\uff10-\uff19][.:])"
+    f"(?:{'|'.join(_PHONE_LAYOUTS)}){_PHONE_EXT}"
+    # nor followed by more digits or letters: 0912-34-5678-001 is an order number, 02-2345-6789.5 no phone
+    f"(?![0-9A-Za-z_\uff10-\uff19]|[-.:/\uff0d\u2010-\u2014][0-9\uff10-\uff19])"
+)
+
+# Words that say a number is a phone number. A bare local number (2345-6789) counts only right after one.
+_PHONE_WORDS = (
+    "電話|电话|手機|手机|聯絡|聯繫|联系|联络|致電|致电|撥打|拨打|來電|来电|傳真|传真|專線|专线|市話|座機|座机"
+    "|telephone|tel|phone|call|reach|fax|mobile|cell|hotline|contact"
+)
+_CANDIDATE_SEP = f"[{_DASHES}{_SPACES}.\uff0e]"
+_PHONE_CANDIDATE = "|".join(
+    (
+        f"{_PPLUS}[1-9\uff11-\uff19][{_DASHES}0-9\uff10-\uff19(\uff08{_SPACES}.\uff0e]",  # +CC...
+        f"{_lit('00')}{_lit('8')}{{1,2}}{_lit('6')}",  # 0086 / 00886
+        f"{_POPEN}{_lit('0')}{_PD}",  # (02) / (0755)
+        # 02-2345-6789, 0912 345 678, 0223456789, 037-356789, 0826-22345
+        f"{_lit('0')}[1-9\uff11-\uff19]{_d(0, 2)}"
+        f"(?:{_CANDIDATE_SEP}{{1,3}}{_d(2, 4)}{_CANDIDATE_SEP}{{0,3}}{_d(3, 4)}|{_d(7, 10)})",
+        # 13812345678, 138 1234 5678, 1381 234 5678
+        f"{_lit('1')}[3-9\uff13-\uff19]{_d(1, 2)}{_CANDIDATE_SEP}{{0,3}}{_d(3, 4)}{_CANDIDATE_SEP}{{0,3}}{_d(4)}",
+        # a phone word, then a local number (_phone_context asks for the same, with word boundaries)
+        f"(?i:{_PHONE_WORDS})[^0-9\uff10-\uff19\n]{{0,16}}[2-9\uff12-\uff19]",
+    )
+)
+_PHONE_WORD_BEFORE = re.compile(
+    f"(?<![A-Za-z])(?:{_PHONE_WORDS})(?:s|ed|ing)?(?![a-z])[^0-9\uff10-\uff19\n]{{0,12}}\\Z", re.I
+)
+# Numbers after these are identifiers, not phones: ISBN 957-..., version 0912345678.
+_NOT_PHONE_BEFORE = re.compile(
+    r"(?<![A-Za-z])(?:isbn(?:-1[03])?|issn|doi|version|ver|serial|s/n|sn|build)"
+    r"[ \t]*(?:no\.?|number)?[ \t]*[:：=#]?[ \t]*\Z"
+    r"|(?:版本|序號|序号|編號|编号|訂單|订单)[^0-9\n]{0,4}\Z",
+    re.I,
+)
+
+# Taiwan area codes (without the trunk 0) and the lengths of their subscriber numbers.
+_TW_AREAS: dict[str, tuple[int, ...]] = {
+    "2": (8,),
+    "3": (7,),
+    "37": (6,),
+    "4": (7, 8),
+    "49": (7,),
+    "5": (7,),
+    "6": (7,),
+    "7": (7,),
+    "8": (7,),
+    "82": (6,),
+    "826": (5,),
+    "836": (5,),
+    "89": (6,),
+}
 # Mainland China mobile prefixes (13x, 145-149, 15x but 154, 162/165-167, 170-178, 18x, 19x but 194).
 _CN_MOBILE = re.compile(r"1(?:3[0-9]|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8[0-9]|9[0-35-9])[0-9]{8}")
+_PHONE_EXT_TAIL = re.compile(r" ?(?:#|ext\.?|x|分機|分机|轉|转|內線|内线) ?[0-9]{1,6}\Z", re.I)
+_CC_HEAD = re.compile(r"\(?(?:\+|00)(886|86)\)?|\(?(86)\)?(?=[ .-]?1)")
+
+
+def _subscriber_ok(sub: str, lengths: tuple[int, ...]) -> bool:
+    """A subscriber number of an allowed length; local numbers never start with 0 or 1, and a run of one digit
+    (2222222) is a placeholder."""
+    return len(sub) in lengths and sub[0] in "23456789" and len(set(sub)) > 1
+
+
+def _groups_ok(groups: list[str], seps: list[str]) -> bool:
+    """Digit groups as a number is written: dots only between all groups (0912.345.678), the subscriber part in
+    groups of 3 or more digits (05-10-2023 is a date), not all of them round (150 2000 3000 is a list)."""
+    if any("." in s for s in seps) and not all(s == "." for s in seps):
+        return False
+    if len(groups) >= 3 and all(g.endswith("00") for g in groups[1:]):
+        return False
+    return all(len(g) >= 3 for g in groups[1:])
+
+
+def _tw_ok(groups: list[str]) -> bool:
+    """Taiwan national number (no trunk 0): mobile 9 + 8 digits, or area code + subscriber number. When the number
+    is written in groups the first group is the area code; written solid, any area code that fits will do."""
+    nd = "".join(groups)
+    if len(nd) == 9 and nd[0] == "9":
+        return len(set(nd[3:])) > 1
+    areas = [groups[0]] if len(groups) > 1 else [a for a in _TW_AREAS if nd.startswith(a)]
+    return any(a in _TW_AREAS and _subscriber_ok(nd[len(a) :], _TW_AREAS[a]) for a in areas)
+
+
+def _cn_ok(groups: list[str], mobile_only: bool = False) -> bool:
+    """Mainland national number (no trunk 0): mobile 1[3-9]x + 8 digits, or area code 10/2x + 8 digits or
+    3-digit area code + 7-8 digits."""
+    nd = "".join(groups)
+    if nd[0] == "1" and len(nd) == 11 and _CN_MOBILE.fullmatch(nd):
+        return len(set(nd[3:])) > 1
+    if mobile_only:
+        return False
+    areas = [groups[0]] if len(groups) > 1 else [nd[:2], nd[:3]]
+    for a in areas:
+        if a == "10" or (len(a) == 2 and a[0] == "2"):
+            lengths: tuple[int, ...] = (8,)
+        elif len(a) == 3 and a[0] in "3456789":
+            lengths = (7, 8)
+        else:
+            continue
+        if _subscriber_ok(nd[len(a) :], lengths):
+            return True
+    return False
+
+
+def _split(national: str) -> tuple[list[str], list[str]]:
+    """Digit groups of a number and the separators between them (parentheses dropped; a blank one is a space)."""
+    groups = re.findall(r"[0-9]+", national)
+    seps = re.findall(r"(?<=[0-9])[^0-9]+(?=[0-9])", national)
+    return groups, [s.replace("(", "").replace(")", "").strip() or " " for s in seps]
 
 
 def _phone_ok(text: str) -> bool:
-    digits = re.sub(r"[^0-9]", "", text)
-    if text.startswith("+"):
+    t = _PHONE_EXT_TAIL.sub("", text.translate(_PHONE_FOLD))
+    digits = re.sub(r"[^0-9]", "", t)
+    head = _CC_HEAD.match(t)
+    if head:  # +886 / +86 / 0086 / (+86) / a bare 86 before a mobile
+        national = t[head.end() :].lstrip(" .-")
+        if national.startswith("(0)"):
+            national = national[3:]
+        elif national.startswith("(0"):  # +86 (0755) 8148 4638
+            national = "(" + national[2:]
+        elif national.startswith("0"):
+            national = national[1:]
+        groups, seps = _split(national)
+        if not groups or not _groups_ok(groups, seps):
+            return False
+        return _tw_ok(groups) if head.group(1) == "886" else _cn_ok(groups, mobile_only=head.group(2) is not None)
+    if t.startswith("+") or t.startswith("(+"):  # any other country: E.164 length
         return 8 <= len(digits) <= 15
-    if len(digits) == 11:
-        return _CN_MOBILE.fullmatch(digits) is not None
-    return 9 <= len(digits) <= 10
+    groups, seps = _split(t)
+    if t[0] == "1":  # a mainland mobile; never dotted, as versions are (1894.864.4833)
+        return "." not in seps and _groups_ok(groups, seps) and _cn_ok(groups, mobile_only=True)
+    if t.lstrip("(")[0] == "0":  # trunk 0: Taiwan or mainland area code, or a Taiwan mobile
+        groups[0] = groups[0][1:]
+        if not groups[0]:
+            return False
+        return _groups_ok(groups, seps) and (_tw_ok(groups) or _cn_ok(groups))
+    # a local number without area code (_phone_context asks for a phone word before it)
+    return len(digits) in (7, 8) and len(set(digits)) > 2 and not digits.endswith("000") and _groups_ok([], seps)
+
+
+# A space between two digits, and a number one space away.
+_SPACED = re.compile(f"{_PD}{_PSP}+{_PD}")
+_NUMBER_BEFORE = re.compile(f"{_PD}{_PSP}\\Z")
+_NUMBER_AFTER = re.compile(f"{_PSP}{_PD}")
+
+
+def _phone_context(text: str, start: int, end: int) -> bool:
+    """False after an identifier word (``ISBN``, ``version``, ``訂單``) and for space-separated groups that run
+    on into more numbers (``1 150 2000 3000 4000``: a row of numbers); a local number without area code
+    (``2345-6789``) only right after a phone word (``電話：``, ``Tel``, ``call me at``)."""
+    before = text[max(0, start - 32) : start]
+    if _NOT_PHONE_BEFORE.search(before):
+        return False
+    if _SPACED.search(text, start, end) and (_NUMBER_BEFORE.search(before) or _NUMBER_AFTER.match(text, end)):
+        return False
+    if _is_local(text[start:end].translate(_PHONE_FOLD)):
+        return _PHONE_WORD_BEFORE.search(before) is not None
+    return True
+
+
+def _is_local(folded: str) -> bool:
+    """A number with neither country nor area code (it starts with its subscriber digit, 2-9)."""
+    return folded[0] in "23456789" and _CC_HEAD.match(folded) is None
 
 
 @dataclass(frozen=True)
@@ -229,24 +461,7 @@ KINDS: dict[str, PiiKind] = {
             re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}\b"),
             email_personal,
         ),
-        PiiKind(
-            "phone",
-            "[PHONE]",
-            # Taiwan mobile 09xx-xxx-xxx, +886 9xx, landline (0x) xxxx-xxxx / 0x-xxxx-xxxx, any E.164 +CC...,
-            # mainland China mobile 1[3-9]x xxxx xxxx without +86 (the prefix is checked by the validator)
-            r"09[0-9]{2}[- ]?[0-9]{3}[- ]?[0-9]{3}|\+[1-9][0-9]|\(0[2-9]\)|0[2-8]-[0-9]{3,4}-[0-9]{4}"
-            r"|1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}",
-            re.compile(
-                _NB + r"(?<![-+])(?:"
-                r"\+886[- ]?9[0-9]{2}[- ]?[0-9]{3}[- ]?[0-9]{3}"
-                r"|09[0-9]{2}-[0-9]{3}-[0-9]{3}|09[0-9]{2} [0-9]{3} [0-9]{3}|09[0-9]{8}"
-                r"|\(0[2-9]\) ?[0-9]{3,4}-?[0-9]{4}|0[2-8]-[0-9]{3,4}-[0-9]{4}"
-                r"|\+[1-9][0-9]{0,2}(?:[- ]?\(?[0-9]{1,4}\)?){1,4}[- ]?[0-9]{2,4}"
-                r"|1[3-9][0-9](?:[0-9]{8}|-[0-9]{4}-[0-9]{4}| [0-9]{4} [0-9]{4})"
-                r")(?![0-9A-Za-z]|[-.:/][0-9])"
-            ),
-            _phone_ok,
-        ),
+        PiiKind("phone", "[PHONE]", _PHONE_CANDIDATE, _PHONE_REGEX, _phone_ok, _phone_context),
         PiiKind(
             "card",
             "[CARD]",

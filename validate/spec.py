@@ -239,7 +239,10 @@ def pii_reject(record: dict, kind: str) -> bool:
         t = record[f]
         if not _rx(k.candidate).search(t):
             continue
-        if any(k.validator is None or k.validator(m.group()) for m in k.regex.finditer(t)):
+        if any(
+            (k.validator is None or k.validator(m.group())) and (k.context is None or k.context(t, m.start(), m.end()))
+            for m in k.regex.finditer(t)
+        ):
             return True
     return False
 
