@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 
 import numpy as np
@@ -14,6 +15,8 @@ from validate.text import normalize_text
 
 M64 = (1 << 64) - 1
 GOLD = 0x9E3779B97F4A7C15
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+PANGU = re.compile(f"(?<=[{_HAN}])(?=[0-9a-z])|(?<=[0-9a-z])(?=[{_HAN}])")
 
 TEXTS = [
     "",
@@ -39,6 +42,10 @@ TEXTS = [
     "АБВ где Ёжик",
     "什麼是複利？複利是「利息再生利息」，對吧。",  # CJK punctuation folds to padded ASCII
     "Hello，world！ said “she” （quietly）｡ ok､ ＡＢ？",  # in the word path the padding splits tokens
+    # pangu spacing: in the word path a Han character next to an ASCII letter or digit is cut from it
+    "Read the bug報告 for apt2 and dpkg, 說明v2 then x9中y in the docs folder today ok",
+    "Read the bug 報告 for apt2 and dpkg, 說明 v2 then x9 中 y in the docs folder today ok",
+    "Ünïcode 的é stays 中-joined and 中_too",  # only ASCII letters and digits are cut from Han
 ]
 
 
@@ -66,7 +73,7 @@ def reference_shingles(raw: str) -> list[int]:
     if dedup.is_cjk(text):
         tokens, n = [_mix((ord(c) + GOLD) & M64) for c in text.replace(" ", "")], dedup.CJK_NGRAM
     else:
-        tokens, n = [_word_hash(w) for w in text.split()], dedup.WORD_NGRAM
+        tokens, n = [_word_hash(w) for w in PANGU.sub(" ", text).split()], dedup.WORD_NGRAM
     out = []
     for start in range(max(len(tokens) - n + 1, 1)):
         g = 0

@@ -9,7 +9,9 @@ Shingles, decided per record by the share of Han characters among its non-space 
 
 * CJK (Han share >= ``CJK_RATIO``): character 5-grams over the text with whitespace removed. Chinese has
   no word boundaries, and 5 characters carry about as much as an English 3-word window.
-* otherwise: word 3-grams over whitespace tokens.
+* otherwise: word 3-grams over whitespace tokens, each also cut where a Han character meets an ASCII
+  letter or digit, so pangu spacing ("的 bug" / "的bug") does not change the words (the CJK path drops
+  whitespace anyway).
 
 A record shorter than n tokens gets one shingle made of all its tokens (zero-padded to n).
 
@@ -41,7 +43,11 @@ Pipeline (rensa path):
    as near-duplicates when they are one edit apart: equal but for one word (two Han characters). The
    threshold's Jaccard cannot express that at those lengths; the derivation is at :func:`short_lengths`.
    Their candidates come from exact keys, not MinHash, and are checked on the tokens.
-   Confirmed pairs of both kinds are clustered with union-find.
+5. Records whose fields hold the same sentences and lines in another order (two sentences or list items
+   swapped) are near-duplicates too, whatever their Jaccard; segments under 4 words / 8 Han characters
+   ("Yes.", "Thanks,") must keep their order. Candidates share an order-insensitive key computed with the
+   shingles and are checked on the segments (the block above :func:`reorder_segments`).
+   Confirmed pairs of all kinds are clustered with union-find.
 
 Without rensa, datasketch computes the signatures and step 3 runs over all records.
 
@@ -99,7 +105,7 @@ _GOLD = np.uint64(0x9E3779B97F4A7C15)
 # Tokens longer than this many bytes are hashed with blake2b instead of the 8-byte block chain, so a
 # base64 blob does not cost one numpy pass per 8 bytes.
 LONG_TOKEN = 64
-_WS, _HANCLS, _FOLD, _PUNCT, _PAD = 1, 2, 4, 8, 16
+_WS, _HANCLS, _FOLD, _PUNCT, _PAD, _MARK = 1, 2, 4, 8, 16, 32
 
 # Punctuation folding, applied to the raw text before NFKC: CJK and full-width punctuation becomes its
 # ASCII equivalent, so "什麼是複利？" and "什麼是複利?", 「引號」 and “引號” and "引號", or "Hello，world"
@@ -134,7 +140,8 @@ def fold_punctuation(text: str) -> str:
 
 def _code_point_classes() -> np.ndarray:
     """_WS / _HANCLS / _FOLD (casefold changes it) / _PUNCT (folded, see ``PUNCT_FOLD``; plus _PAD when the
-    replacement is two characters) per code point; the extra last slot (0) is for all above."""
+    replacement is two characters) / _MARK (. ! ?, which end a sentence) per code point; the extra last slot
+    (0) is for all above."""
     top = 0x1E922  # nothing from here on is whitespace, Han, folded punctuation or changed by casefold
     lut = np.zeros(top + 1, dtype=np.uint8)
     lut[[c for c in range(0x3001) if chr(c).isspace()]] = _WS
@@ -143,6 +150,7 @@ def _code_point_classes() -> np.ndarray:
     lut[[c for c in range(top) if chr(c).casefold() != chr(c)]] = _FOLD
     for c, rep in PUNCT_FOLD.items():
         lut[c] = _PUNCT | (_PAD if len(rep) == 2 else 0)
+    lut[[ord(c) for c in ".!?"]] = _MARK
     return lut
 
 
@@ -154,6 +162,11 @@ _RARE_WS_UTF8 = tuple(
     for c in range(0x80, 0x3001)
     if chr(c).isspace() and unicodedata.normalize("NFKC", chr(c)) == chr(c)
 )
+# ASCII letters and digits (the text is casefolded, so no capitals), by byte (_ALNUM) and by code point
+# up to 127 (_ALNUM_CP, a view of the same table).
+_ALNUM = np.zeros(256, dtype=bool)
+_ALNUM[[ord(c) for c in "0123456789abcdefghijklmnopqrstuvwxyz"]] = True
+_ALNUM_CP = _ALNUM[:128]
 _TAIL_MASK = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 
 
@@ -260,6 +273,18 @@ class ShortTokens:
 
 
 @dataclass(frozen=True)
+class ReorderKeys:
+    """Per record (in :class:`Shingles` order): ``order``, a key that moving its sentences and lines around
+    leaves alone (:func:`_reorder_keys`); ``content``, the sum of all its shingles; and ``keyed``, whether it
+    has two segments or more and a shingle inside one (else no reordering can matter). Two records with one
+    ``order`` and different ``content`` are candidates for :func:`reorder_pairs`."""
+
+    order: np.ndarray
+    content: np.ndarray
+    keyed: np.ndarray
+
+
+@dataclass(frozen=True)
 class Shingles:
     """Shingle hashes of many records, grouped by record.
 
@@ -272,6 +297,7 @@ class Shingles:
     offsets: np.ndarray
     rows: np.ndarray
     short: ShortTokens | None = None  # the tokens of short records, when asked for (``short=`` limits)
+    reorder: ReorderKeys | None = None  # per record, in the same order as ``rows``
 
     def in_row_order(self) -> tuple[np.ndarray, np.ndarray]:
         """(flat, offsets) with record k = input row k."""
@@ -308,11 +334,11 @@ def text_shingles(
     bounds = range(0, n, CHUNK)
     short_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def one(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        flat, counts, rows, few = _chunk_shingles(_chunk_text(columns, lo), short)
+    def one(lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        flat, counts, rows, few, keys = _chunk_shingles(_chunk_text(columns, lo), short)
         if few is not None:
             short_parts.append((few[0], few[1], few[2] + lo, few[3]))  # list.append is atomic
-        return flat, counts, rows + lo
+        return flat, counts, rows + lo, keys
 
     # Each chunk is copied into one buffer as it arrives and then dropped, so its memory goes to the
     # next chunk: fresh pages are slow to fault in, and gathering all parts first would double the peak.
@@ -322,9 +348,10 @@ def text_shingles(
     flat = np.empty(int(0.4 * size) + n, dtype=np.uint64)
     counts = np.empty(n, dtype=np.int64)
     rows = np.empty(n, dtype=np.int64)
+    keys = ReorderKeys(np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.uint64), np.empty(n, dtype=bool))
     pos = done = 0
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for part_flat, part_counts, part_rows in pool.map(one, bounds):
+        for part_flat, part_counts, part_rows, part_keys in pool.map(one, bounds):
             if pos + len(part_flat) > len(flat):
                 grown = np.empty(max(len(flat) * 3 // 2, pos + len(part_flat)), dtype=np.uint64)
                 grown[:pos] = flat[:pos]
@@ -332,6 +359,8 @@ def text_shingles(
             flat[pos : pos + len(part_flat)] = part_flat
             counts[done : done + len(part_counts)] = part_counts
             rows[done : done + len(part_rows)] = part_rows
+            for whole, part in zip((keys.order, keys.content, keys.keyed), part_keys, strict=True):
+                whole[done : done + len(part)] = part
             pos += len(part_flat)
             done += len(part_counts)
     few = None
@@ -343,11 +372,12 @@ def text_shingles(
             np.concatenate([p[2] for p in short_parts] or [np.zeros(0, np.int64)]),
             np.concatenate([p[3] for p in short_parts] or [np.zeros(0, bool)]),
         )
-    return Shingles(flat[:pos], _offsets(counts), rows, few)
+    return Shingles(flat[:pos], _offsets(counts), rows, few, keys)
 
 
 def _chunk_shingles(text: pa.Array, short: tuple[int, int] | None = None):
-    """(flat hashes, shingles per record, chunk row of each record, short tokens) for one chunk of raw texts.
+    """(flat hashes, shingles per record, chunk row of each record, short tokens, reorder keys) for one chunk
+    of raw texts. Reorder keys: the (order key, content key, keyed) of each record (:func:`_reorder_keys`).
 
     Short tokens: None, or with ``short`` = (word limit, Han limit) the (flat token hashes, tokens per
     record, chunk row, is-CJK) of the records with fewer tokens than their path's limit.
@@ -365,7 +395,8 @@ def _chunk_shingles(text: pa.Array, short: tuple[int, int] | None = None):
 
     folded, lens, cps, cls = _normalise(text.filter(pa.array(~is_ascii)))
     coff = _offsets(lens)
-    ws = _segment_counts(cls == _WS, coff)
+    is_ws = cls == _WS
+    ws = _segment_counts(is_ws, coff)
     han = _segment_counts(cls == _HANCLS, coff)
     nonws = lens - ws
     cjk = (han > 0) & (han >= CJK_RATIO * np.maximum(1, nonws))
@@ -382,16 +413,25 @@ def _chunk_shingles(text: pa.Array, short: tuple[int, int] | None = None):
     buf[: len(a_bytes)] = np.frombuffer(a_bytes, dtype=np.uint8)
     buf[len(a_bytes) : len(a_bytes) + len(w_bytes)] = np.frombuffer(w_bytes, dtype=np.uint8)
     woff = np.concatenate([a_off, len(a_bytes) + _offsets(blens)[1:]])
-    tok, tcounts = _word_tokens(buf, woff)
+    tok, tcounts, w_seg = _word_tokens(buf, woff, cut_from=len(a_bytes))
     w_hash, w_counts = _window_hashes(tok, tcounts, WORD_NGRAM)
 
-    keep = np.repeat(cjk, lens) & (cls != _WS)
-    chars = cps[keep]
+    kept = np.flatnonzero(np.repeat(cjk, lens) & ~is_ws)
+    chars = cps[kept]
     ctok = _CP_HASH.take(chars, mode="clip")
     wide = np.flatnonzero(chars > 0xFFFF)
     if len(wide):
         ctok[wide] = _mix(chars[wide].astype(np.uint64) + _GOLD)
     c_hash, c_counts = _window_hashes(ctok, nonws[cjk], CJK_NGRAM)
+    c_seg = _char_segments(chars, kept, cps, cls, nonws[cjk])
+    keys = [
+        np.concatenate(k)
+        for k in zip(
+            _reorder_keys(w_hash, w_counts, tok, tcounts, w_seg, WORD_NGRAM),
+            _reorder_keys(c_hash, c_counts, ctok, nonws[cjk], c_seg, CJK_NGRAM),
+            strict=True,
+        )
+    ]
 
     rows = np.concatenate([a_rows, na_rows[w_local], na_rows[cjk]])
     few = None
@@ -407,7 +447,76 @@ def _chunk_shingles(text: pa.Array, short: tuple[int, int] | None = None):
             np.concatenate([rows[w_sel], rows[len(tcounts) + c_sel]]),
             np.repeat([False, True], [len(w_sel), len(c_sel)]),
         )
-    return np.concatenate([w_hash, c_hash]), np.concatenate([w_counts, c_counts]), rows, few
+    return np.concatenate([w_hash, c_hash]), np.concatenate([w_counts, c_counts]), rows, few, keys
+
+
+def _char_segments(
+    chars: np.ndarray, kept: np.ndarray, cps: np.ndarray, cls: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """Segment starts of the Han path: the sorted indices of the kept characters (``chars``, at ``kept`` in
+    ``cps`` / ``cls``; records of ``counts`` characters) that begin a record, a sentence or a line (see
+    :func:`reorder_segments`). Marks and line breaks are few, so only they are looked at one by one."""
+    if not len(chars):
+        return np.zeros(0, dtype=np.int64)
+    at = np.flatnonzero((cls & np.uint8(_MARK | _WS)) != 0)  # != 0 first: nonzero is fastest on bool
+    marks = at[(cls[at] & _MARK) != 0]
+    j = np.searchsorted(kept, marks)
+    j = j[(j < len(kept) - 1) & (kept[np.minimum(j, len(kept) - 1)] == marks)]  # kept marks, not the last one
+    # After a run of one or two ASCII letters or digits a mark labels a list item ("a." / "12."); after a
+    # longer one ("ssh-agent.") it ends a sentence.
+    alnum = [_ALNUM_CP[np.minimum(chars[np.maximum(j - k, 0)], 127)] & (j >= k) for k in (1, 2, 3)]
+    ends = j[~(alnum[0] & ~(alnum[1] & alnum[2]))]
+    ws_at = at[cls[at] == _WS]
+    brk = ws_at[(cps[ws_at] - np.uint32(10)) <= 3]  # \n \v \f \r: the next kept character starts a line
+    return _starts_of(len(chars), counts, ends + 1, np.searchsorted(kept, brk))
+
+
+def _crossing(seg: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:
+    """Sorted positions, among the shingles :func:`_window_hashes` makes of records of ``counts`` tokens, of
+    the windows that span a segment start (``seg``: the sorted token indices that start one). Segment starts
+    are few, so this costs nothing per token. (A record under n tokens has one padded shingle, not listed.)"""
+    counts = counts.astype(np.int64)
+    tok_off = _offsets(counts)
+    out_off = _offsets(np.where(counts >= n, counts - n + 1, 1))
+    rec = np.searchsorted(tok_off, seg, side="right") - 1
+    first = tok_off[rec]
+    # Window k covers tokens k .. k+n-1 of its record (k up to its last token but n-1); it spans the segment
+    # start p when k < p <= k+n-1. None spans a record's first token, and a record under n tokens has none.
+    # The upper ends grow with p, so starting each run past the one before leaves the runs disjoint, in order.
+    hi = np.minimum(seg - 1, first + counts[rec] - n)
+    lo = np.maximum(np.maximum(first, seg - n + 1), np.r_[np.int64(-1), hi[:-1]] + 1)
+    width = np.maximum(hi - lo + 1, 0)
+    return np.repeat(out_off[rec] + lo - first - _offsets(width)[:-1], width) + np.arange(int(width.sum()))
+
+
+def _reorder_keys(
+    hashes: np.ndarray, out_counts: np.ndarray, tok: np.ndarray, tok_counts: np.ndarray, seg: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order key, content key, keyed) per record from its shingles, tokens and segment starts (``seg``).
+
+    Order key: the sum of the shingles that lie inside one segment plus a hash of the sum of the tokens,
+    neither of which changes when segments trade places; the tokens add what a segment too short for a
+    shingle holds ("Yes." / "No."). Content key: the sum of all shingles, equal for two records only when
+    their shingle sets are (MinHash pairs those already). Keyed: at least two segments and one shingle
+    inside a segment. Sums are read off prefix sums at the record bounds.
+    """
+    if not len(out_counts):
+        empty = np.zeros(0, dtype=np.uint64)
+        return empty, empty, np.zeros(0, dtype=bool)
+    out_off = _offsets(out_counts)
+    content = np.add.reduceat(hashes, out_off[:-1])
+    crossing = _crossing(seg, tok_counts, n)
+    cross_sum = np.zeros(len(crossing) + 1, dtype=np.uint64)
+    np.cumsum(hashes[crossing], out=cross_sum[1:])
+    at = np.searchsorted(crossing, out_off)
+    tok_off = _offsets(tok_counts)
+    tok_sum = np.zeros(len(tok) + 1, dtype=np.uint64)
+    np.cumsum(tok, out=tok_sum[1:])
+    order = _mix_inplace(tok_sum[tok_off[1:]] - tok_sum[tok_off[:-1]])
+    order += content - (cross_sum[at[1:]] - cross_sum[at[:-1]])
+    # under n tokens the one (padded) shingle is no segment's own
+    keyed = (np.diff(np.searchsorted(seg, tok_off)) >= 2) & (out_counts > np.diff(at)) & (tok_counts >= n)
+    return order, content, keyed
 
 
 def _normalise(texts: pa.Array) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
@@ -462,11 +571,17 @@ def _segment_counts(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.diff(np.searchsorted(np.flatnonzero(mask), offsets))
 
 
-def _word_tokens(buf: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(token hashes, tokens per record) for records laid out back to back in ``buf`` (UTF-8, lowered).
+def _word_tokens(
+    buf: np.ndarray, offsets: np.ndarray, cut_from: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(token hashes, tokens per record, segment starts: sorted token indices) for records laid out back to
+    back in ``buf`` (UTF-8, lowered).
 
     Every record ends in whitespace (see :func:`_chunk_text`), so no token runs over a record boundary,
     and ``buf`` holds 8 zero bytes past the last record so a token's last block can always be read whole.
+    From byte ``cut_from`` on (the non-ASCII records) a token is also cut where a Han character meets an
+    ASCII letter or digit (:func:`_pangu_cuts`). Segment starts: the tokens that begin a record, a sentence
+    or a line (see :func:`reorder_segments`).
     """
     size = int(offsets[-1])
     b = buf[:size]
@@ -477,9 +592,48 @@ def _word_tokens(buf: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.n
     word[1 + low[_CTRL[b[low]]]] = True
     # Token edges alternate: where one starts, just past where it ends, ... (nonzero is fastest on bool)
     edges = np.flatnonzero(word[1:] != word[:-1])
-    starts = edges[0::2]
+    starts, ends = edges[0::2], edges[1::2]
+    cuts = _pangu_cuts(buf, cut_from, size) if cut_from is not None and cut_from < size else None
+    if cuts is not None and len(cuts):  # a cut lies inside a token: it ends one there and starts the next
+        starts = np.sort(np.concatenate([starts, cuts]))
+        ends = np.sort(np.concatenate([ends, cuts]))
+    lengths = ends - starts
     counts = np.diff(np.searchsorted(starts, offsets))
-    return _bytes_hash(buf, starts, edges[1::2] - starts), counts
+    # Segment starts: after a sentence mark, unless its token is under 4 bytes ("1." / "a." / "iv." label a
+    # list item), and after a line break (\n \v \f \r); each record's first token.
+    last = buf[ends - 1]
+    marks = np.flatnonzero((last == 46) | (last == 33) | (last == 63))
+    marks = marks[(lengths[marks] >= 4) & (marks < len(starts) - 1)]
+    after = np.searchsorted(starts, low[(b[low] - np.uint8(10)) <= 3])
+    seg = _starts_of(len(starts), counts, marks + 1, after)
+    return _bytes_hash(buf, starts, lengths), counts, seg
+
+
+def _starts_of(size: int, counts: np.ndarray, *parts: np.ndarray) -> np.ndarray:
+    """Sorted distinct segment starts among ``size`` tokens: each record's first token (records of ``counts``
+    tokens) and the indices in ``parts`` below ``size``. A mask and one nonzero, cheaper than sorting."""
+    mask = np.zeros(size, dtype=bool)
+    mask[_offsets(counts)[:-1][counts > 0]] = True
+    for part in parts:
+        mask[part[part < size]] = True
+    return np.flatnonzero(mask)
+
+
+def _pangu_cuts(buf: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Byte positions in ``buf[lo:hi]`` where a Han character and an ASCII letter or digit meet with no space.
+
+    "的bug" and "的 bug" (pangu spacing on or off) are the same words; cutting there tokenises both alike.
+    Only 3-byte UTF-8 sequences can be Han (U+3400..U+FAFF), so only their lead bytes are decoded.
+    """
+    lead = np.flatnonzero((buf[lo:hi] - np.uint8(0xE3)) <= 0xEF - 0xE3) + lo
+    if not len(lead):
+        return lead
+    cp = (buf[lead].astype(np.int64) & 0x0F) << 12
+    cp |= (buf[lead + 1].astype(np.int64) & 0x3F) << 6
+    cp |= buf[lead + 2].astype(np.int64) & 0x3F
+    han = lead[_CP_CLASS[cp] == _HANCLS]
+    cuts = np.concatenate([han[_ALNUM[buf[han - 1]]], (han + 3)[_ALNUM[buf[han + 3]]]])
+    return np.unique(cuts[(cuts > lo) & (cuts < hi)])
 
 
 def _bytes_hash(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -646,25 +800,29 @@ def confirmed_pairs(
     """(pairs (i < j) of row positions confirmed as near-duplicates, sorted; their exact Jaccard).
 
     A pair is confirmed when the exact Jaccard of its shingle sets is >= ``threshold`` (MinHash and LSH only
-    propose candidates), or when both records are short and one edit apart (see :func:`short_lengths`);
-    such a pair's Jaccard may be below ``threshold``.
+    propose candidates), when both records are short and one edit apart (see :func:`short_lengths`), or when
+    they hold the same sentences and lines in another order (:func:`reorder_pairs`); the last two kinds'
+    Jaccard may be below ``threshold``.
     """
     if num_perm % BAND_ROWS:
         raise ValueError(f"num_perm must be a multiple of {BAND_ROWS}")
     sh = frame_shingles(df, default_workers() if workers is None else workers, _short_token_limits(threshold))
     pairs, exact = _confirm(sh.flat, sh.offsets, threshold, num_perm, seed)
     pairs = np.sort(sh.rows[pairs], axis=1)
+    n = len(df)
+    more = [reorder_pairs(df, sh)]
     if sh.short is not None and len(sh.short.rows) > 1:
         edits = short_edit_pairs(sh.short)
-        n = len(df)
         new = np.setdiff1d(edits[:, 0] * n + edits[:, 1], pairs[:, 0] * n + pairs[:, 1])
         if len(new):
-            edits = _same_numbers(df, np.stack([new // n, new % n], axis=1))
-        if len(new) and len(edits):
-            pos = np.empty(n, dtype=np.int64)
-            pos[sh.rows] = np.arange(n)
-            pairs = np.concatenate([pairs, edits])
-            exact = np.concatenate([exact, exact_jaccard(sh.flat, sh.offsets, pos[edits])])
+            more.append(_same_numbers(df, np.stack([new // n, new % n], axis=1)))
+    new = np.setdiff1d(np.concatenate([p[:, 0] * n + p[:, 1] for p in more]), pairs[:, 0] * n + pairs[:, 1])
+    if len(new):
+        found = np.stack([new // n, new % n], axis=1)
+        pos = np.empty(n, dtype=np.int64)
+        pos[sh.rows] = np.arange(n)
+        pairs = np.concatenate([pairs, found])
+        exact = np.concatenate([exact, exact_jaccard(sh.flat, sh.offsets, pos[found])])
     order = np.lexsort((pairs[:, 1], pairs[:, 0]))
     return pairs[order], exact[order]
 
@@ -684,6 +842,110 @@ def _same_numbers(df: pd.DataFrame, pairs: np.ndarray) -> np.ndarray:
     numbers = {r: _NUMBER.findall(t) for r, t in texts.items()}
     same = np.fromiter((numbers[a] == numbers[b] for a, b in pairs.tolist()), dtype=bool, count=len(pairs))
     return pairs[same]
+
+
+# --- reordered sentences and lines ------------------------------------------------------------------------
+#
+# Swapping two sentences, or two list items, keeps every word of a record but breaks the shingles that span
+# the seams: a 3-sentence answer with two swapped keeps a Jaccard of ~0.8, under the threshold, although it
+# says the same. So the text of each field is also cut into segments, at line breaks and after a sentence
+# mark (. ! ?, CJK marks folded to these), and two records whose fields hold the same segments in another
+# order are near-duplicates. A mark does not end a segment after a list label: a word-path token under
+# 4 bytes ("1.", "a.", "iv.") or, on the Han path, a run of one or two ASCII letters or digits; so
+# "1. install\n2. configure" and "1. configure\n2. install" (same labels, items swapped: another order of
+# steps) differ, while items that move with their labels match. Segments are compared as token sequences
+# (words, or Han-path characters without whitespace), so spacing, case and pangu spacing inside them do
+# not matter either.
+#
+# Order can be the content when the pieces are short: "Is 7 prime? Yes. Is 8 prime? No." against "... No.
+# ... Yes." are two different answers. So the segments under ``REORDER_MIN_TOKENS`` (4 words, 8 Han
+# characters: a statement of its own is longer than "Yes." or "Thanks,") must stay in the same order; only
+# longer ones may move. A sentence never moves between fields (a question turned into an answer).
+#
+# Candidates are cheap: per record, the sum of the shingle hashes that lie inside one segment and the sum of
+# the token hashes (computed with the shingles, :func:`_reorder_keys`) do not change when segments move;
+# records that share both but not the sum of all their shingles are the candidates, and each pair is then
+# checked on the segments themselves (:func:`reorder_segments`), so a collision merges nothing. The keys cut
+# the whole record as its shingles see it (one script path per record), the check each field on its own
+# path; the two differ only where a field's script is not its record's (an English instruction in a Chinese
+# record), which can cost a pair, never merge one.
+REORDER_MIN_TOKENS = {False: 4, True: 8}  # words / Han-path characters a segment needs to move
+_SENTENCE_MARKS = frozenset(".!?")
+_ASCII_ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
+_LINE_BREAK = re.compile(r"[\n\v\f\r]")
+_NON_SPACE = re.compile(r"\S+")
+_PANGU_CUT = re.compile(
+    r"(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])(?=[0-9a-z])|(?<=[0-9a-z])(?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])"
+)
+Segment = tuple[str, ...]
+
+
+def reorder_segments(text: str) -> tuple[bool, list[Segment]]:
+    """(Han path, segments) of one field's raw text: normalised as a record is (:func:`record_texts`, line
+    breaks kept), tokenised as its path shingles it (words, cut where Han meets an ASCII letter or digit; or
+    Han-path characters without whitespace), and cut at line breaks and after sentence marks (see above)."""
+    t = unicodedata.normalize("NFKC", fold_punctuation(text)).casefold()
+    cjk = is_cjk(normalize_text(t))
+    segs: list[list[str]] = []
+    if cjk:
+        before = ["", "", "", ""]  # the last four kept characters, the latest last
+        brk = False
+        for c in t:
+            if c.isspace():
+                brk = brk or c in "\n\v\f\r"
+                continue
+            a4, a3, a2 = (x in _ASCII_ALNUM for x in before[:3])
+            label = a2 and not (a3 and a4)  # one or two letters or digits before the mark: "a." / "12."
+            if not segs or brk or (before[3] in _SENTENCE_MARKS and not label):
+                segs.append([])
+            segs[-1].append(c)
+            before = [*before[1:], c]
+            brk = False
+    else:
+        last, end = "", 0
+        for m in _NON_SPACE.finditer(t):
+            brk = _LINE_BREAK.search(t, end, m.start()) is not None
+            end = m.end()
+            for k, tok in enumerate(_PANGU_CUT.sub(" ", m.group()).split(" ")):
+                if not segs or (k == 0 and brk) or (last[-1:] in _SENTENCE_MARKS and len(last.encode()) >= 4):
+                    segs.append([])
+                segs[-1].append(tok)
+                last = tok
+    return cjk, [tuple(seg) for seg in segs]
+
+
+def _moved(a: list[tuple[bool, list[Segment]]], b: list[tuple[bool, list[Segment]]]) -> bool:
+    """True when each field of ``a`` and ``b`` holds the same segments, the short ones in the same order."""
+    for (cjk_a, seg_a), (cjk_b, seg_b) in zip(a, b, strict=True):
+        if cjk_a != cjk_b or sorted(seg_a) != sorted(seg_b):
+            return False
+        k = REORDER_MIN_TOKENS[cjk_a]
+        if [s for s in seg_a if len(s) < k] != [s for s in seg_b if len(s) < k]:
+            return False
+    return a != b
+
+
+def reorder_pairs(df: pd.DataFrame, sh: Shingles) -> np.ndarray:
+    """Pairs (i < j) of rows of ``df`` (shingled as ``sh``) whose fields hold the same sentences and lines in
+    another order (see above)."""
+    none = np.zeros((0, 2), dtype=np.int64)
+    keys = sh.reorder
+    if keys is None:
+        return none
+    sel = np.flatnonzero(keys.keyed)
+    sel = sel[pd.Series(keys.order[sel]).duplicated(keep=False).to_numpy()]
+    # One record per (order, content): the others have its shingles, and MinHash pairs them with it.
+    sel = sel[~pd.DataFrame({"o": keys.order[sel], "c": keys.content[sel]}).duplicated().to_numpy()]
+    if len(sel) < 2:
+        return none
+    pairs = np.sort(sh.rows[sel[_bucket_pairs(keys.order[sel])]], axis=1)
+    if not len(pairs):
+        return none
+    rows = np.unique(pairs).tolist()
+    texts = [df[c].iloc[rows].astype(str).tolist() for c in _FIELDS]
+    segments = {r: [reorder_segments(t) for t in fields] for r, *fields in zip(rows, *texts, strict=True)}
+    ok = np.fromiter((_moved(segments[a], segments[b]) for a, b in pairs.tolist()), dtype=bool, count=len(pairs))
+    return pairs[ok]
 
 
 def _confirm(
@@ -816,10 +1078,16 @@ def settings(threshold: float, num_perm: int = 128) -> dict:
         "lsh_bands": f"{num_perm // BAND_ROWS} x {BAND_ROWS}",
         "shingles": f"word {WORD_NGRAM}-grams; Han-character {CJK_NGRAM}-grams when Han >= {CJK_RATIO:.0%}",
         "punctuation": "CJK and full-width punctuation folded to ASCII",
+        "spacing": "whitespace, line breaks and case ignored; Han next to an ASCII letter or digit split as if spaced",
         "exact_jaccard_margin": EXACT_MARGIN,
         "one_edit_rule_below": None
         if lengths is None
         else {"words": lengths[0], "han_chars": lengths[1], "edit_words": 1, "edit_han_chars": 2},
+        "reorder_rule": {
+            "segments": "lines, and sentences ending in . ! ? (not list labels such as 1. or a.)",
+            "min_moved_words": REORDER_MIN_TOKENS[False],
+            "min_moved_han_chars": REORDER_MIN_TOKENS[True],
+        },
     }
 
 

@@ -380,7 +380,13 @@ def _near_dup_rule(thresholds: dict | None) -> str:
             f", or, for records under {short.get('words')} words / {short.get('han_chars')} Han characters, "
             f"one edit of at most {short.get('edit_words')} word / {short.get('edit_han_chars')} Han characters"
         )
-    return rule + " (CJK and full-width punctuation folded to ASCII first)."
+    moved = nd.get("reorder_rule")
+    if isinstance(moved, dict):
+        rule += (
+            ", or the same sentences and lines in another order (only those of at least "
+            f"{moved.get('min_moved_words')} words / {moved.get('min_moved_han_chars')} Han characters may move)"
+        )
+    return rule + " (CJK and full-width punctuation folded to ASCII, spacing and case ignored first)."
 
 
 def _html(rep: dict, plots: dict[str, str]) -> str:
