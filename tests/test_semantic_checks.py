@@ -164,6 +164,91 @@ def test_indented_methods_are_judged_as_code_not_by_indentation():
     assert "output:truncated_output" in one(cut)
 
 
+# Cuts the general signals must see, in English and both Chinese scripts: a later list item cut (inside a word,
+# after a content word, at a comma), prose cut after a function word or a structural particle, a last sentence
+# cut among sentences that end with marks, a clause cut before a closing bracket, a long English clause.
+CUT_MORE = [
+    ("List the steps.", "1. Install the package.\n2. Edit the configuration file.\n3. Restart the serv"),
+    ("List the steps.", "1. Install the package.\n2. Edit the configuration file.\n3. Restart the service and check"),
+    ("List the steps.", "- Install the package.\n- Edit the file (see “Configuration”).\n- Restart the daemon"),
+    ("Name the character classes.", "- Lower case letters\n- Digits 0 through 9\n- Punctuation marks and"),
+    ("列出步驟。", "1. 安裝軟體包。\n2. 編輯設定檔。\n3. 重新啟動服"),
+    ("列出步骤。", "1. 安装软件包。\n2. 编辑配置文件。\n3. 重新启动服"),
+    ("列出步驟。", "1. 安裝軟體包。\n2. 編輯設定檔。\n3. 重新啟動服務，然後檢查日誌"),
+    ("列出步骤。", "- 安装软件包。\n- 编辑配置文件。\n- 检查“/etc/hosts”"),
+    ("如何修改網路設定？", "如果你要修改系統的網路設定，可以使用這個工具或者"),
+    ("如何修改网络设置？", "如果你要修改系统的网络设置，可以使用这个工具或者"),
+    ("這個設定有什麼影響？", "需要注意的是，這個設定會影響所有的"),
+    ("这个设置有什么影响？", "需要注意的是，这个设置会影响所有的"),
+    ("如何掛載？", "系統啟動之後會自動掛載所有的分割區。如果你需要手動掛載"),
+    ("如何挂载？", "系统启动之后会自动挂载所有的分区。如果你需要手动挂载"),
+    ("時間怎麼顯示？", "Debian 系統的時間通常顯示為本地時間，但硬體時間通常使用 UTC(GMT)"),
+    ("时间怎么显示？", "Debian 系统的时间通常显示为本地时间，但硬件时间通常使用 UTC(GMT)"),
+    ("How does boot work?", "The kernel loads the modules and then mounts the"),
+    ("How does boot work?", "The kernel loads the modules first. Then it mounts the root filesystem and starts"),
+    ("How does boot work?", "The kernel loads the modules first.\n\nThen it mounts the root filesystem and starts"),
+    ("What does the installer do?", "The installer creates an account and asks for a password before it configures"),
+    ("Where is it documented?", "It is documented in the reference manual (see the section on"),
+    ("What does it call?", "It calls either C.f or object.__"),
+    ("Write to the team.", "Hi team,\n\nThe release moved to Friday.\n\nPlease review the"),
+    ("回覆客戶。", "王先生您好：\n\n我們已收到您的申請。\n\n感謝您的耐心，我們會盡快"),
+    ("回复客户。", "王先生您好：\n\n我们已收到您的申请。\n\n感谢您的耐心，我们会尽快"),
+]
+
+
+@pytest.mark.parametrize(("instruction", "output"), CUT_MORE)
+def test_cuts_found_by_general_signals(instruction, output):
+    assert "output:truncated_output" in one(rec(instruction, output, task_type="faq_qa"))
+
+
+# Complete answers without a final mark: phrase lists and lists written without final marks, letters whose
+# closing has a sign-off or is a short name block, one-word closed answers, titles, a value, 是…的, a
+# parenthetical that ends its own sentence, an English noun phrase, a docstring, an introduction to a sample.
+COMPLETE_MORE = [
+    ("寫一封信給經理。", "張經理您好：\n\n附件是本月的報告，請查收。\n\n順祝商祺\n李明 敬上", "letter_writing"),
+    ("写一封信给经理。", "张经理您好：\n\n附件是本月的报告，请查收。\n\n顺祝商祺\n李明 敬上", "letter_writing"),
+    ("回覆客戶。", "王先生您好：\n\n感謝您的來信，我們已處理您的申請。\n\n客服部 陳小姐", "letter_writing"),
+    ("回复客户。", "王先生您好：\n\n感谢您的来信，我们已处理您的申请。\n\n客服部 陈小姐", "letter_writing"),
+    ("寫一則通知。", "親愛的同學們：\n\n下週一的課程改到三樓教室。\n\n教務處\n2024年5月1日", "letter_writing"),
+    ("写一则通知。", "亲爱的同学们：\n\n下周一的课程改到三楼教室。\n\n教务处\n2024年5月1日", "letter_writing"),
+    ("Reply to the customer.", "Dear Ms Lee,\n\nThe order ships today.\n\nWarm regards,\nJohn Smith\nCustomer Care",
+     "letter_writing"),
+    ("Write to the team.", "Hi team,\n\nThe release moved to Friday.\n\nJohn\nRelease manager", "letter_writing"),
+    ("Name the classes.", "- Lower case alphabetics\n- Digits 0 through 9\n- Punctuation marks", "list_answer"),
+    ("列出字元類別。", "1. 小寫字母\n2. 數字 0 到 9\n3. 標點符號", "list_answer"),
+    ("列出字符类别。", "1. 小写字母\n2. 数字 0 到 9\n3. 标点符号", "list_answer"),
+    ("列出要點。", "- 系統會自動偵測新硬體並載入驅動程式\n- 使用者可以透過圖形介面修改設定\n- 這個方法仍然是麻煩的",
+     "list_answer"),
+    ("列出要点。", "- 系统会自动检测新硬件并加载驱动程序\n- 用户可以通过图形界面修改设置\n- 这个方法仍然是麻烦的",
+     "list_answer"),
+    ("List the key points.", "- The kernel detects new hardware and loads its drivers\n- Users can change network "
+     "settings in the settings dialog\n- All configuration files live under /etc", "list_answer"),
+    ("這段文字有沒有提到 cron？", "沒有", "closed_qa"),
+    ("这段文字有没有提到 cron？", "没有", "closed_qa"),
+    ("124 是質數嗎？請回答是或否。", "否", "closed_qa"),
+    ("124 是质数吗？请回答是或否。", "否", "closed_qa"),
+    ("為這段文字下一個簡短的標題。", "在 Debian 系統上設定網路", "title_generation"),
+    ("为这段文字拟一个标题。", "在 Debian 系统上配置网络", "title_generation"),
+    ("Give this paragraph a short heading.", "Configuring the network on Debian", "title_generation"),
+    ("在「軟體包」表中，apt-cache policy 的「操作」是什麼？只回答值。", "顯示軟體包的可用版本、優先順序和檔案庫資訊",
+     "closed_qa"),
+    ("在「软件包」表中，apt-cache policy 的「操作」是什么？只回答值。", "显示软件包的可用版本、优先级和档案库信息",
+     "closed_qa"),
+    ("這個方法安全嗎？", "這個方法是安全的", "faq_qa"),
+    ("这个方法安全吗？", "这个方法是安全的", "faq_qa"),
+    ("How do I pick a suite?", "Use the stable suite. (See Section 2.1.)", "faq_qa"),
+    ("Summarise the policy.", "The refund policy for annual plans in detail", "summarization"),
+    ("What does the code do?", "Return the median. The value is computed over the sorted data", "code_explanation"),
+    ("How do I configure it?", "The configuration is given by /etc/fstab. For example,", "faq_qa"),
+    ("What is logged?", "Log records go to the console. On the console you will see", "faq_qa"),
+]
+
+
+@pytest.mark.parametrize(("instruction", "output", "task"), COMPLETE_MORE)
+def test_complete_answers_without_final_marks(instruction, output, task):
+    assert "output:truncated_output" not in one(rec(instruction, output, task_type=task))
+
+
 # --- merged tasks ---------------------------------------------------------------------------------------------------
 
 MERGED = [

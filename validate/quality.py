@@ -551,7 +551,7 @@ def no_template_leak(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Se
     hit = np.zeros(len(df), bool)
     for f in TEXT_FIELDS:
         flagged = screen.search(df[f], f, cfg.leak_pattern, "text")
-        if flagged.any():  # code's own braces are no placeholders (semantic.leak_outside_code); flagged rows only
+        if flagged.any():  # each match judged where it stands (semantic.leak_outside_code); flagged rows only
             flagged[flagged] = _each(
                 flagged, lambda t, k: semantic.leak_outside_code(t, k, cfg.leak_pattern), df[f], df["task_type"]
             )

@@ -20,6 +20,7 @@ screen and candidate call in ``validate/quality.py``; any threshold in ``validat
 
 from __future__ import annotations
 
+import ast
 import re
 import unicodedata
 from functools import lru_cache
@@ -934,7 +935,7 @@ _CLOSED = re.compile(
     r"是否|是不是|對不對|对不对|有沒有|有没有|能不能|可不可以|會不會|会不会|[嗎吗][?？]?\s*$|[嗎吗][?？]|"
     r"是非|對錯|对错|選擇|选择|選項|选项|哪一|哪個|哪个|哪項|哪项|多少|幾[個个歲岁年天次種种位名人號号點点分元項项]|"
     r"几[个岁年天次种位名人号点分元项]|計算|计算|等於|等于|求[出解值和積积]|只回答|只需回答|僅回答|仅回答|請回答|请回答|"
-    r"只寫|只写|標題|标题|標語|标语|關鍵字|关键词|關鍵詞|分類|分类|情感|擷取|提取|抽取|答案"
+    r"只寫|只写|標題|标题|標語|标语|關鍵字|关键字|关键词|關鍵詞|分類|分类|情感|擷取|撷取|提取|抽取|答案"
 )
 
 
@@ -976,34 +977,61 @@ OPENERS = "([{（「『【《“"
 CLOSERS = ")]}）」』】》”"
 _OPEN_RX = re.compile("[" + re.escape(OPENERS) + "]")
 _CLOSE_RX = re.compile("[" + re.escape(CLOSERS) + "]")
-_LIST_ITEM = re.compile(
-    r"^[ \t]*(?:[-*+•·]|[0-9]+[.)、．]|（[0-9]+）|\([0-9]+\)|[一二三四五六七八九十]+、|[a-zA-Z][.)])[ \t]+\S"
+# A list item's marker: a bullet, a number or letter with its mark, a circled number, a Chinese ordinal.
+_MARKER = (
+    r"(?:[-*+•·●○◦▪■□◆◇►▶➢✓✔–]|[0-9]+[.)、．）]|（[0-9]+）|\([0-9]+\)|[①-⑳]|[一二三四五六七八九十]+、|"
+    r"（[一二三四五六七八九十]+）|[a-zA-Z][.)]|\([a-zA-Z]\)|(?:ii|iii|iv|vi|vii|viii|ix)[.)])"
 )
+_LIST_ITEM = re.compile(r"^[ \t]*" + _MARKER + r"[ \t]+\S")
+_ITEM_MARKER = re.compile(r"^[ \t]*" + _MARKER + r"[ \t]+")
 _LIST_MARKER_ONLY = re.compile(
-    r"[ \t]*(?:[-*+•·]|[0-9]+[.)、．]|（[0-9]*）?|\([0-9]*\)?|[一二三四五六七八九十]+、)[ \t]*"
+    r"[ \t]*(?:[-*+•·●○◦▪■□◆◇►▶➢✓✔]|[0-9]+[.)、．）]|（[0-9]*）?|\([0-9]*\)?|[①-⑳]|[一二三四五六七八九十]+、)[ \t]*"
 )
 _HEADING = re.compile(r"^#{1,6}[ \t]")
-# A last word that cannot end a sentence: articles, prepositions, conjunctions, possessives, copulas.
+# A last word that cannot end a sentence: articles and determiners, prepositions, conjunctions, relative words,
+# possessives, copulas and auxiliaries (a verb must follow them). Words that also end clauses ("in", "on", "it",
+# "do", "this", "then", "while" in "for a while") are left out.
 _EN_DANGLING = frozenset(
-    "a an the and or but nor of to for with from by into onto than because although though if whether whose whom "
-    "via per toward towards between among versus including my your our their its is are was were as very".split()
+    "a an the every various and or but nor of to for with from by at into onto than because although though if "
+    "unless whereas whether when where which whose whom via per toward towards between among versus during "
+    "including my your our their its his is are was were am be been being has have had can could should would "
+    "will shall may might must as very".split()
 )
-_EN_DANGLING_PAIRS = frozenset({("such", "as"), ("so", "that"), ("well", "as")})
+# Capitalised, these are names ("released in May").
+_EN_NAMES = frozenset({"May", "Will", "Can"})
+_EN_DANGLING_PAIRS = frozenset({("such", "as"), ("so", "that"), ("well", "as"), ("in", "order")})
 _LAST_WORDS = re.compile(r"([A-Za-z’']+)\W*?\s+([A-Za-z’']+)$|([A-Za-z’']+)$")
-# The Chinese counterparts: conjunctions and prepositions that need a following clause or object.
+# The Chinese counterparts, in both scripts: conjunctions, prepositions, determiners, adverbs and auxiliaries
+# that need a following clause, object or verb. A single character is dangling only where it is not the end of
+# a word that closes a clause (參與 takes part, 普及 spreads, 不對 is wrong, 合併 merges, 總和 is a sum).
 _ZH_DANGLING = re.compile(
-    "(?:並且|并且|而且|但是|因為|因为|所以|如果|雖然|虽然|以及|或者|對於|对于|關於|关于|為了|为了|由於|由于|例如|比如|"
-    "包括|像是|以便|以免|甚至|不僅|不仅|不但|然而|而是|還有|还有|其中|首先|其次|此外|另外|尤其是|特別是|特别是|也就是|"
-    "導致|导致|透過|透过|通過|通过|根據|根据|藉由|即使|儘管|尽管|只要|只有|除了|直到|與其|与其|無論|无论|不論|不论|"
-    "等於|等于|或|但|於|于)$"
+    "(?:並且|并且|而且|但是|因為|因为|所以|如果|雖然|虽然|以及|或者|或是|對於|对于|關於|关于|為了|为了|由於|由于|例如|"
+    "比如|諸如|诸如|包括|像是|以便|以免|甚至|不僅|不仅|不但|然而|而是|還有|还有|其中|首先|其次|此外|另外|尤其是|特別是|"
+    "特别是|也就是|導致|导致|透過|透过|通過|通过|經由|经由|根據|根据|依據|依据|按照|針對|针对|基於|基于|藉由|借由|即使|"
+    "即便|儘管|尽管|只要|只有|除了|除非|假如|一旦|直到|與其|与其|無論|无论|不論|不论|等於|等于|那麼|那么|然後|然后|"
+    "接著|接着|於是|于是|因此|因而|從而|从而|進而|进而|否則|否则|不過|不过|可是|以致|使得|這些|这些|那些|一些|各種|各种|"
+    "任何|所有|每個|每个|這種|这种|那種|那种|將會|将会|已經|已经|正在|能夠|能够|非常|"
+    "(?<![參参給给授賦赋])[與与]|(?<![不來来普涉企遍])及|(?<![不配成一核面相絕绝反針针])[對对]|(?<![服無无隨随])[從从]|"
+    "(?<![合吞兼])[並并]|(?<![總总求緩缓平調调溫温柔共附飽饱暖謙谦])和|(?<![轉转退禮礼])[讓让]|(?<![供配補补])[給给]|"
+    "(?<![顯显名原土巨])[著着]|(?<![歸归償偿退交奉送])[還还]|(?<![應应活])[該该]|(?<![大天])使|(?<![自])如|"
+    "(?<![無无])[幾几][個个種种]?|(?<![成造遷迁])就|[把被將将而但且於于或跟很最也再其每各某這这那若按])$"
 )
+# 的 ends a clause only in the 是…的 construction ("這個方法是非常麻煩的"); elsewhere a noun must follow it.
+_ZH_DE_CLAUSE = re.compile("([^，,；;：:。！？!?]*)的$")
 _DANGLING_PUNCT = ",，、-–—&+=\\(["
 _SIGNOFF = re.compile(
-    r"(?i)^(?:(?:best|kind|warm|warmest|many thanks|thanks|thank you|cheers|regards|sincerely|yours|respectfully|"
-    r"cordially|all the best|with (?:best|kind|warm) (?:regards|wishes)|best wishes|take care|love|talk soon|see you|"
-    r"with apologies|with thanks|with gratitude|gratefully|faithfully)(?:[ \t,.!:;]|$)|"
-    r"敬祝|順頌|顺颂|此致|祝|謹上|谨上|敬上|謹啟|谨启|敬禮|敬礼|敬請|敬请|順祝|顺祝|順安|顺安|商祺|時祺|时祺|謝謝|谢谢|"
-    r"感謝|感谢|再會|再会|再見|再见|致意|致敬|順心|顺心|期待|盼)"
+    r"(?i)^(?:(?:best|kind|warm|warmest|warmly|many thanks|thanks|thank you|cheers|regards|sincerely|yours|"
+    r"respectfully|cordially|fondly|all the best|with (?:best|kind|warm|warmest) (?:regards|wishes)|best wishes|"
+    r"take care|love|talk soon|speak soon|see you|with apologies|with thanks|with gratitude|with appreciation|"
+    r"gratefully|faithfully|stay safe|have a (?:good|great|nice) (?:day|week|weekend))(?:[ \t,.!:;]|$)|"
+    r"敬祝|順頌|顺颂|敬頌|敬颂|頌安|颂安|此致|祝|謹上|谨上|敬上|拜上|謹啟|謹啓|谨启|敬啟|敬啓|敬启|謹致|谨致|敬禮|敬礼|敬請|敬请|"
+    r"順祝|顺祝|順安|顺安|商祺|時祺|时祺|謝謝|谢谢|感謝|感谢|再會|再会|再見|再见|再次|致歉|致意|致敬|順心|顺心|保重|"
+    r"期待|盼)"
+)
+# A letter opens with a greeting: "Dear Ms Lee,", "Hi team,", "親愛的…：", "…您好：".
+_GREETING = re.compile(
+    r"(?i)^(?:(?:dear|hi|hello|hey|greetings|good (?:morning|afternoon|evening))\b[^\n]{0,40}[,:!]?|"
+    r"[^\n]{0,16}(?:您好|你好|大家好|各位好)[：:，,！!]?|(?:親愛的|亲爱的|尊敬的)[^\n]{0,16}[：:，,]?)$"
 )
 _EN_STOPWORDS = frozenset(
     "a an the and or but of to in on at for with from by as is are was were be been it its this that these those "
@@ -1022,6 +1050,12 @@ def _letters(text: str) -> tuple[int, int]:
     return len(_HAN_RX.findall(text)), len(_ASCII_LETTER.findall(text))
 
 
+def _chinese(text: str) -> bool:
+    """Chinese running text: several Han characters, not mostly Latin."""
+    han, latin = _letters(text)
+    return han >= 4 and han * 4 >= latin
+
+
 def _unbalanced(text: str) -> bool:
     return len(_OPEN_RX.findall(text)) > len(_CLOSE_RX.findall(text)) or text.count('"') % 2 == 1
 
@@ -1035,27 +1069,144 @@ def _dangling(line: str) -> bool:
         m = _LAST_WORDS.search(line[-40:])
         if m is None:
             return False
+        last = m.group(3) or m.group(2)
+        if last in _EN_NAMES:
+            return False
         if m.group(3):
-            return m.group(3).lower() in _EN_DANGLING
-        return m.group(2).lower() in _EN_DANGLING or (m.group(1).lower(), m.group(2).lower()) in _EN_DANGLING_PAIRS
-    return _ZH_DANGLING.search(line[-4:]) is not None
+            return last.lower() in _EN_DANGLING
+        return last.lower() in _EN_DANGLING or (m.group(1).lower(), last.lower()) in _EN_DANGLING_PAIRS
+    de = _ZH_DE_CLAUSE.search(line[-40:])
+    if de is not None and "是" not in de.group(1):
+        return True
+    return _ZH_DANGLING.search(line[-6:]) is not None
 
 
-def _sign_off(lines: list[str]) -> bool:
-    """A letter's closing: one of the last three lines is a sign-off, and what follows it is a short name."""
+def _tail_group(text: str) -> int:
+    """Where the bracketed or quoted group that ends ``text`` starts ("… (see udev(7))", "… “active”"), or -1."""
+    if text.endswith('"'):
+        return text.rfind('"', 0, len(text) - 1)
+    if text[-1:] not in CLOSERS:
+        return -1
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        if text[i] in CLOSERS:
+            depth += 1
+        elif text[i] in OPENERS:
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _ends_sentence(text: str) -> bool:
+    return bool(text) and text[-1] in SENTENCE_FINAL
+
+
+def _bare(line: str) -> tuple[str, bool]:
+    """``line`` without the bracketed or quoted groups and emphasis marks that end it, and whether it ends its
+    sentence all the same: with a mark, or a group that itself ends with one ("(Contributed by X.)", "「…。」").
+    A closing bracket or quote is no sentence end in either language ("… 使用 UTC(GMT)" stops short all the
+    same), so the checks judge what comes before it."""
+    s = line.strip()
+    for _ in range(4):
+        s = s.rstrip("* \t")
+        if not s:
+            break
+        if _ends_sentence(s):
+            return s, True
+        start = _tail_group(s)
+        if start < 0:  # a closer whose opener is on an earlier line: what it closes may end with a mark
+            rest = s.rstrip(CLOSERS + '"')
+            return s, not rest or _ends_sentence(rest)
+        if _ends_sentence(s[start + 1 : -1].rstrip("* \t")):
+            return s, True
+        s = s[:start]
+    return s.rstrip(), False
+
+
+# The end of a sentence inside a line: a Chinese final mark, or a Latin one before a space and a capital, digit
+# or opening quote (an abbreviation or a single letter before the mark is no sentence: "e.g. Foo", "J. Smith").
+_SENTENCE_END = re.compile(r'[。！？]+[」』”）)]*|[.!?]["\'”’)]*[ \t]+(?=["“(]?[A-Z0-9])')
+_ABBREVIATIONS = frozenset("eg ie etc vs cf mr mrs ms dr no fig sec ch vol approx inc ltd co st".split())
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)\.?[A-Za-z]?$")
+
+
+def _final_sentence(line: str) -> tuple[str, bool]:
+    """The last sentence of ``line``, and whether an earlier sentence ends inside the line."""
+    start = 0
+    for m in _SENTENCE_END.finditer(line):
+        if m.group()[0] in ".!?":
+            word = _WORD_BEFORE.search(line[: m.start()])
+            if word and (len(word.group(0)) == 1 or word.group(0).replace(".", "").lower() in _ABBREVIATIONS):
+                continue
+        start = m.end()
+    return line[start:].strip(), start > 0
+
+
+def _judged(line: str) -> bool | None:
+    """Whether a line of the answer ends its sentence with a mark; None for lines that say nothing about the
+    writer's habit: headings, table rows, code, short labels or names, lines that end with a colon or comma
+    (they introduce what follows)."""
+    t = line.strip()
+    if t.startswith(("#", "|", "```", "~~~", ">")) or t[-1:] in ":：,，;；":
+        return None
+    bare, closed = _bare(_ITEM_MARKER.sub("", t))
+    if closed:
+        return True
+    han, _ = _letters(bare)
+    if han < 6 and len(_LATIN_WORD.findall(bare)) < 4:
+        return None
+    return False
+
+
+def _marks_used(lines: list[str]) -> bool:
+    """The writer ends sentences with marks: at least two thirds of the lines that can be judged do."""
+    verdicts = [v for v in map(_judged, lines) if v is not None]
+    return bool(verdicts) and sum(verdicts) * 3 >= len(verdicts) * 2
+
+
+def _sign_off(text: str, lines: list[str]) -> bool:
+    """A letter's closing: one of the last three lines is a sign-off, and what follows it is a short name; or a
+    letter that opens with a greeting ends with a block of one to three short lines (a name, a title) after a
+    paragraph that ends its sentence. A sign-off is short and whole: a Chinese clause that goes on after a comma
+    ("感謝您的耐心，我們會盡快") is a sentence that begins like one."""
     tail = [t.strip() for t in lines[-3:] if t.strip()]
     for k, line in enumerate(tail):
-        if _SIGNOFF.match(line) and weighted_length(line) <= 40:
-            if all(weighted_length(t) <= 24 for t in tail[k + 1 :]):
+        if _SIGNOFF.match(line) and weighted_length(line) <= 40 and not _dangling(line.rstrip(",，")):
+            if _HAN_RX.search(line) and re.search("[，,]", line):
+                continue
+            if all(weighted_length(t) <= 24 and not _dangling(t) for t in tail[k + 1 :]):
                 return True
-    return False
+    if not _GREETING.match(lines[0].strip()):
+        return False
+    paragraphs = [p for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
+    if len(paragraphs) < 3:
+        return False
+    closing = [t.strip() for t in paragraphs[-1].split("\n") if t.strip()]
+    return (
+        len(closing) <= 3
+        and all(_name_like(t) for t in closing)
+        and _judged(paragraphs[-2].strip().split("\n")[-1]) is not False
+    )
+
+
+def _name_like(line: str) -> bool:
+    """A short line that names rather than says: a name, a title, a department, a date (no list item, no word
+    that needs a continuation, no English function word)."""
+    words = _LATIN_WORD.findall(line)
+    return (
+        weighted_length(line) <= 30
+        and len(words) <= 4
+        and not any(w.lower() in _EN_STOPWORDS for w in words)
+        and not _LIST_ITEM.match(line)
+        and not _dangling(line)
+    )
 
 
 def _prose_line(line: str, min_function_words: int) -> bool:
     """A line that reads as running text: Chinese with several Han characters, or English with function
     words that is not in Title Case."""
-    han, latin = _letters(line)
-    if han >= 4 and han * 4 >= latin:
+    if _chinese(line):
         return True
     words = _LATIN_WORD.findall(line)
     if sum(w.lower() in _EN_STOPWORDS for w in words) < min_function_words:
@@ -1088,15 +1239,26 @@ _LAST_TOKEN = re.compile(r"(?:^|[^A-Za-z’'-])([A-Za-z]+)$")
 _WORD = re.compile(r"[A-Za-z]+")
 
 
-def _cut_word(line: str, record_text: str) -> bool:
+# A dotted name cut after its dot ("object.__"): no name ends with a dot and underscores.
+_CUT_NAME = re.compile(r"\w\._+$")
+
+
+def _cut_word(line: str, record_text: str, min_words: int = 3) -> bool:
+    """The last word of ``line`` is cut in the middle (see ``_SHORT_WORDS``); also one or two letters in Title
+    Case that are no word ("... the Debian Bug Tr"), and a dotted name cut after its dot."""
+    if len(line.split()) < min_words:
+        return False
+    if _CUT_NAME.search(line):
+        return True
     m = _LAST_TOKEN.search(line)
-    if m is None or len(line.split()) < 3:
+    if m is None:
         return False
     token = m.group(1).lower()
     words = [w.lower() for w in _WORD.findall(record_text)]
     if words.count(token) > 1:
         return False  # a word the record uses elsewhere
-    if len(token) <= 3 and token.islower() and m.group(1).islower() and token not in _SHORT_WORDS:
+    short = (len(token) <= 3 and m.group(1).islower()) or (len(token) <= 2 and m.group(1).istitle())
+    if short and token not in _SHORT_WORDS and token not in _ABBREVIATIONS:
         return True
     return any(len(w) > len(token) and w.startswith(token) for w in words)
 
@@ -1122,17 +1284,70 @@ def _table_cut(lines: list[str]) -> bool:
     return header.endswith("|") and not last.endswith("|")
 
 
-def _list_cut(lines: list[str]) -> bool:
-    """The last list item is cut: the earlier items end with sentence-final marks and it does not."""
-    items = [t.strip() for t in lines if _LIST_ITEM.match(t)]
+# A final sentence of running text, in an answer that ends its other sentences with marks, is cut from these
+# many Han characters (Chinese) or words (English) on: a name or a label is shorter.
+_CONTEXT_MIN_HAN = 4
+_CONTEXT_MIN_WORDS = 3
+# A last sentence that introduces a sample the source left out ("For example, try the following", "on the
+# console you will see"), or is nothing but such an introduction ("For example,").
+_INTRODUCES = re.compile(
+    r"(?i)(?:\bthe following|\bas follows|\bbelow|\bfor (?:example|instance)|\blike this|\b(?:will|would|should) see|"
+    r"\bsomething like|\blooks? like)$"
+)
+_INTRODUCTION = re.compile(r"(?i)(?:for (?:example|instance)|e\.g\.|as follows|namely)[,:]?")
+
+
+# Signs of a clause, not a heading or a noun phrase ("The refund policy for annual plans in detail"): an
+# auxiliary, copula or modal, a subject pronoun, a verb in the past tense, a name followed by a verb in -s
+# ("Netfilter provides", "md5sum(1) provides"), or more words than a heading has.
+_CLAUSE_WORDS = frozenset(
+    "is are was were be been being am has have had do does did can could will would shall should may might must "
+    "it they we you he she i there".split()
+)
+_SUBJECT_VERB = re.compile(r"(?:\b[A-Z][\w.-]*|\w\(\d\))\s+(?:now\s+|also\s+|\w+ly\s+)?[a-z]{2,}[^su\W]s\b")
+_HEADING_MAX_WORDS = 10
+
+
+def _clause(text: str) -> bool:
+    """The text reads as a clause (see ``_CLAUSE_WORDS``), so a missing final mark means it stopped short."""
+    words = _LATIN_WORD.findall(text)
+    if len(words) > _HEADING_MAX_WORDS or _SUBJECT_VERB.search(text):
+        return True
+    return any(w.lower() in _CLAUSE_WORDS or w.endswith("ed") for w in words)
+
+
+def _running(sentence: str) -> bool:
+    """A sentence long enough to read as running text rather than a name or label (see ``_CONTEXT_MIN_HAN``)."""
+    if _chinese(sentence):
+        return _letters(sentence)[0] >= _CONTEXT_MIN_HAN
+    words = _LATIN_WORD.findall(sentence)
+    return len(words) >= _CONTEXT_MIN_WORDS and _prose_line(sentence, 1) and not _INTRODUCES.search(sentence)
+
+
+def _list_cut(lines: list[str], record_text: str) -> bool:
+    """The last list item is cut: its siblings end with sentence-final marks and it does not; or its own earlier
+    sentences end with marks and its last, running text, does not (while no sibling of several sentences ends
+    without a mark); or its last word is cut in the middle. In a list whose items are phrases without marks, a
+    last item without one is normal."""
+    items = [_ITEM_MARKER.sub("", t).strip() for t in lines if _LIST_ITEM.match(t)]
     earlier = items[:-1]
     if not earlier:
         return False
-    closed = sum(t[-1:] in SENTENCE_FINAL for t in earlier)
-    return closed * 3 >= len(earlier) * 2 and items[-1][-1:] not in SENTENCE_FINAL
+    last, closed = _bare(items[-1])
+    if closed:
+        return False
+    verdicts = [ends for bare, ends in map(_bare, earlier) if bare]
+    if verdicts and sum(verdicts) * 3 >= len(verdicts) * 2:
+        return True  # the siblings are sentences; this one, even a lone quoted term, stops short
+    if not last:
+        return False
+    sentence, inner = _final_sentence(last)
+    if inner and _running(sentence) and not any(_final_sentence(bare)[1] for bare, _ in map(_bare, earlier)):
+        return True  # its own sentences end with marks but the last, unlike siblings written that way
+    return _stub(items[-1]) or _cut_word(items[-1], record_text, min_words=1)
 
 
-_TRANSLATION = re.compile(r"(?i)translat|翻譯|翻译|譯成|译成|譯為|译为")
+_TRANSLATION = re.compile(r"(?i)translat|翻譯|翻译|[譯译][成為为作]|翻成|[轉转]成|[轉转]換[成為]|转换[成为]")
 
 
 def _mirrors_open_source(instruction: str, context: str, task_type: str) -> bool:
@@ -1140,7 +1355,7 @@ def _mirrors_open_source(instruction: str, context: str, task_type: str) -> bool
     if not (_TRANSLATION.search(task_type) or _TRANSLATION.search(instruction)):
         return False
     source = (context if context.strip() else instruction).strip()
-    return source[-1:] not in COMPLETE_END
+    return source[-1:] not in COMPLETE_END and not _bare(source)[1]
 
 
 def code_truncation(output: str, task_type: str, fenced: bool) -> bool | None:
@@ -1170,14 +1385,17 @@ def truncated(
 
     An odd number of ``` fences, or code that codecheck calls cut off, is truncated; complete code is not; a
     list whose last line is a bare marker ("3.") is. Other text ending with a sentence-final mark, a colon or a
-    semicolon is complete. Otherwise it is cut when brackets or quotes are left
-    open, a Markdown table's last row is short, the last line is a bare list marker or a heading, the last word
-    needs a continuation (an article, preposition, conjunction, comma, open bracket: from
-    ``dangling_min_chars`` weighted characters on), or a list's last item lacks the final mark its siblings
-    have. Past those, a last line of Chinese running text is cut from ``min_chars`` weighted characters on; a
-    Latin one when a new sentence has just begun, its last word is cut in the middle, or it is running prose of
-    ``min_chars_latin`` characters (0: never). A letter's sign-off, a short answer to a closed question and a
-    translation of a source that ends without a final mark are complete.
+    semicolon is complete, and so is a letter's closing. Otherwise it is cut when brackets or quotes are left
+    open, a Markdown table's last row is short, the last line is a heading, or the last word needs a
+    continuation (an article, preposition, conjunction, auxiliary, comma, open bracket: from
+    ``dangling_min_chars`` weighted characters on). A list's last item is cut when its siblings end with marks
+    and it does not (``_list_cut``). Past those, closing brackets and quotes are looked through, and a last line
+    is cut when it is Chinese running text of ``min_chars`` weighted characters, or its last sentence is
+    running text while the answer ends its other sentences with marks (``_marks_used``; not for code tasks,
+    whose docstrings often lack them), or a new sentence has just begun, or its last word is cut in the middle,
+    or it is English prose of ``min_chars_latin`` characters that reads as a clause (``_clause``; 0: never). The
+    two length rules spare answers to closed questions (a value, a title, a label); a translation of a source
+    that ends without a final mark is complete.
     """
     if output.count("```") % 2:
         return True
@@ -1193,7 +1411,7 @@ def truncated(
         return True  # the list goes on to an item that never came ("3.")
     if text[-1] in COMPLETE_END:
         return False
-    if _sign_off(lines):
+    if _sign_off(text, lines):
         return False
     if _unbalanced(text):
         return True
@@ -1201,28 +1419,34 @@ def truncated(
         return _table_cut(lines)
     if text[0] in "{[":
         return False  # JSON: balanced brackets
-    if text[-1] in CLOSERS or text[-1] in "`*|>~'\"":
-        return False  # a balanced closing bracket, quote or code span
+    if text[-1] in "`|>~'":
+        return False  # a code span, a table or quote mark: no sentence end to judge
     if len(lines) > 1 and _HEADING.match(last):
         return True
     if weighted_length(text) >= dangling_min_chars and _dangling(last):
-        return True
-    if _LIST_ITEM.match(last) and len(lines) > 1:
-        return _list_cut(lines)
-    if _enumeration(last) or _URL_END.search(last):
+        return not _INTRODUCTION.fullmatch(_final_sentence(last)[0])
+    record = "\n".join((output, instruction, context))
+    if len(lines) > 1 and _LIST_ITEM.match(last):
+        return _list_cut(lines, record)
+    bare, closed = _bare(last)
+    if closed or not bare or _enumeration(bare) or _URL_END.search(bare):
         return False
-    han, latin = _letters(last)
-    if han >= 4 and han * 4 >= latin:  # Chinese running text: long enough without a final mark is cut
-        cut = weighted_length(last) >= min_chars
-    else:  # Latin text: a sentence just begun, a word cut in the middle, or long running prose
-        cut = _stub(last) or _cut_word(last, "\n".join((output, instruction, context)))
-        cut = cut or (
-            bool(min_chars_latin) and weighted_length(last) >= min_chars_latin and _prose_line(last, min_function_words)
-        )
-    return cut and not (
-        closed_question(instruction, task_type, closed_task_types)
-        or _mirrors_open_source(instruction, context, task_type)
-    )
+    if _mirrors_open_source(instruction, context, task_type):
+        return False
+    sentence, inner = _final_sentence(bare)
+    # Docstrings, which code answers quote, often lack final marks: only the signs of a cut judge them.
+    prose_task = not codecheck.CODE_TASK_TYPES.search(task_type)
+    if prose_task and (inner or _marks_used(lines[:-1])) and _running(sentence):
+        return True  # running text among sentences that end with marks
+    if _chinese(bare):
+        long_cut = weighted_length(bare) >= min_chars
+    elif _stub(last) or _cut_word(last, record):
+        return True  # a sentence just begun, a word cut in the middle
+    else:
+        long_cut = prose_task and bool(min_chars_latin) and weighted_length(bare) >= min_chars_latin
+        long_cut = long_cut and _prose_line(bare, min_function_words) and _clause(bare) and not _INTRODUCES.search(bare)
+    # A short or closed answer (a value, a title, a label) needs no final mark, however long.
+    return long_cut and not closed_question(instruction, task_type, closed_task_types)
 
 
 # ================================================================================================================
@@ -1313,7 +1537,287 @@ def garbled(text: str, min_share: float, min_gain: float) -> bool:
     return False
 
 
-_CODE_BRACES = re.compile(r"\{\{?[ \t]*[A-Za-z_][A-Za-z0-9_.]*[ \t]*\}?\}")
+# ================================================================================================================
+# Template leaks: a prompt template's unfilled slot, a chat template's special token or turn marker, reasoning
+# residue. The gate screens whole columns with ``leak_pattern`` (gate_defaults.yaml, RE2); each match it finds is
+# then judged here in its context, because the same characters are legitimate elsewhere: a slot in an f-string,
+# ``"<|endoftext|>"`` in a tokenizer's source, ``<s>`` as HTML strikethrough, ``vector<s>`` as a C++ type.
+# ================================================================================================================
+
+# What a match is, read from its own text (so a user's own leak_pattern is judged by the same rules):
+# a slot ``{context}`` / ``${input}`` / ``%(question)s``, a role line ``### Response:`` / ``Assistant:``, a
+# bracket token ``[INST]`` / ``[PAD]``, a plain angle tag ``<s>`` / ``<question>`` (also an HTML or XML element),
+# else a special token (``<|eot_id|>``, ``<｜User｜>``, ``<<SYS>>``, ``<start_of_turn>``, ``<think>``...).
+_LEAK_ROLE = re.compile(r"[:：]$")
+_LEAK_SLOT = re.compile(r"^(?:\$?\{|%\()")
+_LEAK_TAG = re.compile(r"^<(/?)[ \t]*([A-Za-z\u3400-\u9fff][\w -]*?)[ \t]*>$")
+# Angle names that only a tokenizer uses: its specials (<eos>, <pad>, GLM <sop>, InternLM <eoa>, Gemma <unused0>),
+# reasoning tags, and the grammars <start_of_turn>, <fim_prefix>, <extra_id_0>, <reserved_106>, <tool_call>,
+# <BOS_TOKEN>.
+_TOKEN_TAG_NAME = re.compile(
+    r"(?i)^(?:bos|eos|pad|unk|mask|sep|cls|sop|eop|eo[ahs]|eosys|eot|think(?:ing)?|unused[0-9]+)$|_of_|^fim_"
+    r"|^extra_id|^reserved_|_token$|^tool_"
+)
+# What a slot glued to notation has on its left: a name, a path or query separator, a LaTeX command's backslash.
+_NOTATION_LEFT = "_\\/=#?&@"
+# A command in prose around an angle tag: an option or a synopsis's [OPTIONS] within a few words of it, or a
+# shell prompt opening its line.
+_COMMAND_LINE = re.compile(r"(?:^|[ \t])--?[A-Za-z]|\[[A-Z][A-Z_]*\]")
+_COMMAND_REACH = 40
+_PROMPT_LINE = re.compile(r"[ \t]*[$#>][ \t]")
+# What follows a role word and its colon in code: a type annotation, with or without a default.
+_ANNOTATION = re.compile(
+    r"[A-Za-z_][\w.]*(?:\[[^\]]*\])?(?:[ \t]*\|[ \t]*[A-Za-z_][\w.]*(?:\[[^\]]*\])?)*[ \t]*(?:=.*)?$"
+)
+# Quotes or backticks right around a token: the text names it ("ends with "<|endoftext|>"") rather than leaks it.
+_MENTION_OPEN, _MENTION_CLOSE = "\"'`“‘「『", "\"'`”’」』"
+# Comment syntax and multi-line strings per language (fence labels as codecheck.normalize_language gives them).
+_HASH_COMMENT_LANGS = frozenset(
+    "python bash sh shell console zsh yaml yml toml ruby rb perl r ini conf makefile make dockerfile powershell ps1"
+    " cmake nix julia elixir tcl".split()
+)
+_TRIPLE_QUOTE_LANGS = frozenset({"python", "kotlin", "swift", "scala", "julia", "toml", None})
+_BACKTICK_LANGS = frozenset({"javascript", "typescript", "tsx", "go", None})
+# Characters of code syntax; a line with none of them outside its strings reads as a sentence, not a statement.
+_CODE_MARKS = re.compile(r"[=;(){}\[\]<>+*/%&|^~@\\$]")
+_PROSE_MARKS = re.compile(HAN + "|[：，。？！；、（）「」]")
+_SENTENCE_WORDS = 3  # words of a line with no code marks that make it a sentence
+# A label and a slot alone on a line ("Context: {context}", the slot already replaced by " x "): a template's
+# field, though Python reads it as an annotation.
+_LABEL_LINE = re.compile(r"^[ \t]*[A-Z][A-Za-z]*(?:[ \t][A-Za-z]+){0,3}[ \t]*[:：][ \t]*x[ \t]*$")
+_MARKUP_LINE = re.compile(r"^<|>$")
+# Markup no template leaves: a closing tag (but </s>, the end of sequence), a tag with attributes, a line break.
+_OTHER_MARKUP = re.compile(r"</([A-Za-z][A-Za-z0-9-]*)>|<([A-Za-z][A-Za-z0-9-]*)[ \t\n][^<>]*=[^<>]*>|<(br|hr)[ /]*>")
+
+
+def _literals(code: str, language: str | None) -> list[tuple[int, int, bool]]:
+    """``(start, end, is_comment)`` of the string literals and comments of ``code``. A quote left open at the
+    end of its line is an apostrophe ("Here's"), not a string; a multi-line string or comment cut off runs to
+    the end. ``language`` None (an indented block, an unlabelled fence): the union of the common syntaxes, with
+    ``#`` and ``//`` only after whitespace (``http://``, ``a#b`` are no comments)."""
+    out: list[tuple[int, int, bool]] = []
+    hashes = language in _HASH_COMMENT_LANGS or language is None
+    slashes = language not in _HASH_COMMENT_LANGS
+    triple, backtick = language in _TRIPLE_QUOTE_LANGS, language in _BACKTICK_LANGS
+    i, n = 0, len(code)
+    while i < n:
+        c = code[i]
+        spaced = i == 0 or code[i - 1] in " \t\n"
+        if (hashes and c == "#" and (spaced or language == "python")) or (
+            slashes and code.startswith("//", i) and (spaced or language is not None)
+        ):
+            j = code.find("\n", i)
+            j = n if j < 0 else j
+            out.append((i, j, True))
+            i = j
+            continue
+        if slashes and code.startswith("/*", i):
+            j = code.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append((i, j, True))
+            i = j
+            continue
+        if c in "\"'" or (backtick and c == "`"):
+            q = code[i : i + 3] if triple and code[i : i + 3] in ('"""', "'''") else c
+            multiline = len(q) == 3 or q == "`"
+            j = i + len(q)
+            while j < n and not code.startswith(q, j) and (multiline or code[j] != "\n"):
+                j += 2 if code[j] == "\\" else 1
+            if code.startswith(q, j) or (multiline and j >= n):
+                j = min(j + len(q), n)
+                out.append((i, j, False))
+                i = j
+                continue
+        i += 1
+    return out
+
+
+def _code_regions(text: str, task_type: str) -> list[tuple[int, int, str | None, bool]]:
+    """``(start, end, language, inline)`` of the code in ``text``: the whole text when it is code (``is_code``),
+    else its fenced blocks (their contents), indented blocks and inline `code` spans."""
+    if "```" not in text and "~~~" not in text:
+        if is_code(text, task_type):
+            return [(0, len(text), codecheck.looks_like_code(text, task_type), False)]
+        if "\n" not in text.strip() and "`" not in text:
+            return []  # one line, no code: nothing to look for (looks_like_code would call it code)
+    blocks = [b for b in codecheck.code_blocks(text, task_type) if b.fenced]
+    regions: list[tuple[int, int, str | None, bool]] = []
+    for s, e in codecheck.code_spans(text, task_type):
+        if not blocks and (s, e) == (0, len(text)):
+            continue  # one line of prose that parses in some grammar ("Summarise {context}"): not code here
+        block = next((b for b in blocks if s <= b.start <= e), None)
+        if block is not None:
+            regions.append((block.start, block.end, block.language, False))
+        else:
+            regions.append((s, e, None, text[s] == "`"))
+    return regions
+
+
+def _line_at(text: str, pos: int) -> tuple[int, int]:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return start, len(text) if end < 0 else end
+
+
+def _reads_as_prose(line: str, language: str | None) -> bool:
+    """A line of a code region that is a sentence, not a statement: CJK words or punctuation, a label and the
+    slot (``Context: {context}``), or words with no code syntax at all: two that Python cannot parse ("Solve
+    {instruction}"), three in other languages. ``line`` has its strings blanked and a slot replaced by a name."""
+    if _PROSE_MARKS.search(line) or _LABEL_LINE.match(line):
+        return True
+    words = len(_LATIN_WORD.findall(line))
+    if _CODE_MARKS.search(line) or words < 2:
+        return False
+    if language == "python":
+        src = line.strip()
+        try:
+            ast.parse(src + " pass" if src.endswith(":") else src)
+        except SyntaxError:
+            return True
+        return False
+    return words >= _SENTENCE_WORDS
+
+
+def _blanked_line(
+    text: str, s: int, e: int, region: tuple[int, int, str | None, bool], literals: list[tuple[int, int, bool]]
+) -> tuple[str, bool]:
+    """The line of ``text[s:e]`` within its code region, each string and comment blanked to ``""`` and the match
+    (when outside them) replaced by a name; and whether nothing else is on the line."""
+    ls, le = _line_at(text, s)
+    ls, le = max(ls, region[0]), min(le, region[1])
+    parts, pos = [], ls
+    for a, b, _comment in literals:
+        if b > ls and a < le:
+            parts.append(text[pos : max(a, pos)] + '""')
+            pos = max(pos, min(b, le))
+    parts.append(text[pos:le])
+    line = "".join(parts)
+    token = text[s:e]
+    if token in line:
+        line = line.replace(token, " x ", 1)
+        return line, not line.replace(" x ", "", 1).strip()
+    return line, False
+
+
+def _leak_in_code(
+    text: str, s: int, e: int, kind: str, region: tuple[int, int, str | None, bool], literals: list
+) -> bool:
+    """Is the match ``text[s:e]`` of kind ``kind`` inside a code region a leak? In a string or comment it is
+    code's own text (a prompt template, a tokenizer's table of specials), unless its line outside them reads as
+    prose (``參考資料："{instruction}"``); a role header written as a comment (``### Response:`` over the code)
+    is the template's. Outside them: a special token or a closing ``[/INST]`` is never syntax; ``[PAD]`` is a
+    list or an index, ``<s>`` after a name a type argument, a tag amid markup an element; a slot or a
+    ``<query>`` (a shell example's metavariable) is syntax on a statement line, a leak on a line that reads as
+    prose (``Answer using {context}:``) or as the bare slot at the code's edge; a role word is syntax only
+    before a type annotation or as a key (``USER: str = "user"``, ``USER: "user",``), not before code
+    (``ASSISTANT: @classmethod``)."""
+    language = region[2]
+    inside = next((comment for a, b, comment in literals if a <= s < b), None)
+    line, bare = _blanked_line(text, s, e, region, literals)
+    if inside is not None:
+        return (inside and kind == "role") or _reads_as_prose(line, language)
+    token = text[s:e]
+    if kind == "bracket":
+        return "/" in token
+    if kind == "token":
+        return True
+    m = _LEAK_TAG.match(token) if kind == "tag" else None
+    if m is not None:
+        left = text[s - 1] if s > region[0] else " "
+        generic = not m.group(1) and left.isascii() and (left.isalnum() or left in "_:.")
+        if generic or _markup(text, s, e):
+            return False  # a type argument (vector<s>), or an element of the HTML or XML the code writes
+        if m.group(2).strip() == "s":
+            return True
+    if bare:
+        ls, le = _line_at(text, s)
+        return kind == "role" or _edge_slot(text, ls, le, region[0], region[1])
+    if kind == "role":  # code has a role word before a colon only as an annotation (USER: str) or a key
+        rest = line.split(" x ", 1)[-1].strip()
+        return not (_ANNOTATION.match(rest) or rest.endswith((",", ";")))
+    return _reads_as_prose(line, language)
+
+
+def _edge_slot(text: str, ls: int, le: int, lo: int, hi: int) -> bool:
+    """A line that is nothing but a slot: a leak at the first or last line of the code, or away from markup (a
+    JSX child ``{text}`` sits between ``<p>`` lines)."""
+    before = text[lo:ls].strip().split("\n")[-1].strip() if text[lo:ls].strip() else ""
+    after = text[le:hi].strip().split("\n")[0].strip() if text[le:hi].strip() else ""
+    if not before or not after:
+        return True
+    return not (_MARKUP_LINE.search(before) or _MARKUP_LINE.search(after))
+
+
+def _markup(text: str, s: int, e: int) -> bool:
+    """The tag ``text[s:e]`` is an HTML or XML element: ``<s>…</s>`` (or ``<answer>…</answer>``) opened and closed
+    on one line without wrapping the whole text (a model's BOS/EOS wrap the whole answer, or stand alone), or a
+    tag in a text with other markup (``<input>`` in a form)."""
+    if _tag_partner(text, s, e):
+        return True
+    m = _LEAK_TAG.match(text[s:e])
+    name = m.group(2).strip() if m else ""
+    others = (o.group(o.lastindex or 0) for o in _OTHER_MARKUP.finditer(text))
+    return any(o not in (name, "s") and not _TOKEN_TAG_NAME.search(o) for o in others)
+
+
+def _tag_partner(text: str, s: int, e: int) -> bool:
+    """The tag's other half on its line, the pair leaving some text outside it."""
+    m = _LEAK_TAG.match(text[s:e])
+    if m is None:
+        return False
+    name = m.group(2).strip()
+    ls, le = _line_at(text, s)
+    if m.group(1):
+        j = text.rfind(f"<{name}>", ls, s)
+        a, b = j, e
+    else:
+        j = text.find(f"</{name}>", e, le)
+        a, b = s, j + len(name) + 3
+    if j < 0:
+        return False
+    return bool(text[:a].strip() or text[b:].strip())
+
+
+def _notation(text: str, s: int, e: int) -> bool:
+    """A slot, bracket or tag that is part of some notation rather than a template's hole: glued to a name or a
+    path on its left (LaTeX ``\\text{input}``, ``Optional[LEGACY_PATH]``, ``vector<s>``, a REST route's
+    ``/{response_id}``); for an angle tag, also glued on both sides (the metavariables of
+    ``<scheme>://<netloc>/<path>?<query>#<fragment>``) or on a command line (``sort -o <output> <input>``).
+    A closing ``[/INST]`` or ``</s>`` is never notation."""
+    if text[s + 1] == "/":
+        return False
+    left = text[s - 1] if s > 0 else " "
+    if left.isascii() and (left.isalnum() or left in _NOTATION_LEFT):
+        return True
+    if text[s] != "<" or text[s:e] == "<s>":  # a BOS glued into text is still a BOS
+        return False
+    right = text[e] if e < len(text) else " "
+    ls, le = _line_at(text, s)
+    glued = all(c.isascii() and not c.isspace() for c in (left, right))
+    near = text[max(ls, s - _COMMAND_REACH) : min(le, e + _COMMAND_REACH)]
+    return glued or _COMMAND_LINE.search(near) is not None or _PROMPT_LINE.match(text[ls:le]) is not None
+
+
+def _mentioned(text: str, s: int, e: int) -> bool:
+    return s > 0 and e < len(text) and text[s - 1] in _MENTION_OPEN and text[e] in _MENTION_CLOSE
+
+
+def _leak_kind(token: str) -> str:
+    if _LEAK_ROLE.search(token):
+        return "role"
+    if _LEAK_SLOT.search(token):
+        return "slot"
+    if token.startswith("["):
+        return "bracket"
+    m = _LEAK_TAG.match(token)
+    if m and not _TOKEN_TAG_NAME.search(m.group(2).strip()):
+        return "tag"
+    return "token"
+
+
+@lru_cache(maxsize=64)
+def _leak_rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def is_code(text: str, task_type: str) -> bool:
@@ -1327,8 +1831,43 @@ def is_code(text: str, task_type: str) -> bool:
 
 
 def leak_outside_code(text: str, task_type: str, pattern: str) -> bool:
-    """``pattern`` (the template-leak family) matches ``text``; in code, brace placeholders do not count,
-    while chat tokens and role tags still do (they are never code a model should write)."""
-    if not is_code(text, task_type):
-        return True
-    return re.search(pattern, _CODE_BRACES.sub("", text)) is not None
+    """Some match of ``pattern`` (the template-leak family) in ``text`` is a leak where it stands.
+
+    In prose every match is, except a token quoted or in inline `code` (the text names it), an angle tag closed
+    on its line inside the text or amid other markup (HTML ``<s>``, an XML ``<answer>``), and a slot glued to
+    the notation around it (``_notation``). In code (the whole text, a fenced or indented block) code's own
+    text is exempt, line by line: strings and comments, slots on lines that are statements; a slot on a line
+    that reads as prose, or a special token outside the strings, is still a leak (``_leak_in_code``)."""
+    if not pattern:
+        return False
+    matches = list(_leak_rx(pattern).finditer(text))
+    if not matches:
+        return False
+    regions: list[tuple[int, int, str | None, bool]] | None = None
+    lexed: dict[int, list] = {}
+    for m in matches:
+        token = m.group(0).strip()
+        if not token:
+            continue
+        s = m.start() + m.group(0).index(token)
+        e = s + len(token)
+        kind = _leak_kind(token)
+        if regions is None:
+            regions = _code_regions(text, task_type)
+        region = next((r for r in regions if r[0] <= s < r[1]), None)
+        if region is None:
+            if kind in ("token", "bracket", "tag") and _mentioned(text, s, e):
+                continue
+            if kind == "tag" and _markup(text, s, e):
+                continue
+            if kind != "token" and kind != "role" and _notation(text, s, e):
+                continue
+            return True
+        if region[3]:
+            continue  # inline `code`: the text names it
+        if region[0] not in lexed:
+            lo, hi, language, _ = region
+            lexed[region[0]] = [(a + lo, b + lo, c) for a, b, c in _literals(text[lo:hi], language)]
+        if _leak_in_code(text, s, e, kind, region, lexed[region[0]]):
+            return True
+    return False

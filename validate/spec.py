@@ -171,7 +171,8 @@ def echoes_instruction(record: dict, cfg: GateConfig) -> bool:
 
 
 def template_leak(record: dict, cfg: GateConfig) -> bool:
-    """A placeholder, chat token or role tag left in any field (a brace in code is code, not a placeholder)."""
+    """A placeholder, chat token or role tag left in any field: a match of ``leak_pattern`` that is a leak where it
+    stands (``semantic.leak_outside_code``: in code, strings, comments and statement lines are code's own text)."""
     return any(
         _has(cfg.leak_pattern, record[f])
         and semantic.leak_outside_code(record[f], record["task_type"], cfg.leak_pattern)
