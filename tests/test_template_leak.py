@@ -157,10 +157,25 @@ LOOK_ALIKES = [
     ("Usage: typer [PATH_OR_MODULE] run [OPTIONS] NAME", "section_qa"),  # a CLI synopsis
     ("Run sort -o <output> <input> to sort in place.", "section_qa"),  # metavariables of a command
     ('<code title="get /responses/{response_id}/input_items">list</code>', "section_qa"),  # a REST route
+    # Answers about tokenizers and chat formats name the tokens inside their sentences.
+    ("BERT adds [CLS] at the start and [SEP] between the two segments.", "open_qa"),
+    ("BERT 會在開頭加上 [CLS]，並在兩個句子之間加上 [SEP]。", "open_qa"),
+    ("BERT 会在开头加上 [CLS]，并在两个句子之间加上 [SEP]。", "open_qa"),
+    ("Llama 2 wraps the user turn in [INST] and [/INST], and ChatML uses <|im_start|> and <|im_end|>.", "open_qa"),
+    ("The end of a sequence is </s> in Llama.", "open_qa"),
+]
+
+# The same tokens where a template left them: at a line's edge or right after the sentence they follow.
+LEFT_AROUND = [
+    ("Paris is the capital. </s>", "open_qa"),
+    ("Paris is the capital.<|im_end|>", "open_qa"),
+    ("[CLS] Paris is the capital.", "open_qa"),
+    ("[INST] name the capital [/INST] Paris is the capital.", "open_qa"),
+    ("巴黎是法國的首都。<|im_end|>\n<|im_start|>user\n謝謝", "open_qa"),
 ]
 
 
-@pytest.mark.parametrize(("output", "task_type"), CHAT_TOKENS + PLACEHOLDERS)
+@pytest.mark.parametrize(("output", "task_type"), CHAT_TOKENS + PLACEHOLDERS + LEFT_AROUND)
 def test_leaks_are_matched_by_the_screen_and_the_verdict(output: str, task_type: str) -> None:
     assert arrowtext.contains(pd.Series([output], dtype="str"), PATTERN)[0]  # the RE2 screen finds it
     assert semantic.leak_outside_code(output, task_type, PATTERN)

@@ -1802,6 +1802,31 @@ def _mentioned(text: str, s: int, e: int) -> bool:
     return s > 0 and e < len(text) and text[s - 1] in _MENTION_OPEN and text[e] in _MENTION_CLOSE
 
 
+# A token named in a sentence has a word and a space (or a Chinese character) on its left and goes on with a space
+# and a word, or ends a clause with punctuation: "BERT adds [CLS] and [SEP].", "加上 [CLS]，並在". A leaked one starts
+# or ends a line, or sits glued after the sentence it follows ("capital.</s>", "capital. <|im_end|>").
+_NAMING_RIGHT = frozenset(",.;:!?，。、；：！？)）」』”’")
+_NAMING_STOPS = frozenset(".!?。！？:：")
+
+
+def _named_in_sentence(text: str, s: int, e: int) -> bool:
+    """A special token written into a sentence that talks about it, not one a template left around the answer."""
+    left = text[s - 1] if s > 0 else "\n"
+    if left == " ":
+        before = text[s - 2] if s > 1 else "\n"
+        if not (before.isalnum() or before in ",，、") or before in _NAMING_STOPS:
+            return False
+    elif not ("\u3400" <= left <= "\u9fff"):
+        return False
+    right = text[e] if e < len(text) else "\n"
+    if right == " ":
+        after = text[e + 1] if e + 1 < len(text) else "\n"
+        return after.isalnum() or after in "[<`\"'“「"
+    if right in _NAMING_RIGHT:
+        return True
+    return "\u3400" <= right <= "\u9fff"
+
+
 def _leak_kind(token: str) -> str:
     if _LEAK_ROLE.search(token):
         return "role"
@@ -1856,7 +1881,7 @@ def leak_outside_code(text: str, task_type: str, pattern: str) -> bool:
             regions = _code_regions(text, task_type)
         region = next((r for r in regions if r[0] <= s < r[1]), None)
         if region is None:
-            if kind in ("token", "bracket", "tag") and _mentioned(text, s, e):
+            if kind in ("token", "bracket", "tag") and (_mentioned(text, s, e) or _named_in_sentence(text, s, e)):
                 continue
             if kind == "tag" and _markup(text, s, e):
                 continue
