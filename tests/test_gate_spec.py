@@ -230,3 +230,26 @@ def test_spec_follows_the_config():
     _, quarantined, _ = run_gate(pd.DataFrame(rows), cfg, workers=1)
     gate = dict(zip(quarantined["source_ref"], quarantined[REASONS].map(list), strict=True))
     assert [gate.get(r["source_ref"], []) for r in rows] == spec.check_records(rows, cfg)
+
+
+def test_spec_scrubs_what_the_gate_scrubs_and_keeps_code_literals():
+    """PII in prose is scrubbed by both; an IP or a phone-shaped number inside code is code's own literal to both."""
+    code = 'def connect():\n    """Dial the office."""\n    host = "10.1.2.3"\n    return dial(host, "0912-345-678")\n'
+    outputs = [
+        ("Call 0912-345-678 or write to amy.chen@gmail.com for the forms.", "open_qa"),
+        (code, "code_generation"),
+        ("Set it up like this:\n\n```python\n" + code + "```\n\nor call 0912-345-678.", "doc_qa"),
+        ("請撥 (02) 2345-6789 與我們聯絡。", "open_qa"),
+    ]
+    asks = ["How do I get the forms?", "Write the function that dials the office.", "How do I connect?", "怎麼聯絡？"]
+    rows = [
+        {**make_rows(1, seed=i)[0], "instruction": ask, "input": "", "output": out, "task_type": task,
+         "source_ref": f"s{i}"}
+        for i, (ask, (out, task)) in enumerate(zip(asks, outputs, strict=True))
+    ]  # fmt: skip
+    accepted, _, _ = run_gate(pd.DataFrame(rows), GateConfig(), workers=1)
+    gate = dict(zip(accepted["source_ref"], accepted["output"], strict=True))
+    for r in rows:
+        assert gate.get(r["source_ref"]) == spec.scrub(r, GateConfig())["output"], r["output"][:40]
+    assert '"10.1.2.3"' in gate["s1"] and '"0912-345-678"' in gate["s1"]
+    assert "[PHONE]" in gate["s2"] and '"0912-345-678"' in gate["s2"]

@@ -28,7 +28,8 @@ from validate import quality as q
 from validate import semantic
 from validate.contracts import InstructionRecord
 from validate.exactdup import DEDUP_SPACE
-from validate.pii import KINDS, TEXT_FIELDS, record_id, scrub_text
+from validate.codecheck import code_spans
+from validate.pii import CODE_POLICY, KINDS, TEXT_FIELDS, record_id, scrub_text
 from validate.quality import GateConfig, code_ok, json_ok
 
 
@@ -252,15 +253,19 @@ def pii_reject(record: dict, kind: str) -> bool:
 
 
 def scrub(record: dict, cfg: GateConfig) -> dict:
-    """The record with PII of every "scrub" kind replaced ([EMAIL], [PHONE], ...) and its id recomputed."""
+    """The record with PII of every "scrub" kind replaced ([EMAIL], [PHONE], ...) and its id recomputed. Inside
+    code (``code_spans``) the kinds that ``CODE_POLICY`` turns off there are kept: an IP or a number in code is
+    code's own literal."""
     texts = [record[f] for f in TEXT_FIELDS]
     changed = False
     for kind, policy in cfg.pii.items():
         if policy != "scrub":
             continue
+        in_code = CODE_POLICY.get(kind, "same") != "off"
         for j, t in enumerate(texts):
             if _rx(KINDS[kind].candidate).search(t):
-                new, hits = scrub_text(t, KINDS[kind])
+                keep = () if in_code else code_spans(t, record["task_type"])
+                new, hits = scrub_text(t, KINDS[kind], keep=keep)
                 if hits and new != t:
                     texts[j], changed = new, True
     if not changed:
