@@ -196,6 +196,13 @@ CUT_MORE = [
 ]
 
 
+# The phrase exemption needs one line, one clause and a value question: a cut with a comma still counts.
+CUT_MORE += [
+    ("印表機設定表裡，lpadmin 這一列寫的用途是什麼？", "新增或刪除印表機，並且在需要的時候修改它的預設"),
+    ("打印机设置表里，lpadmin 这一列写的用途是什么？", "添加或删除打印机，并且在需要的时候修改它的默认"),
+]
+
+
 @pytest.mark.parametrize(("instruction", "output"), CUT_MORE)
 def test_cuts_found_by_general_signals(instruction, output):
     assert "output:truncated_output" in one(rec(instruction, output, task_type="faq_qa"))
@@ -234,6 +241,9 @@ COMPLETE_MORE = [
      "closed_qa"),
     ("在「软件包」表中，apt-cache policy 的「操作」是什么？只回答值。", "显示软件包的可用版本、优先级和档案库信息",
      "closed_qa"),
+    # a short single-clause phrase answering a question that asks for a value (no "answer only" hint)
+    ("印表機設定表裡，lpadmin 這一列寫的用途是什麼？", "新增或刪除印表機並修改其預設選項", "faq_qa"),
+    ("打印机设置表里，lpadmin 这一列写的用途是什么？", "添加或删除打印机并修改其默认选项", "faq_qa"),
     ("這個方法安全嗎？", "這個方法是安全的", "faq_qa"),
     ("这个方法安全吗？", "这个方法是安全的", "faq_qa"),
     ("How do I pick a suite?", "Use the stable suite. (See Section 2.1.)", "faq_qa"),

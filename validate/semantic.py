@@ -1347,6 +1347,27 @@ def _list_cut(lines: list[str], record_text: str) -> bool:
     return _stub(items[-1]) or _cut_word(items[-1], record_text, min_words=1)
 
 
+# A question that asks for a value ("…的「說明」是什麼？", "what does X do?"): its answer may be a phrase (a table
+# cell, a name, a description) that needs no final mark.
+_VALUE_QUESTION = re.compile(
+    r"(?i)(?:什麼|什么|哪|何[者種种時时處处]|多少|幾|几|\bwhat\b|\bwhich\b|\bhow many\b)[^。！？!?\n]{0,80}[？?]"
+)
+_CLAUSE_PUNCT = re.compile("[，,；;：:、]")
+# A single Chinese clause shorter than this many Han characters answers such a question as a phrase.
+_VALUE_MAX_HAN = 20
+
+
+def _value_answer(bare: str, lines: list[str], instruction: str) -> bool:
+    """A one-line Chinese answer of a single short clause (no comma, fewer than ``_VALUE_MAX_HAN`` Han
+    characters) to a question that asks for a value: a phrase, not a sentence cut short."""
+    return (
+        len(lines) == 1
+        and not _CLAUSE_PUNCT.search(bare)
+        and _letters(bare)[0] < _VALUE_MAX_HAN
+        and _VALUE_QUESTION.search(instruction) is not None
+    )
+
+
 _TRANSLATION = re.compile(r"(?i)translat|翻譯|翻译|[譯译][成為为作]|翻成|[轉转]成|[轉转]換[成為]|转换[成为]")
 
 
@@ -1439,7 +1460,7 @@ def truncated(
     if prose_task and (inner or _marks_used(lines[:-1])) and _running(sentence):
         return True  # running text among sentences that end with marks
     if _chinese(bare):
-        long_cut = weighted_length(bare) >= min_chars
+        long_cut = weighted_length(bare) >= min_chars and not _value_answer(bare, lines, instruction)
     elif _stub(last) or _cut_word(last, record):
         return True  # a sentence just begun, a word cut in the middle
     else:
