@@ -26,9 +26,9 @@ import hanzidentifier
 
 from validate import quality as q
 from validate import semantic
+from validate.codecheck import code_spans
 from validate.contracts import InstructionRecord
 from validate.exactdup import DEDUP_SPACE
-from validate.codecheck import code_spans
 from validate.pii import CODE_POLICY, KINDS, TEXT_FIELDS, record_id, scrub_text
 from validate.quality import GateConfig, code_ok, json_ok
 
