@@ -137,6 +137,8 @@ class GateConfig:
     truncation_min_chars_latin: int = field(default_factory=_default("truncation_min_chars_latin"))
     truncation_dangling_min_chars: int = field(default_factory=_default("truncation_dangling_min_chars"))
     truncation_min_function_words: int = field(default_factory=_default("truncation_min_function_words"))
+    truncation_model_keep_at_most: float = field(default_factory=_default("truncation_model_keep_at_most"))
+    truncation_model_cut_above: float = field(default_factory=_default("truncation_model_cut_above"))
     closed_task_types: str = field(default_factory=_default("closed_task_types"))
     language_min_letters: int = field(default_factory=_default("language_min_letters"))
     language_min_han: int = field(default_factory=_default("language_min_han"))
@@ -282,7 +284,7 @@ def _check_setting(name: str, value: object, default: object) -> None:
         raise DataAgentError(
             f"gate setting '{name}' must be {'a number' if ok != (str,) else 'a string'}, got {value!r}"
         )
-    if isinstance(value, int | float) and value < 0:
+    if isinstance(value, int | float) and value < 0 and "_model_" not in name:  # log-odds may be negative
         raise DataAgentError(f"gate setting '{name}' must not be negative, got {value!r}")
     if name.endswith(("_pattern", "_task_types")):
         try:
@@ -509,6 +511,7 @@ def not_truncated(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Serie
                 cfg.truncation_dangling_min_chars,
                 cfg.truncation_min_function_words,
                 cfg.closed_task_types,
+                (cfg.truncation_model_keep_at_most, cfg.truncation_model_cut_above),
             )
 
         bad[cand] = _each(cand, cut, s, df["instruction"], df["input"], df["task_type"])

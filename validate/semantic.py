@@ -25,7 +25,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from validate import codecheck
+from validate import codecheck, ending
 from validate.hanzi import COMMON_HAN_CLASS, RARE_HAN, SIMP_ONLY_CLASS, TOP_HAN_CLASS, TRAD_ONLY_CLASS
 
 HAN = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
@@ -935,7 +935,13 @@ _CLOSED = re.compile(
     r"是否|是不是|對不對|对不对|有沒有|有没有|能不能|可不可以|會不會|会不会|[嗎吗][?？]?\s*$|[嗎吗][?？]|"
     r"是非|對錯|对错|選擇|选择|選項|选项|哪一|哪個|哪个|哪項|哪项|多少|幾[個个歲岁年天次種种位名人號号點点分元項项]|"
     r"几[个岁年天次种位名人号点分元项]|計算|计算|等於|等于|求[出解值和積积]|只回答|只需回答|僅回答|仅回答|請回答|请回答|"
-    r"只寫|只写|標題|标题|標語|标语|關鍵字|关键字|关键词|關鍵詞|分類|分类|情感|擷取|撷取|提取|抽取|答案"
+    r"只寫|只写|標題|标题|標語|标语|關鍵字|关键字|关键词|關鍵詞|分類|分类|情感|擷取|撷取|提取|抽取|答案|"
+    # a name or a bare value asked for: "叫什麼名字", "直接給出", "不需解釋", "in one word" (a table lookup is not
+    # closed as such: its answer may be a phrase or a sentence, see _value_answer)
+    r"叫什[麼么]|稱為什[麼么]|称为什[么麼]|何[者種种時时處处]|"
+    r"直接(?:回答|給出|给出|寫出|写出)|不(?:需|用|必)(?:要)?(?:解釋|解释|說明|说明)|無需(?:解釋|說明)|无需(?:解释|说明)|"
+    r"一個詞|一个词|一句話|一句话|簡答|简答|"
+    r"\bin (?:one|a few|two|three) words?\b"
 )
 
 
@@ -1401,6 +1407,7 @@ def truncated(
     dangling_min_chars: int,
     min_function_words: int,
     closed_task_types: str,
+    model: tuple[float, float] = (-1000.0, 1000.0),
 ) -> bool:
     """True when the answer looks cut off.
 
@@ -1418,6 +1425,7 @@ def truncated(
     two length rules spare answers to closed questions (a value, a title, a label); a translation of a source
     that ends without a final mark is complete.
     """
+    keep_at_most, cut_above = model
     if output.count("```") % 2:
         return True
     verdict = code_truncation(output, task_type, bool(_FENCE.search(output)))
@@ -1448,7 +1456,7 @@ def truncated(
         return not _INTRODUCTION.fullmatch(_final_sentence(last)[0])
     record = "\n".join((output, instruction, context))
     if len(lines) > 1 and _LIST_ITEM.match(last):
-        return _list_cut(lines, record)
+        return _list_cut(lines, record) and ending.cut_logit(output, task_type) > keep_at_most
     bare, closed = _bare(last)
     if closed or not bare or _enumeration(bare) or _URL_END.search(bare):
         return False
@@ -1458,16 +1466,21 @@ def truncated(
     # Docstrings, which code answers quote, often lack final marks: only the signs of a cut judge them.
     prose_task = not codecheck.CODE_TASK_TYPES.search(task_type)
     if prose_task and (inner or _marks_used(lines[:-1])) and _running(sentence):
-        return True  # running text among sentences that end with marks
+        return ending.cut_logit(output, task_type) > keep_at_most  # running text among marked sentences
     if _chinese(bare):
         long_cut = weighted_length(bare) >= min_chars and not _value_answer(bare, lines, instruction)
     elif _stub(last) or _cut_word(last, record):
-        return True  # a sentence just begun, a word cut in the middle
+        return ending.cut_logit(output, task_type) > keep_at_most  # a sentence just begun, a word cut short
     else:
         long_cut = prose_task and bool(min_chars_latin) and weighted_length(bare) >= min_chars_latin
         long_cut = long_cut and _prose_line(bare, min_function_words) and _clause(bare) and not _INTRODUCES.search(bare)
     # A short or closed answer (a value, a title, a label) needs no final mark, however long.
-    return long_cut and not closed_question(instruction, task_type, closed_task_types)
+    if closed_question(instruction, task_type, closed_task_types):
+        return False
+    z = ending.cut_logit(output, task_type)
+    if long_cut:
+        return z > keep_at_most
+    return z > cut_above and weighted_length(bare) >= dangling_min_chars and not _INTRODUCES.search(bare)
 
 
 # ================================================================================================================
