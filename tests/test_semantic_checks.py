@@ -387,3 +387,22 @@ def test_signals_are_plain_functions():
     assert semantic.merged_turn("Paris.\nQ: Spain?\nA: Madrid.", "Capital of France?")
     assert semantic.echo_norm("Question: Repeat me.") == "repeatme"
     assert semantic.plausibility("你好") == 1.0 and semantic.plausibility("\ufffd") == 0.0
+
+
+# Names, paths, commands and quoted English titles carry no language: a Chinese answer that points at them is
+# Chinese, an answer made of them is not judged; English prose under a Chinese question still is a mismatch.
+LANGUAGE_CASES = [
+    ("請說明「SSH 基礎」。", '請閱讀 "/usr/share/doc/openssh-client/README.Debian.gz"、 ssh(1) 和 sshd(8)。', False),
+    ("请说明“内核参数”。", '细节参见 "The Linux kernel user’s and administrator’s guide" 。', False),
+    ("在表格中，這一項的「套件」是什麼？", "libterm-readline-gnu-perl", False),
+    ("在表格中，这一项的“命令”是什么？", "apt-get build-dep package_name", False),
+    ("請說明「tmpfs」的要點。", '- "/var/run" → "/run"\n- "/var/lock" → "/run/lock"', False),
+    ("請說明「核心」。", "The kernel mounts the root filesystem read-only first and remounts it later.", True),
+    ("Explain the kernel.", "系統啟動時會先以唯讀方式掛載根檔案系統，之後再以讀寫方式重新掛載。", True),
+]
+
+
+@pytest.mark.parametrize(("instruction", "output", "mismatch"), LANGUAGE_CASES)
+def test_language_is_judged_on_prose_not_on_names_and_paths(instruction, output, mismatch):
+    lang = "en" if instruction.isascii() else "zh-Hant"
+    assert ("language_mismatch" in one(rec(instruction, output, language=lang))) is mismatch

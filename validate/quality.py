@@ -95,6 +95,15 @@ PY_START = r"^[ \t]*(?:def [A-Za-z_]|async def |class [A-Za-z_][A-Za-z0-9_]*[:(]
 # is tested against them. Truncation itself reads validate.semantic.SENTENCE_FINAL.
 TERMINAL = ".!?。！？…\"'”’」』)）]】}>》*`:：;；|~"
 CODE_HINT = r"\n(?:    |\t)[^ \t\n]|```"
+# What the language check does not read as prose: URLs, `code`, quoted ASCII (a title, a command), paths, file,
+# identifier and package names, command options, versions, man-page references ("ssh(1)"). A Chinese answer that
+# points at /etc/fstab, dh_make and "The Linux kernel user's guide" is still Chinese; an answer of paths alone has
+# no language to judge. ASCII classes only, so RE2 (the kernel) and Python re (the spec) read it alike.
+NON_PROSE = (
+    r"https?://[!-~]+|`[^`\n]*`|\"[ -~‘’]*\"|“[ -~‘’]*”"
+    r"|[!-~]*[A-Za-z0-9][/_.:][A-Za-z0-9][!-~]*|[!-~]*\([0-9][a-z]*\)|/[!-~]+"
+    r"|[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+|(?:^| )--?[A-Za-z][!-~]*"  # package-names, command --options
+)
 # Echo comparison keeps letters and digits only; Python re has no \p{..}, and [\W_] is the same class there.
 ECHO_DROP = r"[^\p{L}\p{N}]+"
 ECHO_DROP_PY = r"[\W_]+"
@@ -571,12 +580,18 @@ def no_pii(df: pd.DataFrame, kind: PiiKind, screen: Screen) -> pd.Series:
     return pd.Series(~hit, index=df.index)
 
 
+def _prose(s: pd.Series) -> pd.Series:
+    """``s`` without its ``NON_PROSE`` spans (one RE2 pass; rows without such a span come back as they are)."""
+    arr = pc.replace_substring_regex(as_arrow(s), NON_PROSE, "")
+    return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=s.index)
+
+
 def _script(s: pd.Series, cfg: GateConfig, kana: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(judgeable, is_chinese) per row from exact Han and Latin letter counts (``spec._script``): Chinese from
     ``language_min_han`` Han characters on, other text from ``language_min_letters`` letters; bilingual text
     (a Han share between half the threshold and the threshold) is judged neither way; ``kana`` marks Japanese
     and Korean text, which is "not Chinese"."""
-    han, lat = letter_counts(s)
+    han, lat = letter_counts(_prose(s))
     letters = han + lat
     share = han / np.maximum(letters, 1)
     thr = cfg.language_han_share

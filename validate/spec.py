@@ -186,6 +186,7 @@ def _script(text: str, cfg: GateConfig) -> tuple[bool, bool]:
     """(judgeable, Chinese) from Han and Latin letter counts: Chinese from ``language_min_han`` Han characters,
     other text from ``language_min_letters`` letters; bilingual text (a Han share between half the threshold
     and the threshold) is judged neither way, and Japanese or Korean text is not Chinese."""
+    text = _rx(q.NON_PROSE).sub("", text)  # URLs, paths, names, quoted titles: no language to judge
     han = _han(text)
     letters = han + len(_rx(q.LATIN).findall(text))
     share = han / max(letters, 1)
