@@ -96,6 +96,13 @@ class Screen:
             out[flags] = contains(sub, pattern)
         return out
 
+    def carry_appended(self, old: pd.Series, new: pd.Series, field_name: str) -> None:
+        """Hold the screen of ``new``, the screened column ``old`` with rows appended: the flags of ``old``, then
+        those of the appended rows (every pattern is row-local, so the flags are those of a pass over ``new``)."""
+        head = self.rows(old, field_name)
+        tail = contains(new.iloc[len(old) :], self.union[field_name])
+        self._cache[(field_name, "screen")] = (as_arrow(new), np.concatenate([head, tail]))
+
     def length(self, s: pd.Series, field_name: str) -> np.ndarray:
         return self.memo(s, (field_name, "length"), lambda: length(s))
 

@@ -907,49 +907,56 @@ class _Rows:
 def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
     """Scrub PII, validate, and fingerprint the dedup keys of the rows that pass, for one chunk of the frame.
 
-    Every check is row-local, so a chunk's verdicts do not depend on the others, and rows scrubbing changes can
-    be validated on their own: the chunk is validated as it came and the few changed rows again after
-    scrubbing, instead of rebuilding whole columns for them. ``chunk`` keeps the frame's positional index, so
-    the positions returned are the frame's.
+    Every check is row-local, so the rows scrubbing changes are validated again, after scrubbing, as extra rows
+    appended to the chunk, in the same validation: no rebuilt column (the appended rows are a second Arrow
+    chunk of each column), and pandera's and RE2's fixed costs (tenths of a second) are paid once per chunk.
+    The appended rows' verdicts replace those of their raw text. ``chunk`` keeps the frame's positional index,
+    so the positions returned are the frame's.
     """
     schema = quality_schema(cfg)
     screen: Screen = schema.metadata["screen"]
+    n = len(chunk)
     try:
         flags = {f: screen.flagged(chunk[f], f, "pii")[0] for f in TEXT_FIELDS}
         found, scrubbed = scrub_changes(chunk, cfg.pii, flags)
-        reasons = _collect_reasons(chunk, schema)
-        edges = {f: screen.edges(chunk[f], f) for f in TEXT_FIELDS}  # the length checks' own, for the fingerprints
+        touched = np.unique(
+            np.concatenate([np.zeros(0, np.int64), *(chunk.index.get_indexer(v.index) for v in found.values())])
+        )
+        fixed = chunk.iloc[touched][[*TEXT_FIELDS, "id"]].copy()
+        checked = chunk.reset_index(drop=True)
+        if len(touched):
+            for f, values in found.items():
+                fixed.loc[values.index, f] = values
+            fixed["id"] = [record_id(*t) for t in zip(*(fixed[f] for f in TEXT_FIELDS), strict=True)]
+            extra = chunk.iloc[touched].assign(**{c: fixed[c] for c in fixed})
+            checked = pd.concat([checked, extra], ignore_index=True)
+            for f in TEXT_FIELDS:  # the screen of the raw rows serves; only the appended ones are screened
+                screen.carry_appended(chunk[f], checked[f], f)
+        reasons = _collect_reasons(checked, schema)
+        edges = {f: screen.edges(checked[f], f) for f in TEXT_FIELDS}  # the length checks' own, for the fingerprints
     finally:
         screen.clear()
-    touched = np.unique(
-        np.concatenate([np.zeros(0, np.int64), *(chunk.index.get_indexer(v.index) for v in found.values())])
-    )
-    fixed = chunk.iloc[touched][[*TEXT_FIELDS, "id"]].copy()
     if len(touched):
-        for f, values in found.items():
-            fixed.loc[values.index, f] = values
-        fixed["id"] = [record_id(*t) for t in zip(*(fixed[f] for f in TEXT_FIELDS), strict=True)]
-        again = _collect_reasons(chunk.iloc[touched].assign(**{c: fixed[c] for c in fixed}), quality_schema(cfg))
-        # The scrubbed rows' verdicts replace those of their raw text.
-        stale = np.zeros(len(chunk), bool)
+        # The scrubbed rows' verdicts (rows n.. of ``checked``) replace those of their raw text.
+        stale = np.zeros(n, bool)
         stale[touched] = True
-        reasons = {k: v[~stale[v]] for k, v in reasons.items()}
-        for k, v in again.items():
-            reasons[k] = np.union1d(reasons.get(k, np.zeros(0, np.int64)), touched[v])
+        reasons = {k: np.union1d(v[v < n][~stale[v[v < n]]], touched[v[v >= n] - n]) for k, v in reasons.items()}
         reasons = {k: v for k, v in reasons.items() if len(v)}
-    bad = np.zeros(len(chunk), bool)
+    bad = np.zeros(n, bool)
     for rows_failed in reasons.values():
         bad[rows_failed] = True
     passed = np.flatnonzero(~bad)
+    # Fingerprints from the rows as validated: a scrubbed row's from its appended copy.
+    where = np.arange(n)
+    where[touched] = n + np.arange(len(touched))
+    at = where[passed]
+    order = np.argsort(at, kind="stable")
     fps = np.zeros(len(passed), np.uint64)
-    was_fixed = np.isin(passed, touched)
-    fps[~was_fixed] = fingerprints(chunk, passed[~was_fixed], edges)
-    if was_fixed.any():
-        fps[was_fixed] = fingerprints(fixed, np.searchsorted(touched, passed[was_fixed]))
+    fps[order] = fingerprints(checked, at[order], edges)
     base = int(chunk.index[0]) if len(chunk) else 0
     return _ChunkResult(
         reasons={k: v + base for k, v in reasons.items()},
-        failed_reasons=_reason_codes(reasons, len(chunk), np.flatnonzero(bad)),
+        failed_reasons=_reason_codes(reasons, n, np.flatnonzero(bad)),
         scrubbed=scrubbed,
         changed=touched + base,
         new_values={c: as_arrow(fixed[c]).combine_chunks() for c in fixed} if len(touched) else {},
