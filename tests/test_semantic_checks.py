@@ -251,6 +251,9 @@ COMPLETE_MORE = [
     ("What does the code do?", "Return the median. The value is computed over the sorted data", "code_explanation"),
     ("How do I configure it?", "The configuration is given by /etc/fstab. For example,", "faq_qa"),
     ("What is logged?", "Log records go to the console. On the console you will see", "faq_qa"),
+    ("列出產生的檔案。", "- package_version.orig.tar.gz\n- package_version.debian.tar.gz\n- package_version.dsc",
+     "list_answer"),
+    ("Which files does it write?", "It writes these files:\n- build/config.mk\n- build/lib/x86_64", "list_answer"),
 ]
 
 

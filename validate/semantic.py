@@ -1241,7 +1241,9 @@ _SHORT_WORDS = frozenset(
     "fit fly gui hot ice job kit lab lay leg lid lie map mix mod msg nil ram ref rpm sed sql src ssh std sub sys "
     "tcp tmp tty udp uri url usb var vim xml yaml json km kg mb gb kb tb ms ns px pt em cm mm hz ghz mhz".split()
 )
-_LAST_TOKEN = re.compile(r"(?:^|[^A-Za-z’'-])([A-Za-z]+)$")
+# The last word, not the tail of a name: a token glued to a dot, underscore, slash, digit or colon is an extension
+# or a part of an identifier or path ("package_version.dsc", "x86_64", "a::b"), whole as it stands.
+_LAST_TOKEN = re.compile(r"(?:^|[^A-Za-z0-9’'._/\\:@~$=-])([A-Za-z]+)$")
 _WORD = re.compile(r"[A-Za-z]+")
 
 
