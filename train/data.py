@@ -66,28 +66,97 @@ def bos_head(tokenizer: object, ids: list[int]) -> list[int]:
     return [bos] if bos is not None and (not ids or ids[0] != bos) else []
 
 
-def encode_example(
-    tokenizer: object, prompt: str, response: str, max_len: int, add_eos: bool = True
-) -> dict[str, list[int]]:
-    """input_ids and labels; prompt tokens are masked so only the response is learned.
+# A prompt that leaves fewer response tokens than this teaches (and measures) next to nothing about the pairing.
+MIN_RESPONSE_TOKENS = 16
 
-    The prompt is cut from the left when too long: the response must always be present.
+
+def _encode(
+    tokenizer: object,
+    prompt: str,
+    response: str,
+    max_len: int,
+    add_eos: bool = True,
+    min_response_tokens: int = MIN_RESPONSE_TOKENS,
+) -> tuple[dict[str, list[int]], str]:
+    """The example and what was cut: "" (nothing), "response_cut" or "prompt_too_long".
+
+    The prompt (with BOS) stays whole and the response loses its tail: a held-out prompt without its
+    instruction would be judged on a question the model never saw. Only a prompt that leaves fewer than
+    ``min_response_tokens`` response tokens (or the whole response, if shorter) is cut, from the left,
+    and reported as "prompt_too_long" so callers can count it or drop such rows beforehand.
     """
     p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     r = tokenizer(response, add_special_tokens=False)["input_ids"] + ([tokenizer.eos_token_id] if add_eos else [])
-    r = r[: max_len - 8]
-    head = bos_head(tokenizer, p)
-    p = head + p[-(max_len - len(r) - len(head)) :]
-    return {"input_ids": p + r, "labels": [IGNORE] * len(p) + r}
+    p = bos_head(tokenizer, p) + p
+    want = min(len(r), min_response_tokens)
+    if len(p) + want <= max_len:
+        kept = r[: max_len - len(p)]
+        return {"input_ids": p + kept, "labels": [IGNORE] * len(p) + kept}, "response_cut" if len(kept) < len(r) else ""
+    bos = p[:1] if p and p[0] == tokenizer.bos_token_id else []
+    body = p[len(bos) :]
+    # At least one response token even when max_len is tiny, so the row still carries a label.
+    r = r[: max(1, min(want, max_len - len(bos) - 1))]
+    bos = bos[: max(0, max_len - len(r))]
+    room = max(0, max_len - len(bos) - len(r))
+    p = bos + (body[max(0, len(body) - room) :] if room else [])
+    return {"input_ids": p + r, "labels": [IGNORE] * len(p) + r}, "prompt_too_long"
+
+
+def encode_example(
+    tokenizer: object,
+    prompt: str,
+    response: str,
+    max_len: int,
+    add_eos: bool = True,
+    min_response_tokens: int = MIN_RESPONSE_TOKENS,
+) -> dict[str, list[int]]:
+    """input_ids and labels; prompt tokens are masked so only the response is learned.
+
+    The prompt is kept whole and the response's tail is cut when both do not fit in ``max_len``; only a
+    prompt too long to leave ``min_response_tokens`` response tokens loses its beginning (see ``_encode``).
+    """
+    return _encode(tokenizer, prompt, response, max_len, add_eos, min_response_tokens)[0]
+
+
+def prompt_fits(
+    tokenizer: object, record: dict, max_len: int, template: str, min_response_tokens: int = MIN_RESPONSE_TOKENS
+) -> bool:
+    """True when the record's whole prompt (with BOS) plus ``min_response_tokens`` response tokens (or the
+    whole response, if it is shorter) fit in ``max_len``: the rows whose prompt would otherwise be cut."""
+    prompt, response, eos = split_text(tokenizer, record, template)
+    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    p = bos_head(tokenizer, p) + p
+    if len(p) + min_response_tokens <= max_len:
+        return True  # no need to tokenise the response
+    r = len(tokenizer(response, add_special_tokens=False)["input_ids"]) + int(eos)
+    return len(p) + min(r, min_response_tokens) <= max_len
 
 
 def encode_records(
-    tokenizer: object, records: list[dict], max_len: int, template: str = "alpaca"
+    tokenizer: object,
+    records: list[dict],
+    max_len: int,
+    template: str = "alpaca",
+    stats: dict | None = None,
+    *,
+    min_response_tokens: int = MIN_RESPONSE_TOKENS,
 ) -> list[dict[str, list[int]]]:
+    """One example per record, in order.
+
+    With ``stats``, adds to its ``response_cut`` (the prompt fit whole, the response's tail was cut) and
+    ``prompt_too_long`` (the prompt itself was cut from the left; ``prompt_fits`` is False) counts; a row
+    is counted under at most one of them.
+    """
+    if stats is not None:
+        stats.setdefault("response_cut", 0)
+        stats.setdefault("prompt_too_long", 0)
     out = []
     for r in records:
         prompt, response, eos = split_text(tokenizer, r, template)
-        out.append(encode_example(tokenizer, prompt, response, max_len, add_eos=eos))
+        example, cut = _encode(tokenizer, prompt, response, max_len, eos, min_response_tokens)
+        if cut and stats is not None:
+            stats[cut] += 1
+        out.append(example)
     return out
 
 

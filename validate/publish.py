@@ -22,6 +22,7 @@ from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from validate.contracts import InstructionRecord, columns
+from validate.errors import DataAgentError
 
 CARD_TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
 FEATURES = datasets.Features({name: datasets.Value("string") for name in columns(InstructionRecord)})
@@ -54,12 +55,54 @@ def split_by_source(df: pd.DataFrame, test_fraction: float = 0.1) -> dict[str, p
     base = df["source_ref"].map(source_key)
     bucket = base.map(source_bucket)
     test = bucket < test_fraction
-    if len(df) >= 10 and not test.any():
-        test = base == base.iloc[0]  # tiny sets: still hold out one source so a test split exists
+    if len(df) >= 10 and not test.any() and base.nunique() > 1:
+        # Tiny sets: still hold out one source so a test split exists, but never the only one (train would be empty).
+        test = base == base.iloc[0]
     splits = {"train": df.loc[~test].reset_index(drop=True)}
     if test.any():
         splits["test"] = df.loc[test].reset_index(drop=True)
     return splits
+
+
+SPLIT_BY = ("source", "keep")
+# The names `datasets` accepts for a split (datasets.splits._split_re); anything else fails at load time.
+_SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
+_SPLIT_ORDER = {"train": 0, "validation": 1, "test": 2}
+SPLIT_NOTES = {
+    "source": "The test split holds whole source documents (by `source_ref`), never rows of a document that is "
+    "also in train.",
+    "keep": "The splits are the input records' own (their `split` field), kept as given.",
+    "test-records": "The test split is a separate held-out file given at publish time; every input record is in train.",
+}
+
+
+def split_by_column(df: pd.DataFrame, split: pd.Series, path: str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """The records grouped by their own split names (``split``, aligned with ``df``): train, validation,
+    test first, any other names after in sorted order.
+
+    A missing or blank value, or a name ``datasets`` would refuse, raises DataAgentError naming the row.
+    """
+    names = []
+    for i, value in enumerate(split):
+        missing = value is None or value is pd.NA or (isinstance(value, float) and value != value)  # NaN
+        name = value.strip() if isinstance(value, str) else None
+        if not missing and not isinstance(value, str):
+            raise DataAgentError(
+                f"--split-by keep: split must be a string, got {value!r}", path, row=i + 1, column="split"
+            )
+        if not name:
+            raise DataAgentError("--split-by keep: empty split value", path, row=i + 1, column="split")
+        if not _SPLIT_NAME.match(name):
+            raise DataAgentError(
+                f"--split-by keep: {name!r} is not a split name (letters, digits and _, parts joined by dots)",
+                path,
+                row=i + 1,
+                column="split",
+            )
+        names.append(name)
+    keys = pd.Series(names, index=df.index)
+    order = sorted(set(names), key=lambda n: (_SPLIT_ORDER.get(n, 3), n))
+    return {name: df.loc[keys == name].reset_index(drop=True) for name in order}
 
 
 def size_category(n: int) -> str:
@@ -163,6 +206,7 @@ def write_dataset_folder(
     max_shard_bytes: int | str = MAX_SHARD_BYTES,
     provenance: dict | None = None,
     documents: pd.DataFrame | str | Path | None = None,
+    split_by: str = "source",
 ) -> Path:
     """Write parquet shards and the dataset card; returns the folder.
 
@@ -170,7 +214,8 @@ def write_dataset_folder(
     ``max_shard_bytes`` (an int, or "500MB" like ``push_to_hub``'s ``max_shard_size``) of Arrow data.
     ``gate_summary`` is a Markdown string (a table, say) placed under "Quality gate"; ``provenance``
     may carry ``sources``, ``repos`` (repo, commit, licence) and ``gate`` (thresholds, results), and
-    ``documents`` (a crawl's documents file or frame) supplies crawl dates per page.
+    ``documents`` (a crawl's documents file or frame) supplies crawl dates per page. ``split_by`` (a key of
+    ``SPLIT_NOTES``: source, keep or test-records) says on the card how the splits were made.
     """
     out = Path(out_dir)
     (out / "data").mkdir(parents=True, exist_ok=True)
@@ -202,6 +247,8 @@ def write_dataset_folder(
         pretty_name=pretty_name,
         description=description,
         splits={s: len(f) for s, f in splits.items()},
+        split_by=split_by,
+        split_note=SPLIT_NOTES[split_by],
         languages=dict(Counter(all_rows["language"]).most_common()),
         task_types=dict(Counter(all_rows["task_type"]).most_common()),
         gate_summary=gate_summary or "Not recorded.",

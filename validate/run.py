@@ -19,7 +19,7 @@ from validate.exports import write_exports
 from validate.gate import REASONS
 from validate.hub import push_dataset
 from validate.io import OnBadLine, load_table, read_records, strict_json, write_records, write_table
-from validate.publish import split_by_source, write_dataset_folder
+from validate.publish import SPLIT_BY, split_by_column, split_by_source, write_dataset_folder
 from validate.quality import GateConfig, run_gate, strict_violations
 from validate.report import build_report, summary_table_markdown, threshold_rows
 
@@ -187,12 +187,24 @@ def publish_file(
     repo_id: str | None = None,
     private: bool = False,
     version: str | None = None,
+    split_by: str = "source",
+    test_records: str | Path | None = None,
 ) -> dict:
     """Publish accepted records in Hub layout (+ Alpaca/ShareGPT/LLaMA-Factory exports); push when ``repo_id``.
 
     The gate's summary table (gate_summary.md beside gate_report.json) goes into the card, and so do the
     thresholds gate_report.json records (a collapsed list under "Gate thresholds").
+
+    Splits: ``split_by="source"`` holds out whole sources by a hash of ``source_ref``; ``"keep"`` takes each
+    record's own ``split`` field (an imported set's train/validation/test). ``test_records`` names a separate
+    held-out file published as ``test``, with every input record in ``train``. The card and the result's
+    ``split_by`` say which was used.
     """
+    if split_by not in SPLIT_BY:
+        raise DataAgentError(f"--split-by must be one of {', '.join(SPLIT_BY)}, got {split_by!r}")
+    if test_records is not None and split_by == "keep":
+        # Both would name the test split; silently preferring one would publish a split nobody asked for.
+        raise DataAgentError("--test-records and --split-by keep both give the test split: use one", test_records)
     df = read_records(input_path, InstructionRecord)
     summary = ""
     provenance: dict = {}
@@ -211,7 +223,27 @@ def publish_file(
             summary = table.read_text(encoding="utf-8")
         if isinstance(rep, dict) and isinstance(rep.get("thresholds"), dict):
             provenance["gate"] = {"thresholds": threshold_rows(rep["thresholds"])}
-    splits = split_by_source(df)
+    if test_records is not None:
+        test = read_records(test_records, InstructionRecord)
+        shared = test["id"].isin(set(df["id"])).to_numpy().nonzero()[0]
+        if len(shared):  # a held-out record also trained on would make every held-out figure a lie
+            raise DataAgentError(
+                f"{len(shared)} test record(s) also in the input records (same id)",
+                test_records,
+                row=int(shared[0]) + 1,
+                column="id",
+            )
+        splits, how = {"train": df, "test": test}, "test-records"
+        df = pd.concat(list(splits.values()), ignore_index=True)  # the exports carry every published row
+    elif split_by == "keep":
+        # The contract drops columns it does not name, so the split field is read from the raw rows;
+        # both frames keep the file's row order, so they line up row for row.
+        raw = load_table(input_path).frame
+        if "split" not in raw.columns:
+            raise DataAgentError("--split-by keep: the records have no 'split' field", input_path, column="split")
+        splits, how = split_by_column(df, raw["split"], input_path), "keep"
+    else:
+        splits, how = split_by_source(df), "source"
     folder = write_dataset_folder(
         splits,
         out_dir,
@@ -222,11 +254,13 @@ def publish_file(
         max_shard_rows=max_shard_rows,
         documents=documents,
         provenance=provenance,
+        split_by=how,
     )
     exports = write_exports(df, folder, name=Path(out_dir).name or "dataagent")
     result = {
         "folder": str(folder),
         "splits": {s: len(f) for s, f in splits.items()},
+        "split_by": how,
         "exports": {k: str(v) for k, v in exports.items()},
     }
     if repo_id:
