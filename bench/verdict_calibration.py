@@ -1,13 +1,15 @@
-"""Calibrate the verdict thresholds on sets whose answer is known.
+"""Calibrate the usefulness verdict on real sets whose answer is known, with the defaults `dataagent train` uses.
 
-    .venv/bin/python bench/verdict_calibration.py --dataset out/demo/dataset \\
-        --documents out/demo/crawl/documents.parquet [--seeds 0 1 2] [--token-budget 150000]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/verdict_calibration.py [--sets out/verdict_sets/manifest.json]
+        [--only NAME ...] [--seeds 0 1 2] [--dataset FOLDER --documents PATH]
 
-Known good: the published set as it is. Known bad: the same set with responses shuffled across
-records within each split (every record gets another record's answer), which keeps vocabulary,
-lengths and style and removes only the pairing. For each seed both sets go through the full
-smoke-train (tiny base, real run, control run) and the table shows the pairing-gain margin
-(real minus control) that the thresholds in train/config.py are set against.
+Known good: each real set as published (bench/verdict_sets.py builds them from registry packages and Debian's
+HTML manuals: code docstring -> implementation in two languages, documentation QA in English and Traditional
+Chinese). Known bad: the same set with responses shuffled across records within each split
+(``train.verdict.shuffled_copy``), which keeps vocabulary, lengths and style and removes only the pairing.
+Every set and its twin go through the full judgement (tiny base, real run, control run) for every seed, with
+no setting changed from the defaults. Goals: every real set passes, no twin passes, no real set fails.
+Prints a row per judgement with its wall time, and writes calibration.json.
 """
 
 from __future__ import annotations
@@ -21,58 +23,64 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.config import AdapterSettings, TrainConfig, VerdictThresholds  # noqa: E402
+from train.config import TrainConfig, VerdictThresholds  # noqa: E402
 from train.smoke import smoke_train  # noqa: E402
 from train.verdict import shuffled_copy  # noqa: E402
 
-ALL_PROJ = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+def judge(dataset: Path, documents: str | None, out: Path, seed: int) -> tuple[dict, float]:
+    start = time.perf_counter()
+    cfg = TrainConfig(dataset=str(dataset), out_dir=str(out), documents=documents, seed=seed, samples=0)
+    return smoke_train(cfg, show_progress=False), time.perf_counter() - start
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--documents", required=True)
+    ap.add_argument("--sets", default="out/verdict_sets/manifest.json", help="manifest of bench/verdict_sets.py")
+    ap.add_argument("--only", nargs="*", default=None, help="set names to run (default: all in the manifest)")
+    ap.add_argument("--dataset", help="one published folder instead of the manifest")
+    ap.add_argument("--documents", help="its --documents")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--token-budget", type=int, default=150_000)
-    ap.add_argument("--pretrain-steps", type=int, default=300)
-    ap.add_argument("--method", default="lora")
-    ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--out", default="out/calibration")
     args = ap.parse_args()
     print("command:", " ".join([sys.executable, *sys.argv]))
     print(f"machine: {platform.platform()} | python {platform.python_version()}")
+    if args.dataset:
+        sets = {Path(args.dataset).name: {"dataset": args.dataset, "documents": args.documents}}
+    else:
+        sets = json.loads(Path(args.sets).read_text(encoding="utf-8"))
+        sets = {k: v for k, v in sets.items() if args.only is None or k in args.only}
     out = Path(args.out)
-    sets = {"real": Path(args.dataset), "shuffled": shuffled_copy(Path(args.dataset), out / "shuffled_set")}
+    defaults = TrainConfig(dataset="", out_dir="")
     t = VerdictThresholds()
-    print(f"thresholds: pass margin >= {t.pass_margin}, warn >= {t.warn_margin}, loss drop > {t.min_loss_drop}")
-    print(f"{'set':9} {'seed':>4} {'loss before':>11} {'after':>7} {'gain base':>9} {'gain real':>9} "
-          f"{'gain ctrl':>9} {'margin':>7}  verdict   seconds")  # fmt: skip
+    print(f"defaults (tiny base): {defaults.adapter.method}, lr {defaults.learning_rate}, "
+          f"{defaults.token_budget:,} tokens per run; verdict on the first {t.gain_tokens} response tokens, "
+          f"useful effect {t.min_effect}, run judged from a {t.min_relative_loss_drop:.0%} held-out loss drop, "
+          f"{t.confidence:.0%} bootstrap over sources")  # fmt: skip
+    print(f"{'set':14} {'kind':8} {'seed':>4} {'held':>5} {'loss drop':>9} {'gain base':>9} {'real':>7} {'ctrl':>7} "
+          f"{'real-ctrl':>9} {'interval':>17}  {'verdict':12} {'s':>5}")  # fmt: skip
     rows = []
-    for name, path in sets.items():
-        for seed in args.seeds:
-            start = time.perf_counter()
-            cfg = TrainConfig(
-                dataset=str(path),
-                out_dir=str(out / f"{name}-{seed}"),
-                documents=args.documents,
-                adapter=AdapterSettings(method=args.method, target_modules=ALL_PROJ),
-                token_budget=args.token_budget,
-                lr=args.lr,
-                seed=seed,
-                pretrain_steps=args.pretrain_steps,
-                samples=0,
-            )
-            r = smoke_train(cfg, show_progress=False)
-            v = r["verdict"]
-            rows.append({"set": name, "seed": seed, **v})
-            print(
-                f"{name:9} {seed:>4} {r['heldout_response_loss_before']:>11.4f} "
-                f"{r['heldout_response_loss_after']:>7.4f} "
-                f"{r['pairing_gain_before']:>9.4f} {v['pairing_gain']:>9.4f} {v['control_pairing_gain']:>9.4f} "
-                f"{v['margin']:>7.4f}  {v['verdict']:8} {time.perf_counter() - start:>7.1f}",
-                flush=True,
-            )
-    (out / "calibration.json").write_text(json.dumps(rows, indent=2))
+    for name, spec in sets.items():
+        kinds = {"real": Path(spec["dataset"]), "shuffled": shuffled_copy(spec["dataset"], out / f"{name}-shuffled")}
+        for kind, path in kinds.items():
+            for seed in args.seeds:
+                r, seconds = judge(path, spec.get("documents"), out / f"{name}-{kind}-{seed}", seed)
+                v = r["verdict"]
+                rows.append({"set": name, "kind": kind, "seed": seed, "seconds": round(seconds, 1), **v})
+                lo, hi = v.get("interval", [float("nan")] * 2)
+                ctrl = v.get("control_pairing_gain", 0.0)
+                print(
+                    f"{name:14} {kind:8} {seed:>4} {v['records']:>5} {v['relative_loss_drop']:>9.1%} "
+                    f"{v['pairing_gain_base']:>9.4f} {v['pairing_gain']:>7.4f} {ctrl:>7.4f} "
+                    f"{v.get('margin', 0):>9.4f} [{lo:>7.4f},{hi:>7.4f}]  {v['verdict']:12} {seconds:>5.0f}",
+                    flush=True,
+                )
+    (out / "calibration.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    real = [r for r in rows if r["kind"] == "real"]
+    twins = [r for r in rows if r["kind"] == "shuffled"]
+    print(f"real sets passed {sum(r['verdict'] == 'pass' for r in real)}/{len(real)}, failed "
+          f"{sum(r['verdict'] == 'fail' for r in real)}; twins failed {sum(r['verdict'] == 'fail' for r in twins)}"
+          f"/{len(twins)}, passed {sum(r['verdict'] == 'pass' for r in twins)}")  # fmt: skip
 
 
 if __name__ == "__main__":

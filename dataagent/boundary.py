@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from validate.errors import DataAgentError, where
 
-EXIT_VERDICT_FAIL, EXIT_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_VERDICT_FAIL, EXIT_ERROR, EXIT_BUG, EXIT_VERDICT_INCONCLUSIVE, EXIT_INTERRUPTED = 1, 2, 3, 4, 130
 DEBUG_FLAG = "--debug"
 
 

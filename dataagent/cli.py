@@ -15,7 +15,8 @@ from typing import Annotated
 
 import typer
 
-from dataagent.boundary import EXIT_VERDICT_FAIL, run_guarded
+from dataagent.boundary import EXIT_VERDICT_FAIL, EXIT_VERDICT_INCONCLUSIVE, run_guarded
+from train.config import AdapterSettings, TrainConfig, VerdictThresholds
 from validate.errors import DataAgentError, StageFailed
 from validate.outdir import owned_output
 
@@ -379,13 +380,22 @@ def publish(
     repo_id: Annotated[str | None, typer.Option(help="Push to this Hub dataset repo (token from HF_TOKEN).")] = None,
     private: Annotated[bool, typer.Option(help="Create the Hub repo private.")] = False,
     version: Annotated[str | None, typer.Option(help="Tag for this publish (default: next vN).")] = None,
+    split_by: Annotated[
+        str,
+        typer.Option(
+            help="source: hold out whole sources by a hash of source_ref | keep: each record's own 'split' field."
+        ),
+    ] = "source",
+    test_records: Annotated[
+        Path | None, typer.Option(help="Held-out InstructionRecord file published as 'test'; the input is all train.")
+    ] = None,
     force: Force = False,
 ) -> None:
     """Write the dataset in the layout `datasets.push_to_hub` produces, with a dataset card and
     Alpaca/ShareGPT/LLaMA-Factory exports; with --repo-id, push it in one commit and tag the version."""
     from validate.run import publish_file
 
-    for label, path in (("--gate-report", gate_report), ("--documents", documents)):
+    for label, path in (("--gate-report", gate_report), ("--documents", documents), ("--test-records", test_records)):
         if path is not None and not path.is_file():
             raise DataAgentError(f"{label}: no such file", path)
     with owned_output(out, force=force) as folder:
@@ -399,6 +409,8 @@ def publish(
             repo_id=repo_id,
             private=private,
             version=version,
+            split_by=split_by,
+            test_records=test_records,
         )
     _print(result)
 
@@ -411,30 +423,57 @@ def train(
         typer.Option(help="Base model: local path or hub id. Default: a tiny Llama built here (smoke only)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the adapter, train_report.json and .png.")] = Path("out/train"),
-    method: Annotated[str, typer.Option(help="lora | prefix (P-Tuning v2) | prompt | ptuning | ia3 | full.")] = "lora",
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="lora | prefix (P-Tuning v2) | prompt | ptuning | ia3 | full. Default: full (tiny), lora (--model)."
+        ),
+    ] = None,
     quant: Annotated[str, typer.Option(help="Base weights: none | 8bit (LLM.int8) | 4bit (NF4).")] = "none",
     template: Annotated[str, typer.Option(help="auto (chat template if the model has one) | alpaca | chat.")] = "auto",
-    token_budget: Annotated[int, typer.Option(help="Tokens seen by each run (real and control).")] = 150_000,
+    token_budget: Annotated[
+        int | None, typer.Option(help="Tokens per run (real and control). Default: 600k tiny base, 1M --model.")
+    ] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate; default depends on --method.")] = None,
-    r: Annotated[int, typer.Option(help="LoRA rank.")] = 8,
-    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
+    r: Annotated[int, typer.Option(help="LoRA rank.")] = AdapterSettings.r,
+    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = AdapterSettings.alpha,
     dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
-    target_modules: Annotated[str, typer.Option(help="LoRA targets, comma-separated.")] = "q_proj,v_proj",
+    target_modules: Annotated[
+        str | None,
+        typer.Option(help="LoRA targets, comma-separated. Default: every projection (tiny), all-linear (--model)."),
+    ] = None,
     virtual_tokens: Annotated[int, typer.Option(help="Virtual tokens for prefix/prompt/ptuning.")] = 16,
     precision: Annotated[str, typer.Option(help="auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16.")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Records per step and process.")] = 8,
-    max_len: Annotated[int, typer.Option(help="Tokens per record (prompt cut from the left).")] = 256,
+    max_len: Annotated[
+        int, typer.Option(help="Tokens per record: the prompt is kept whole, a long response's tail is cut.")
+    ] = TrainConfig.max_len,
     seed: Annotated[int, typer.Option(help="Seed for init, order and the control shuffle.")] = 0,
     control: Annotated[bool, typer.Option(help="Run the shuffled-response control the verdict needs.")] = True,
     card: Annotated[bool, typer.Option(help="Also write the verdict into the dataset card.")] = False,
     gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
-    documents: Annotated[Path | None, typer.Option(help="Document records for the tiny base's pretraining.")] = None,
+    documents: Annotated[
+        Path | None,
+        typer.Option(help="Text for the tiny base's pretraining: Document records, a CodeUnit file, or a source folder "
+                     "or repository (held-out records' lines left out)."),
+    ] = None,
     pretrain_steps: Annotated[int, typer.Option(help="Causal-LM steps on documents (tiny base only).")] = 300,
+    min_effect: Annotated[
+        float, typer.Option(help="Pairing gain (real minus control, nats/token) that counts as useful.")
+    ] = VerdictThresholds.min_effect,
+    gain_tokens: Annotated[
+        int, typer.Option(help="Response tokens the pairing gain is measured on.")
+    ] = VerdictThresholds.gain_tokens,
+    min_loss_drop: Annotated[
+        float, typer.Option(help="Relative held-out loss drop below which a run is too weak to judge.")
+    ] = VerdictThresholds.min_relative_loss_drop,
+    confidence: Annotated[
+        float, typer.Option(help="Confidence of the bootstrap interval.")
+    ] = VerdictThresholds.confidence,
     force: Force = False,
 ) -> None:
     """Train an adapter on the published set and judge it: held-out loss, pairing gain vs a shuffled control."""
-    from train.config import AdapterSettings, TrainConfig
     from train.smoke import smoke_train
 
     cfg = TrainConfig(
@@ -448,7 +487,7 @@ def train(
             r=r,
             alpha=alpha,
             dropout=dropout,
-            target_modules=[m.strip() for m in target_modules.split(",") if m.strip()],
+            target_modules=[m.strip() for m in target_modules.split(",") if m.strip()] if target_modules else None,
             num_virtual_tokens=virtual_tokens,
         ),
         quant=quant,
@@ -463,26 +502,31 @@ def train(
         card=card,
         gradient_checkpointing=gradient_checkpointing,
         pretrain_steps=pretrain_steps,
+        thresholds=VerdictThresholds(
+            gain_tokens=gain_tokens,
+            min_effect=min_effect,
+            min_relative_loss_drop=min_loss_drop,
+            confidence=confidence,
+        ),
     )
     if model is None and documents is None:
         typer.echo(
             "note: no --model and no --documents: the tiny base gets no pretraining, so LoRA has little to adapt",
             err=True,
         )
-    if documents is not None and not documents.is_file():
-        raise DataAgentError("--documents: no such file", documents)
+    if documents is not None and not documents.exists():
+        raise DataAgentError("--documents: no such file or folder", documents)
     with owned_output(out, force=force):
         report = smoke_train(cfg)
     _print(
         {k: report[k] for k in ("verdict", "heldout_response_loss_before", "heldout_response_loss_after", "adapter")}
     )
-    if report["verdict"]["verdict"] == "fail":
-        typer.echo(
-            f"verdict: fail ({report['verdict'].get('reason', 'margin below the warn level')}); "
-            f"see {out / 'train_report.json'}",
-            err=True,
-        )
-        sys.exit(EXIT_VERDICT_FAIL)
+    verdict = report["verdict"]
+    if verdict["verdict"] in ("fail", "inconclusive"):
+        advice = f"; {verdict['advice']}" if verdict.get("advice") else ""
+        where_ = out / "train_report.json"
+        typer.echo(f"verdict: {verdict['verdict']} ({verdict['reason']}){advice}; see {where_}", err=True)
+        sys.exit(EXIT_VERDICT_FAIL if verdict["verdict"] == "fail" else EXIT_VERDICT_INCONCLUSIVE)
 
 
 @app.command()

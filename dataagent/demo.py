@@ -14,32 +14,29 @@ from crawlers.run import crawl_site
 from dataagent.samples import SITE_DIR, make_sample_repo
 from dataagent.site_server import SiteServer
 from synth.run import synth_rules
-from train.config import AdapterSettings, TrainConfig
+from train.config import TrainConfig
 from train.smoke import load_published, smoke_train
 from validate.contracts import CodeUnit
 from validate.io import write_records
 from validate.outdir import owned_output
 from validate.run import gate_file, publish_file
 
-# A 128-wide, 2-layer base has too little capacity for r=8 adapters on q/v alone to show
-# a clear held-out drop in a demo-sized budget, so the demo adapts every projection.
-DEMO_ADAPTER = AdapterSettings(
-    target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-)
-
-
 SAMPLE_RECIPE = RECIPES_DIR / "sample_site.yaml"
 
 
 def run_demo(
-    out: str | Path, token_budget: int = 150_000, pretrain_steps: int = 300, quiet: bool = False, force: bool = False
+    out: str | Path,
+    token_budget: int | None = None,
+    pretrain_steps: int = 300,
+    quiet: bool = False,
+    force: bool = False,
 ) -> dict:
     """Every stage into ``out``/<stage>; a rerun replaces only what the last run wrote (validate.outdir)."""
     with owned_output(out, force=force) as folder:
         return _run(folder, token_budget, pretrain_steps, quiet)
 
 
-def _run(out: Path, token_budget: int, pretrain_steps: int, quiet: bool) -> dict:
+def _run(out: Path, token_budget: int | None, pretrain_steps: int, quiet: bool) -> dict:
     t0 = time.perf_counter()
     say = (lambda *_: None) if quiet else print
 
@@ -84,15 +81,13 @@ def _run(out: Path, token_budget: int, pretrain_steps: int, quiet: bool) -> dict
     published_rows = sum(len(rows) for rows in load_published(str(out / "dataset")).values())
     assert published_rows == gate["accepted"], "published set does not match the accepted records"
 
-    say("[6/6] LoRA smoke-train, shuffled control and usefulness verdict ...")
+    say("[6/6] smoke-train, shuffled control and usefulness verdict ...")
     report = smoke_train(
         TrainConfig(
             dataset=str(out / "dataset"),
             out_dir=str(out / "train"),
             documents=str(out / "crawl" / "documents.parquet"),
-            adapter=DEMO_ADAPTER,
-            lr=3e-3,  # a tiny base with small adapters takes larger steps than DEFAULT_LR's real models
-            token_budget=token_budget,
+            token_budget=token_budget,  # None: the tiny base's calibrated default, as `dataagent train` uses
             pretrain_steps=pretrain_steps,
         ),
         show_progress=not quiet,

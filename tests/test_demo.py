@@ -6,9 +6,9 @@ import datasets
 import pandas as pd
 import pytest
 
-from dataagent.demo import DEMO_ADAPTER, run_demo
+from dataagent.demo import run_demo
 from train import report as train_report
-from train.config import TrainConfig
+from train.config import DEFAULT_MAX_EPOCHS, TINY_LR, TINY_TOKEN_BUDGET, AdapterSettings, TrainConfig
 from train.smoke import smoke_train
 from train.verdict import shuffled_copy
 
@@ -42,7 +42,7 @@ def test_verdict_passes_the_demo_set(demo):
     assert (out / "train" / "adapter" / "adapter_model.safetensors").exists()
     assert (out / "train" / "train_report.png").stat().st_size > 10_000
     assert len(report["samples"]) == 3 and all(s["before"] != s["after"] for s in report["samples"])
-    assert report["runs"]["control"]["tokens"] >= report["config"]["token_budget"]
+    assert report["runs"]["control"]["tokens"] >= report["token_budget_used"]
     assert "published 'test' split" in report["heldout_split"]
 
 
@@ -53,8 +53,10 @@ def test_verdict_fails_the_same_set_with_shuffled_responses_and_goes_into_its_ca
         dataset=str(bad),
         out_dir=str(tmp_path / "train"),
         model=str(out / "train" / "base"),  # the demo's pretrained tiny base: same start as the real set had
-        adapter=DEMO_ADAPTER,
-        lr=3e-3,
+        adapter=AdapterSettings(method="full"),  # and the tiny base's defaults, which a given --model does not get
+        lr=TINY_LR["full"],
+        token_budget=TINY_TOKEN_BUDGET,
+        max_epochs=DEFAULT_MAX_EPOCHS,
         card=True,
     )
     report = smoke_train(cfg, show_progress=False)

@@ -18,7 +18,7 @@ from train.config import AdapterSettings
 
 def peft_config(settings: AdapterSettings) -> object | None:
     """The peft config for ``settings.method`` (None for full fine-tuning)."""
-    m, lm = settings.method, TaskType.CAUSAL_LM
+    m, lm = settings.method or "lora", TaskType.CAUSAL_LM  # unset outside a TrainConfig: LoRA
     if m == "lora":
         return LoraConfig(
             r=settings.r,

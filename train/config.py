@@ -14,31 +14,48 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_LR = {"lora": 2e-4, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2, "ptuning": 1e-2, "full": 2e-5}
 
 
+# The tiny base (built here when no --model is given) learns a set's pairing only with every weight training
+# and large steps; these are what bench/verdict_calibration.py settled on (docs/TRAINING.md, "Calibration").
+TINY_TOKEN_BUDGET = 600_000
+TINY_LR = {"full": 1e-3, "lora": 3e-3, "ia3": 3e-2, "prefix": 3e-2, "prompt": 1e-1, "ptuning": 3e-2}
+TINY_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+REAL_TOKEN_BUDGET = 1_000_000
+# A default budget is also capped at this many passes over a small set: past a few epochs a run memorises its
+# rows, held-out loss climbs, and what the verdict sees is over-fitting, not what the data teaches.
+DEFAULT_MAX_EPOCHS = 4.0
+
+
 @dataclass
 class AdapterSettings:
-    """Which PEFT method and its hyper-parameters (LoRA defaults: r=8, alpha=16, dropout 0.05, q/v)."""
+    """Which PEFT method and its hyper-parameters. ``method`` and ``target_modules`` left as None follow the
+    base (TrainConfig): full fine-tuning for the tiny base, LoRA r=16 on every linear layer for a real one."""
 
-    method: str = "lora"
-    r: int = 8
-    alpha: int = 16
+    method: str | None = None
+    r: int = 16
+    alpha: int = 32
     dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    target_modules: list[str] | str | None = None
     num_virtual_tokens: int = 16  # prefix / prompt / P-tuning
 
 
 @dataclass
 class VerdictThresholds:
-    """Pass/warn/fail on the pairing gain margin (real minus shuffled control, nats per response token).
+    """pass / fail / inconclusive from per-record pairing gains (real run minus shuffled control).
 
-    Calibrated with bench/verdict_calibration.py (docs/TRAINING.md): on the demo set the margin was
-    0.088 / 0.029 / 0.085 over seeds 0-2; on the same set with shuffled responses 0.0013 / 0.0030 /
-    0.0007. Warn sits at over 3x the largest control margin seen, pass at twice warn, below the
-    weakest real seed.
+    The statistic is each held-out record's pairing gain over its first ``gain_tokens`` response tokens (mean
+    nats per token), real minus control; a paired bootstrap over held-out *sources* gives its mean and a
+    ``confidence`` interval. ``pass``: the interval's lower end is above 0 and the mean reaches ``min_effect``.
+    ``fail``: the run learned (held-out loss fell by ``min_relative_loss_drop``) and the interval's upper end
+    is below ``min_effect``, so a useful effect is ruled out. Anything else is ``inconclusive``: the run was
+    too weak to judge, or the interval is too wide. Calibrated with bench/verdict_calibration.py on real sets
+    of several kinds and their shuffled twins (docs/TRAINING.md).
     """
 
-    pass_margin: float = 0.02
-    warn_margin: float = 0.01
-    min_loss_drop: float = 0.0  # the real run must also lower held-out response loss by more than this
+    gain_tokens: int = 32
+    min_effect: float = 0.02
+    min_relative_loss_drop: float = 0.02
+    confidence: float = 0.95
+    bootstrap: int = 2000
 
 
 @dataclass
@@ -52,10 +69,11 @@ class TrainConfig:
     quant: str = "none"
     precision: str = "auto"
     device: str = "auto"
-    token_budget: int = 150_000  # tokens (prompt + response, no padding) seen by each training run
+    token_budget: int | None = None  # tokens (prompt + response, no padding) per run; None: the base's default
+    max_epochs: float | None = None  # cap the budget at this many passes over the training rows (None: no cap)
     lr: float | None = None  # None: DEFAULT_LR of the method
     batch_size: int = 8
-    max_len: int = 256
+    max_len: int = 512  # whole prompts: docstrings and passages are long; a held-out row that does not fit is skipped
     warmup_ratio: float = 0.05
     gradient_checkpointing: bool = False
     seed: int = 0
@@ -71,6 +89,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from validate.errors import DataAgentError
 
+        self._fill_defaults()
+
         for name, value, allowed in (
             ("method", self.adapter.method, METHODS),
             ("quant", self.quant, QUANTS),
@@ -83,6 +103,22 @@ class TrainConfig:
             raise DataAgentError("train: quantised base weights cannot be fully fine-tuned; use an adapter method")
         if self.token_budget <= 0:
             raise DataAgentError("train: --token-budget must be positive")
+
+    def _fill_defaults(self) -> None:
+        """Settings left unset follow the base: the calibrated ones for the tiny base built here (a model that
+        small learns the pairing only when all of it trains), common practice for a real one."""
+        tiny = self.model is None
+        a = self.adapter
+        if a.method is None:
+            a.method = "full" if tiny and self.quant == "none" else "lora"  # quantised weights cannot train in full
+        if a.target_modules is None:
+            a.target_modules = "all-linear" if not tiny else list(TINY_LORA_TARGETS)  # peft's keyword for every linear
+        if self.token_budget is None:
+            self.token_budget = TINY_TOKEN_BUDGET if tiny else REAL_TOKEN_BUDGET
+            if self.max_epochs is None:
+                self.max_epochs = DEFAULT_MAX_EPOCHS
+        if self.lr is None and tiny:
+            self.lr = TINY_LR.get(a.method)
 
     @property
     def learning_rate(self) -> float:

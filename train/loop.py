@@ -67,6 +67,36 @@ def eval_loss(model: torch.nn.Module, examples: list[dict], pad_id: int, batch_s
     return total / max(count, 1)
 
 
+@torch.no_grad()
+def record_losses(
+    model: torch.nn.Module, examples: list[dict], pad_id: int, first_n: int | None = None, batch_size: int = 16
+) -> list[float]:
+    """Per example, the mean loss over its first ``first_n`` supervised tokens (all of them when None).
+
+    The verdict reads the pairing where it shows: a response's opening tokens (a name, a signature, the first
+    words of an answer) depend on the prompt; a long tail pooled per token would dilute that many times over.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(p for p in model.parameters()).device
+    out: list[float] = []
+    for i in range(0, len(examples), batch_size):
+        batch = collate(examples[i : i + batch_size], pad_id)
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, -ids.size(1) :]
+        shift_logits, labels = logits[:, :-1].float(), batch["labels"][:, 1:].to(device)
+        tok = torch.nn.functional.cross_entropy(
+            shift_logits.transpose(1, 2), labels.clamp(min=0), reduction="none"
+        )  # (batch, positions)
+        supervised = labels != IGNORE
+        if first_n is not None:
+            supervised &= supervised.cumsum(dim=1) <= first_n
+        sums, counts = (tok * supervised).sum(dim=1), supervised.sum(dim=1).clamp(min=1)
+        out.extend((sums / counts).tolist())
+    model.train(was_training)
+    return out
+
+
 def _check_gradients(params: list[torch.nn.Parameter]) -> None:
     """Fail loudly instead of training nothing: a frozen graph or a repacked 4-bit layer gives zero grads."""
     norm = sum(float(p.grad.detach().float().abs().sum()) for p in params if p.grad is not None)

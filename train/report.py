@@ -15,14 +15,27 @@ def write_json(report: dict, path: Path) -> None:
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
 
 
+def _smooth(values: list[float], weight: float = 0.9) -> list[float]:
+    """Exponential moving average: per-step losses of small batches are too noisy to read."""
+    out, level = [], None
+    for v in values:
+        level = v if level is None else weight * level + (1 - weight) * v
+        out.append(level)
+    return out
+
+
 def plot(report: dict, path: Path) -> None:
-    """Held-out response loss against tokens for the real and the control run, and the pairing gains."""
+    """Left: held-out response loss and smoothed training loss of both runs. Right: the decision: mean per-record
+    pairing gains (base, real, control) and real minus control with its interval, against 0 and the
+    useful-effect line, with the verdict and its reason written out."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and CI
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
     for name, style in (("real", "-"), ("control", "--")):
         run = report.get("runs", {}).get(name)
         if not run:
@@ -30,19 +43,32 @@ def plot(report: dict, path: Path) -> None:
         curve = [(0, report["heldout_response_loss_before"]), *run["eval_curve"]]
         left.plot([t for t, _ in curve], [v for _, v in curve], style, marker="o", label=f"{name}: held-out")
         train = run["train_curve"]
-        left.plot([t for t, _ in train], [v for _, v in train], style, alpha=0.3, label=f"{name}: train")
+        left.plot([t for t, _ in train], _smooth([v for _, v in train]), style, alpha=0.5, label=f"{name}: train")
     left.set_xlabel("tokens seen")
     left.set_ylabel("response loss (nats/token)")
-    left.set_title("loss")
+    left.set_title("loss (training loss smoothed)")
     left.legend(fontsize=8)
+
     v = report["verdict"]
-    names = ["base", "after real", "after control"]
-    gains = [report["pairing_gain_before"], v["pairing_gain"], v.get("control_pairing_gain", 0.0)]
-    right.bar(names, gains, color=["#999999", "#2a7", "#c63"])
-    right.axhline(0, color="black", linewidth=0.5)
-    right.set_ylabel("pairing gain (nats/token)")
-    right.set_title(f"verdict: {v['verdict']} (margin {v.get('margin', float('nan')):.3f})")
-    fig.tight_layout()
+    names = ["base", "real", "control", "real - control"]
+    values = [v.get("pairing_gain_base", 0.0), v.get("pairing_gain", 0.0), v.get("control_pairing_gain", 0.0)]
+    values.append(v.get("margin", 0.0))
+    colors = ["#999999", "#2a7", "#c63", {"pass": "#2a7", "fail": "#c33"}.get(v["verdict"], "#d90")]
+    bars = right.bar(names, values, color=colors)
+    if "interval" in v:
+        lo, hi = v["interval"]
+        m = v["margin"]
+        right.errorbar([3], [m], yerr=[[m - lo], [hi - m]], fmt="none", ecolor="black", capsize=6)
+    right.axhline(0, color="black", linewidth=0.6)
+    right.axhline(v.get("min_effect", 0.0), color="#2a7", linestyle=":", label=f"useful effect {v.get('min_effect')}")
+    for bar, value in zip(bars, values, strict=True):
+        right.annotate(f"{value:.3f}", (bar.get_x() + bar.get_width() / 2, value), ha="center",
+                       va="bottom" if value >= 0 else "top", fontsize=8)  # fmt: skip
+    right.set_ylabel("pairing gain, first response tokens (nats/token)")
+    right.legend(fontsize=8, loc="upper left")
+    right.set_title(f"verdict: {v['verdict'].upper()}", fontweight="bold")
+    fig.text(0.5, 0.01, "\n".join(textwrap.wrap(v.get("reason", ""), 150)), ha="center", va="bottom", fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -59,13 +85,17 @@ def card_section(report: dict) -> str:
             "held-out response loss",
             f"{report['heldout_response_loss_before']} -> {report['heldout_response_loss_after']}",
         ),
-        ("pairing gain (real / shuffled control)", f"{v['pairing_gain']} / {v.get('control_pairing_gain', 'n/a')}"),
-    ]
+        ("pairing gain (base / real / shuffled control)",
+         f"{v.get('pairing_gain_base')} / {v['pairing_gain']} / {v.get('control_pairing_gain', 'n/a')}"),
+        ("real minus control", f"{v.get('margin', 'n/a')} ({v.get('confidence', 0.95):.0%} interval "
+         f"{v.get('interval', 'n/a')}, useful from {v.get('min_effect')})"),
+    ]  # fmt: skip
     table = "\n".join(f"| {k} | {str(val).replace('|', '/')} |" for k, val in rows)
     return (
         f"{CARD_BEGIN}\n## Usefulness verdict (dataagent train)\n\n| | |\n|---|---|\n{table}\n\n"
-        "The pairing gain is held-out response loss under another record's prompt minus under its own; the "
-        "control trains on the same set with responses shuffled across records.\n"
+        "The pairing gain is a held-out record's loss on its first response tokens under another record's prompt "
+        "minus under its own; the control trains on the same set with responses shuffled across records; the "
+        "interval is a bootstrap over held-out sources.\n"
         f"{CARD_END}"
     )
 

@@ -7,7 +7,8 @@
 4. Real run: adapter (or full fine-tune) on the training rows for a token budget; save; check the
    adapter is non-empty and reloads to the same loss.
 5. Control run: same base, budget and seed, responses shuffled across training rows.
-6. Verdict from the two pairing gains and the loss drop; report JSON + PNG + sample generations.
+6. Verdict from the per-record pairing gains (bootstrapped over sources) and the loss drop; report JSON + PNG +
+   sample generations.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from transformers import set_seed
 
 from train import adapters, data, loop, report, samples
 from train.config import TrainConfig
+from train.documents import load_documents
 from train.model import load_base, load_tokenizer, mixed_precision, pick_device
 from train.tiny import build_tiny_base
-from train.verdict import decide, split_by_source
-from validate.contracts import Document
+from train.verdict import _source, decide, split_by_source
 from validate.errors import DataAgentError
-from validate.io import read_records
 
 
 def fresh_load_kwargs(path: str) -> dict:
@@ -101,7 +101,8 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
     base_path = cfg.model
     if base_path is None:
         base_path = str(out / "base")
-        docs = read_records(cfg.documents, Document)["text"].tolist() if cfg.documents else []
+        held_refs = {str(r.get("source_ref") or "") for r in held_rows}
+        docs = load_documents(cfg.documents, exclude_refs=held_refs) if cfg.documents else []
         if main:
             rows_text = [r["instruction"] + "\n" + (r.get("input") or "") + "\n" + r["output"] for r in train_rows]
             rep["pretrain"] = build_tiny_base(
@@ -113,12 +114,35 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
     template = data.resolve_template(cfg.template, tokenizer)
     rep["template"] = template
     pad = tokenizer.pad_token_id
-    held_ex = data.encode_records(tokenizer, held_rows, cfg.max_len, template)
-    swap_ex = data.encode_records(tokenizer, data.swapped_prompts(held_rows), cfg.max_len, template)
+    # A held-out prompt is never cut (its instruction is what the pairing is about): rows whose own or swapped
+    # prompt leaves no room for the response are left out of the measurement, and counted.
+    swapped = data.swapped_prompts(held_rows)
+    fits = [
+        all(data.prompt_fits(tokenizer, r, cfg.max_len, template) for r in pair)
+        for pair in zip(held_rows, swapped, strict=True)
+    ]
+    rep["heldout_prompt_too_long"] = fits.count(False)
+    held_rows = [r for r, ok in zip(held_rows, fits, strict=True) if ok]
+    swapped = [r for r, ok in zip(swapped, fits, strict=True) if ok]
+    if not held_rows:
+        raise DataAgentError(
+            f"train: no held-out record fits --max-len {cfg.max_len} with its whole prompt; raise --max-len",
+            cfg.dataset,
+        )
+    held_stats: dict = {}
+    held_ex = data.encode_records(tokenizer, held_rows, cfg.max_len, template, stats=held_stats)
+    swap_ex = data.encode_records(tokenizer, swapped, cfg.max_len, template)
+    rep["heldout_records_measured"] = len(held_rows)
+    rep["heldout_response_cut"] = held_stats.get("response_cut", 0)
+    groups = [_source(r) for r in held_rows]
+    gains: dict[str, list[float]] = {}
 
-    def measure(model: torch.nn.Module) -> tuple[float, float]:
-        own = loop.eval_loss(model, held_ex, pad)
-        return own, loop.eval_loss(model, swap_ex, pad) - own
+    def measure(model: torch.nn.Module, label: str) -> tuple[float, float]:
+        """Held-out response loss (pooled per token), and the mean per-record pairing gain, which it keeps."""
+        own = loop.record_losses(model, held_ex, pad, cfg.thresholds.gain_tokens)
+        alt = loop.record_losses(model, swap_ex, pad, cfg.thresholds.gain_tokens)
+        gains[label] = [a - o for a, o in zip(alt, own, strict=True)]
+        return loop.eval_loss(model, held_ex, pad), sum(gains[label]) / len(gains[label])
 
     sample_rows = held_rows[: cfg.samples]
 
@@ -126,26 +150,33 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
         set_seed(cfg.seed)
         model = load_base(base_path, cfg.quant, device, cfg.gradient_checkpointing)
         if label == "real":
-            rep["heldout_response_loss_before"], rep["pairing_gain_before"] = (round(x, 4) for x in measure(model))
+            before = measure(model, "base")
+            rep["heldout_response_loss_before"], rep["pairing_gain_before"] = (round(x, 4) for x in before)
             rep["samples_before"] = samples.generate(model, tokenizer, sample_rows, template, cfg.max_new_tokens)
         model = adapters.wrap(model, cfg.adapter)
         init = _adapter_state(model, cfg.adapter.method)
-        examples = data.encode_records(tokenizer, rows, cfg.max_len, template)
-        bar = tqdm(total=cfg.token_budget, desc=f"{label} run", unit="tok", disable=not (show_progress and main))
+        train_stats: dict = {}
+        examples = data.encode_records(tokenizer, rows, cfg.max_len, template, stats=train_stats)
+        rep[f"{label}_train_response_cut"] = train_stats.get("response_cut", 0)
+        budget = cfg.token_budget
+        if cfg.max_epochs:
+            budget = min(budget, max(1, int(cfg.max_epochs * sum(len(e["input_ids"]) for e in examples))))
+        rep["token_budget_used"] = budget
+        bar = tqdm(total=budget, desc=f"{label} run", unit="tok", disable=not (show_progress and main))
         result = loop.run(
             model,
             data.batches(examples, cfg.batch_size, pad, cfg.seed + 1, acc.process_index, acc.num_processes),
-            token_budget=cfg.token_budget,
+            token_budget=budget,
             lr=cfg.learning_rate,
             accelerator=acc,
             warmup_ratio=cfg.warmup_ratio,
-            eval_every_tokens=max(1, cfg.token_budget // 5),
+            eval_every_tokens=max(1, budget // 5),
             eval_fn=lambda: loop.eval_loss(model, held_ex, pad),
             progress=bar,
         )
         bar.close()
         model = acc.unwrap_model(model)
-        loss, gain = measure(model)
+        loss, gain = measure(model, label)
         stride = max(1, len(result.train_losses) // 100)
         run = {
             "steps": result.steps,
@@ -184,12 +215,9 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
 
     # 6. The verdict and the report.
     rep["verdict"] = decide(
-        rep["heldout_response_loss_before"],
-        rep["heldout_response_loss_after"],
-        real["pairing_gain"],
-        runs["control"]["pairing_gain"] if cfg.control else None,
-        cfg.thresholds,
+        rep["heldout_response_loss_before"], rep["heldout_response_loss_after"], gains, groups, cfg.thresholds, cfg.seed
     )
+    rep["record_gains"] = {k: [round(x, 4) for x in v] for k, v in gains.items()}
     rep["loss_drop"] = rep["verdict"]["loss_drop"]
     rep["samples"] = [
         {"instruction": r["instruction"], "reference": r["output"], "before": b, "after": a}

@@ -7,14 +7,19 @@ prompt goes with *this* answer. The pairing gain measures exactly that on held-o
     pairing_gain = loss(response | another record's prompt) - loss(response | its own prompt)
 
 A model that ignores the prompt scores ~0; one that learned the pairing scores clearly above 0. The
-verdict compares the gain after training on the set with the gain after a control run (same base, same
-token budget, responses shuffled across records): margin = gain_real - gain_control.
+verdict compares, record by record, the gain after training on the set with the gain after a control run
+(same base, same token budget, responses shuffled across records), over the first response tokens where
+the pairing shows, and bootstraps the difference over held-out sources (``decide``).
 """
 
 from __future__ import annotations
 
+import math
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from train.config import VerdictThresholds
 from train.data import shuffled_responses
@@ -51,36 +56,96 @@ def split_by_source(splits: dict[str, list[dict]], fraction: float = 0.1) -> tup
     return train, held, f"re-split by source: {len(held_keys)} of {len(keys)} sources held out"
 
 
+def bootstrap_mean(
+    values: Sequence[float], groups: Sequence[str], n: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of ``values`` and a percentile interval from resampling whole groups.
+
+    Records of one source (one page, one file) are alike, so they are resampled together; resampling records
+    one by one would make the interval too narrow. Deterministic for a given seed.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    keys, inverse = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    sums = np.bincount(inverse, weights=v, minlength=len(keys))
+    counts = np.bincount(inverse, minlength=len(keys)).astype(np.float64)
+    mean = float(v.mean()) if len(v) else 0.0
+    if len(keys) < 2:
+        return mean, -math.inf, math.inf  # one source: no spread to estimate
+    pick = np.random.default_rng(seed).integers(0, len(keys), size=(n, len(keys)))
+    means = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    tail = (1 - confidence) / 2
+    return mean, float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
 def decide(
     loss_before: float,
     loss_after: float,
-    gain_real: float,
-    gain_control: float | None,
+    gains: dict[str, Sequence[float]],
+    groups: Sequence[str],
     thresholds: VerdictThresholds,
+    seed: int = 0,
 ) -> dict:
-    """pass / warn / fail with the figures and the reason, as written into the report and the card."""
+    """pass / fail / inconclusive with the figures, the reason and what to do, as the report and card show.
+
+    ``gains`` holds per held-out record pairing gains over the first ``gain_tokens`` response tokens for
+    "base", "real" and, when a control ran, "control"; ``groups`` names each record's source.
+    """
+    t = thresholds
     drop = loss_before - loss_after
-    out = {"loss_drop": round(drop, 4), "pairing_gain": round(gain_real, 4)}
-    if gain_control is None:
-        out.update(verdict="warn", reason="no control run: the pairing gain has nothing to be compared with")
-        return out
-    margin = gain_real - gain_control
-    out.update(control_pairing_gain=round(gain_control, 4), margin=round(margin, 4))
-    if drop <= thresholds.min_loss_drop:
-        out.update(verdict="fail", reason=f"held-out response loss did not fall (drop {drop:.4f})")
-    elif margin >= thresholds.pass_margin:
+    rel = drop / loss_before if loss_before > 0 else 0.0
+    out: dict = {
+        "loss_drop": round(drop, 4),
+        "relative_loss_drop": round(rel, 4),
+        "statistic": f"per-record pairing gain over the first {t.gain_tokens} response tokens (nats/token)",
+        "pairing_gain_base": round(float(np.mean(gains["base"])), 4),
+        "pairing_gain": round(float(np.mean(gains["real"])), 4),
+        "min_effect": t.min_effect,
+        "confidence": t.confidence,
+        "sources": len(set(groups)),
+        "records": len(groups),
+    }
+    learned = rel >= t.min_relative_loss_drop
+    if "control" not in gains:
         out.update(
-            verdict="pass", reason=f"pairing gain {margin:.4f} above the control (pass needs {thresholds.pass_margin})"
+            verdict="inconclusive",
+            reason="no control run: the pairing gain has nothing to be compared with",
+            advice="run again with the control (drop --no-control)",
         )
-    elif margin >= thresholds.warn_margin:
+        return out
+    diff = np.asarray(gains["real"]) - np.asarray(gains["control"])
+    mean, lo, hi = bootstrap_mean(diff, groups, t.bootstrap, t.confidence, seed)
+    out.update(
+        control_pairing_gain=round(float(np.mean(gains["control"])), 4),
+        margin=round(mean, 4),
+        interval=[round(lo, 4), round(hi, 4)],
+    )
+    span = f"{mean:.4f} [{lo:.4f}, {hi:.4f}]"
+    if lo > 0 and mean >= t.min_effect:
         out.update(
-            verdict="warn",
-            reason=f"pairing gain only {margin:.4f} above the control (pass needs {thresholds.pass_margin})",
+            verdict="pass",
+            reason=f"the set teaches the pairing: real minus control {span}, above 0 and at least {t.min_effect}",
+            advice="",
+        )
+    elif not learned:
+        out.update(
+            verdict="inconclusive",
+            reason=f"the run was too weak to judge: held-out loss fell {rel:.1%} (needs "
+            f"{t.min_relative_loss_drop:.0%}); real minus control {span}",
+            advice="give it more tokens (--token-budget), a larger learning rate or full fine-tuning, or a real "
+            "base model (--model)",
+        )
+    elif hi < t.min_effect:
+        out.update(
+            verdict="fail",
+            reason=f"no useful pairing learned: real minus control {span}, the interval excludes {t.min_effect}",
+            advice="check that answers belong to their prompts (a shuffled or templated set fails here)",
         )
     else:
         out.update(
-            verdict="fail",
-            reason=f"pairing gain {margin:.4f} is no better than the control (warn needs {thresholds.warn_margin})",
+            verdict="inconclusive",
+            reason=f"the interval is too wide to decide: real minus control {span} (pass needs a lower end "
+            f"above 0 and a mean of {t.min_effect})",
+            advice="hold out more sources, or give the run more tokens",
         )
     return out
 
