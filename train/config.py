@@ -46,13 +46,14 @@ class VerdictThresholds:
     nats per token), real minus control; a paired bootstrap over held-out *sources* gives its mean and a
     ``confidence`` interval. ``pass``: the interval's lower end is above 0 and the mean reaches ``min_effect``.
     ``fail``: the run learned (held-out loss fell by ``min_relative_loss_drop``) and the interval's upper end
-    is below ``min_effect``, so a useful effect is ruled out. Anything else is ``inconclusive``: the run was
+    is below ``min_effect``, or the interval reaches 0 and stays under twice ``min_effect``: no pairing beyond
+    the control is shown, and a large one is ruled out. Anything else is ``inconclusive``: the run was
     too weak to judge, or the interval is too wide. Calibrated with bench/verdict_calibration.py on real sets
     of several kinds and their shuffled twins (docs/TRAINING.md).
     """
 
     gain_tokens: int = 32
-    min_effect: float = 0.02
+    min_effect: float = 0.01
     min_relative_loss_drop: float = 0.02
     confidence: float = 0.95
     bootstrap: int = 2000

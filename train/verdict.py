@@ -134,17 +134,20 @@ def decide(
             advice="give it more tokens (--token-budget), a larger learning rate or full fine-tuning, or a real "
             "base model (--model)",
         )
-    elif hi < t.min_effect:
+    elif hi < t.min_effect or (lo <= 0 and hi < 2 * t.min_effect):
+        # The run learned (its loss fell) yet its pairing is not shown to beat the control's, and the interval
+        # leaves no room for a large effect: what the set teaches is style, not which answer goes with which prompt.
         out.update(
             verdict="fail",
-            reason=f"no useful pairing learned: real minus control {span}, the interval excludes {t.min_effect}",
+            reason=f"no pairing beyond the control: real minus control {span}, "
+            + (f"below {t.min_effect}" if hi < t.min_effect else f"not above 0 and under {2 * t.min_effect:g}"),
             advice="check that answers belong to their prompts (a shuffled or templated set fails here)",
         )
     else:
         out.update(
             verdict="inconclusive",
-            reason=f"the interval is too wide to decide: real minus control {span} (pass needs a lower end "
-            f"above 0 and a mean of {t.min_effect})",
+            reason=f"the interval is too wide or the effect too small to decide: real minus control {span} "
+            f"(pass needs a lower end above 0 and a mean of {t.min_effect})",
             advice="hold out more sources, or give the run more tokens",
         )
     return out
