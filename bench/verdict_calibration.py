@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--documents", help="its --documents")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default="out/calibration")
+    ap.add_argument("--skip", nargs="*", default=[], help="judgements already run, as kind:seed (real:0)")
     args = ap.parse_args()
     print("command:", " ".join([sys.executable, *sys.argv]))
     print(f"machine: {platform.platform()} | python {platform.python_version()}")
@@ -62,8 +63,10 @@ def main() -> None:
     rows = []
     for name, spec in sets.items():
         kinds = {"real": Path(spec["dataset"]), "shuffled": shuffled_copy(spec["dataset"], out / f"{name}-shuffled")}
-        for kind, path in kinds.items():
-            for seed in args.seeds:
+        for seed in args.seeds:  # seed by seed, so a stopped run still has both kinds of the first seeds
+            for kind, path in kinds.items():
+                if f"{kind}:{seed}" in args.skip:
+                    continue
                 r, seconds = judge(path, spec.get("documents"), out / f"{name}-{kind}-{seed}", seed)
                 v = r["verdict"]
                 rows.append({"set": name, "kind": kind, "seed": seed, "seconds": round(seconds, 1), **v})
@@ -75,7 +78,7 @@ def main() -> None:
                     f"{v.get('margin', 0):>9.4f} [{lo:>7.4f},{hi:>7.4f}]  {v['verdict']:12} {seconds:>5.0f}",
                     flush=True,
                 )
-    (out / "calibration.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+                (out / "calibration.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     real = [r for r in rows if r["kind"] == "real"]
     twins = [r for r in rows if r["kind"] == "shuffled"]
     print(f"real sets passed {sum(r['verdict'] == 'pass' for r in real)}/{len(real)}, failed "
