@@ -28,7 +28,7 @@ from train.config import TrainConfig
 from train.documents import load_documents
 from train.model import load_base, load_tokenizer, mixed_precision, pick_device
 from train.tiny import build_tiny_base
-from train.verdict import _source, decide, split_by_source
+from train.verdict import decide, record_source, split_by_source
 from validate.errors import DataAgentError
 
 
@@ -134,7 +134,7 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
     swap_ex = data.encode_records(tokenizer, swapped, cfg.max_len, template)
     rep["heldout_records_measured"] = len(held_rows)
     rep["heldout_response_cut"] = held_stats.get("response_cut", 0)
-    groups = [_source(r) for r in held_rows]
+    groups = [record_source(r) for r in held_rows]
     gains: dict[str, list[float]] = {}
 
     def measure(model: torch.nn.Module, label: str) -> tuple[float, float]:
@@ -155,8 +155,14 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
             rep["samples_before"] = samples.generate(model, tokenizer, sample_rows, template, cfg.max_new_tokens)
         model = adapters.wrap(model, cfg.adapter)
         init = _adapter_state(model, cfg.adapter.method)
+        fitting = [r for r in rows if data.prompt_fits(tokenizer, r, cfg.max_len, template)]
+        rep[f"{label}_train_prompt_too_long"] = len(rows) - len(fitting)  # left out: a cut prompt teaches nothing true
+        if not fitting:
+            raise DataAgentError(
+                f"train: no training record fits --max-len {cfg.max_len} with its whole prompt", cfg.dataset
+            )
         train_stats: dict = {}
-        examples = data.encode_records(tokenizer, rows, cfg.max_len, template, stats=train_stats)
+        examples = data.encode_records(tokenizer, fitting, cfg.max_len, template, stats=train_stats)
         rep[f"{label}_train_response_cut"] = train_stats.get("response_cut", 0)
         budget = cfg.token_budget
         if cfg.max_epochs:

@@ -28,7 +28,8 @@ from validate.publish import source_bucket, source_key
 HELDOUT_NAMES = ("test", "validation", "valid", "eval", "dev", "heldout")
 
 
-def _source(record: dict) -> str:
+def record_source(record: dict) -> str:
+    """The source a record comes from (its page or file), the unit that is held out and resampled."""
     return source_key(str(record.get("source_ref") or record.get("id") or ""))
 
 
@@ -43,16 +44,16 @@ def split_by_source(splits: dict[str, list[dict]], fraction: float = 0.1) -> tup
     rest = [r for n, rows in splits.items() if n != held_name for r in rows]
     if held_name is not None and splits[held_name]:
         held = splits[held_name]
-        if not {_source(r) for r in held} & {_source(r) for r in rest}:
+        if not {record_source(r) for r in held} & {record_source(r) for r in rest}:
             return rest, held, f"published '{held_name}' split (no source shared with training rows)"
     pool = [r for rows in splits.values() for r in rows]
-    keys = sorted({_source(r) for r in pool})
+    keys = sorted({record_source(r) for r in pool})
     bucket = {k: source_bucket(k) for k in keys}
     held_keys = {k for k in keys if bucket[k] < fraction}
     if not held_keys and len(keys) > 1:
         held_keys = {min(keys, key=bucket.__getitem__)}
-    train = [r for r in pool if _source(r) not in held_keys]
-    held = [r for r in pool if _source(r) in held_keys]
+    train = [r for r in pool if record_source(r) not in held_keys]
+    held = [r for r in pool if record_source(r) in held_keys]
     return train, held, f"re-split by source: {len(held_keys)} of {len(keys)} sources held out"
 
 
