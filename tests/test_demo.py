@@ -46,7 +46,7 @@ def test_verdict_passes_the_demo_set(demo):
     assert "published 'test' split" in report["heldout_split"]
 
 
-def test_verdict_fails_the_same_set_with_shuffled_responses_and_goes_into_its_card(demo, tmp_path):
+def test_verdict_never_passes_the_same_set_with_shuffled_responses_and_goes_into_its_card(demo, tmp_path):
     out, _ = demo
     bad = shuffled_copy(out / "dataset", tmp_path / "shuffled")
     cfg = TrainConfig(
@@ -60,9 +60,13 @@ def test_verdict_fails_the_same_set_with_shuffled_responses_and_goes_into_its_ca
         card=True,
     )
     report = smoke_train(cfg, show_progress=False)
-    assert report["verdict"]["verdict"] == "fail", report["verdict"]
+    v = report["verdict"]
+    # Never a pass. The demo holds out 6 pages (45 records): with so few sources the interval may stay too wide to
+    # rule an effect out, and then the honest answer is inconclusive, not fail.
+    assert v["verdict"] in ("fail", "inconclusive"), v
+    assert v["interval"][0] <= 0 and abs(v["margin"]) < 0.05, v  # the real set's margin is ~0.5
     card = (bad / "README.md").read_text(encoding="utf-8")
-    assert card.count(train_report.CARD_BEGIN) == 1 and "**fail**" in card
+    assert card.count(train_report.CARD_BEGIN) == 1 and f"**{v['verdict']}**" in card
     train_report.update_card(str(bad), report)  # a re-run replaces the section instead of adding one
     assert (bad / "README.md").read_text(encoding="utf-8").count(train_report.CARD_BEGIN) == 1
     assert datasets.load_dataset(str(bad), download_mode="force_redownload")["train"].num_rows > 0
