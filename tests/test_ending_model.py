@@ -8,11 +8,7 @@ from validate.semantic import truncated
 
 def _cut(output: str, instruction: str = "Explain it.", task: str = "section_qa", cfg: GateConfig | None = None):
     cfg = cfg or GateConfig()
-    return truncated(
-        output, instruction, "", task, cfg.truncation_min_chars, cfg.truncation_min_chars_latin,
-        cfg.truncation_dangling_min_chars, cfg.truncation_min_function_words, cfg.closed_task_types,
-        (cfg.truncation_model_keep_at_most, cfg.truncation_model_cut_above),
-    )  # fmt: skip
+    return truncated(output, instruction, "", task, *cfg.truncation_settings)
 
 
 def test_the_model_is_packaged_and_its_features_are_stable():

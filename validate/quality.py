@@ -165,6 +165,19 @@ class GateConfig:
     pii: dict[str, str] = field(default_factory=_default("pii"))
     max_failure_rate: dict[str, float | None] = field(default_factory=_default("max_failure_rate"))
 
+    @property
+    def truncation_settings(self) -> tuple:
+        """``semantic.truncated``'s settings after the record's four fields, in its order: one list for the
+        gate, the spec and anyone else who calls it."""
+        return (
+            self.truncation_min_chars,
+            self.truncation_min_chars_latin,
+            self.truncation_dangling_min_chars,
+            self.truncation_min_function_words,
+            self.closed_task_types,
+            (self.truncation_model_keep_at_most, self.truncation_model_cut_above),
+        )
+
     def __post_init__(self) -> None:
         for f in fields(self):
             _check_setting(f.name, getattr(self, f.name), _DEFAULTS[f.name])
@@ -510,18 +523,7 @@ def not_truncated(df: pd.DataFrame, cfg: GateConfig, screen: Screen) -> pd.Serie
     if cand.any():
 
         def cut(out: str, ins: str, ctx: str, task: str) -> bool:
-            return semantic.truncated(
-                out,
-                ins,
-                ctx,
-                task,
-                cfg.truncation_min_chars,
-                cfg.truncation_min_chars_latin,
-                cfg.truncation_dangling_min_chars,
-                cfg.truncation_min_function_words,
-                cfg.closed_task_types,
-                (cfg.truncation_model_keep_at_most, cfg.truncation_model_cut_above),
-            )
+            return semantic.truncated(out, ins, ctx, task, *cfg.truncation_settings)
 
         bad[cand] = _each(cand, cut, s, df["instruction"], df["input"], df["task_type"])
     return pd.Series(~bad, index=df.index)

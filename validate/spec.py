@@ -148,12 +148,7 @@ def truncated_output(record: dict, cfg: GateConfig) -> bool:
         record["instruction"],
         record["input"],
         record["task_type"],
-        cfg.truncation_min_chars,
-        cfg.truncation_min_chars_latin,
-        cfg.truncation_dangling_min_chars,
-        cfg.truncation_min_function_words,
-        cfg.closed_task_types,
-        (cfg.truncation_model_keep_at_most, cfg.truncation_model_cut_above),
+        *cfg.truncation_settings,
     )
 
 
