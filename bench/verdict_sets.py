@@ -82,6 +82,7 @@ DEBREF = CACHE / "x" / "usr" / "share" / "debian-reference"
 DOC_SETS = {"docs-en": ("en", "en"), "docs-zh-tw": ("zh-tw", "zh-Hant")}  # name -> (file tag, language tag)
 EXTRA_GO_DEBS = ["golang-github-spf13-pflag-dev", "golang-github-sirupsen-logrus-dev"]
 ALL_SETS = ("py-code", "go-or-js-code", *DOC_SETS)
+DOC_TEST_SHARE, DOC_TEST_PAGES = 0.25, 4  # held-out pages of a documentation set (see heldout_pages)
 BUILT_FROM_HTML = "html-sections (crawler drops headings: see issue 15)"
 MIN_SECTION_PARAS, MIN_SECTION_TEXT, MAX_ANSWER_CHARS = 2, 200, 1500
 DOC_LICENSE = "GPL-2+ (Debian Reference, debian-reference package)"
@@ -133,14 +134,46 @@ def cap_by_source(df: pd.DataFrame, max_rows: int, seed: int = SEED) -> pd.DataF
     return df.loc[keys.isin(chosen)].reset_index(drop=True)
 
 
-def gate_and_publish(records: Path, folder: Path, pretty: str, license_id: str, timer: Timer) -> dict[str, int]:
-    """`dataagent validate` then `dataagent publish`; returns rows per published split."""
+def heldout_pages(df: pd.DataFrame, share: float, min_sources: int, seed: int = SEED) -> set[str]:
+    """Whole sources, in a seeded order, until they hold ``share`` of the rows and number ``min_sources``.
+
+    publish's default split holds out ~10 % of sources by hash; a manual of 14 chapter pages then holds out
+    one page, and a verdict over one source has no interval at all. The documentation sets need a few pages.
+    """
+    keys = df["source_ref"].map(source_key)
+    sizes = keys.value_counts()
+    order = sorted(sizes.index)
+    random.Random(seed).shuffle(order)
+    held: set[str] = set()
+    for key in order:
+        if len(held) >= min_sources and sizes[list(held)].sum() >= share * len(df):
+            break
+        held.add(key)
+    return held
+
+
+def gate_and_publish(
+    records: Path, folder: Path, pretty: str, license_id: str, timer: Timer, test_share: float | None = None
+) -> dict[str, int]:
+    """`dataagent validate` then `dataagent publish`; returns rows per published split.
+
+    With ``test_share`` the test split is whole pages chosen by ``heldout_pages`` and handed to publish as
+    ``--test-records``; without it publish splits by a hash of the source.
+    """
     with timer.step("validate"):
         dataagent("validate", str(records), "--out", str(folder / "gate"), "--force")
+    accepted, extra = folder / "gate" / "accepted.parquet", []
+    if test_share is not None:
+        df = read_records(accepted, InstructionRecord)
+        test = df["source_ref"].map(source_key).isin(heldout_pages(df, test_share, DOC_TEST_PAGES))
+        write_records(df.loc[~test].reset_index(drop=True), folder / "gate" / "train_records", InstructionRecord)
+        write_records(df.loc[test].reset_index(drop=True), folder / "gate" / "test_records", InstructionRecord)
+        accepted = folder / "gate" / "train_records.parquet"
+        extra = ["--test-records", str(folder / "gate" / "test_records.parquet")]
     with timer.step("publish"):
-        dataagent("publish", str(folder / "gate" / "accepted.parquet"), "--out", str(folder / "dataset"),
-                  "--name", pretty, "--license", license_id, "--gate-report", str(folder / "gate" / "gate_report.json"),
-                  "--force")  # fmt: skip
+        dataagent("publish", str(accepted), "--out", str(folder / "dataset"), "--name", pretty,
+                  "--license", license_id, "--gate-report", str(folder / "gate" / "gate_report.json"),
+                  *extra, "--force")  # fmt: skip
     return {
         f.stem.split("-")[0]: len(pd.read_parquet(f)) for f in sorted((folder / "dataset" / "data").glob("*.parquet"))
     }
@@ -410,7 +443,8 @@ def build_doc_set(name: str, out: Path, max_rows: int) -> dict:
     df = cap_by_source(df, max_rows)
     stem = folder / "synth" / "capped"
     write_records(df, stem, InstructionRecord)
-    rows = gate_and_publish(stem.with_suffix(".parquet"), folder, f"Debian Reference ({language})", "gpl-2.0", timer)
+    rows = gate_and_publish(stem.with_suffix(".parquet"), folder, f"Debian Reference ({language})", "gpl-2.0", timer,
+                            test_share=DOC_TEST_SHARE)
     # The pages less the held-out ones: a test page's text in pretraining would be a held-out answer read.
     held = heldout_sources(folder / "dataset")
     with timer.step("documents"):
