@@ -443,8 +443,14 @@ def build_doc_set(name: str, out: Path, max_rows: int) -> dict:
     df = cap_by_source(df, max_rows)
     stem = folder / "synth" / "capped"
     write_records(df, stem, InstructionRecord)
-    rows = gate_and_publish(stem.with_suffix(".parquet"), folder, f"Debian Reference ({language})", "gpl-2.0", timer,
-                            test_share=DOC_TEST_SHARE)
+    rows = gate_and_publish(
+        stem.with_suffix(".parquet"),
+        folder,
+        f"Debian Reference ({language})",
+        "gpl-2.0",
+        timer,
+        test_share=DOC_TEST_SHARE,
+    )
     # The pages less the held-out ones: a test page's text in pretraining would be a held-out answer read.
     held = heldout_sources(folder / "dataset")
     with timer.step("documents"):
