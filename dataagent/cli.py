@@ -97,6 +97,13 @@ def extract_code(
     min_body_lines: Annotated[int, typer.Option(help="Lines a unit needs.")] = 3,
     keep_tests: Annotated[bool, typer.Option(help="Keep test functions and test paths.")] = False,
     keep_boilerplate: Annotated[bool, typer.Option(help="Keep constructors, __repr__/toString, accessors.")] = False,
+    dedup: Annotated[
+        str,
+        typer.Option(
+            help="Exact copies dropped: 'repos' (a unit an earlier repository already gave: forks, vendored "
+            "copies), 'all' (copies inside a repository too) or 'none'."
+        ),
+    ] = "repos",
     force: Force = False,
 ) -> None:
     """Extract functions, methods and classes with their docs as CodeUnit records (tree-sitter).
@@ -108,8 +115,8 @@ def extract_code(
     """
     from tqdm import tqdm
 
-    from crawlers.code.extract import extract_repos
-    from crawlers.code.filters import FilterConfig
+    from crawlers.code.extract import extract_repos, step_summary
+    from crawlers.code.filters import DEDUP_MODES, FilterConfig
     from validate.contracts import CodeUnit
     from validate.io import write_records
 
@@ -118,7 +125,10 @@ def extract_code(
         min_body_lines=min_body_lines,
         drop_tests=not keep_tests,
         drop_boilerplate=not keep_boilerplate,
+        dedup=dedup,
     )
+    if dedup not in DEDUP_MODES:
+        raise typer.BadParameter(f"use one of {', '.join(DEDUP_MODES)}", param_hint="--dedup")
     stats: Counter = Counter()
     failures: list[str] = []
     file_errors: list[str] = []
@@ -130,6 +140,7 @@ def extract_code(
             )
         summary = {
             "output": str(folder / "code_units.parquet"),
+            "steps": step_summary(stats),
             **dict(sorted(stats.items())),
             "failures": failures,
             "file_errors": file_errors,
@@ -455,8 +466,10 @@ def train(
     gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
     documents: Annotated[
         Path | None,
-        typer.Option(help="Text for the tiny base's pretraining: Document records, a CodeUnit file, or a source folder "
-                     "or repository (held-out records' lines left out)."),
+        typer.Option(
+            help="Text for the tiny base's pretraining: Document records, a CodeUnit file, or a source folder "
+            "or repository (held-out records' lines left out)."
+        ),
     ] = None,
     pretrain_steps: Annotated[int, typer.Option(help="Causal-LM steps on documents (tiny base only).")] = 300,
     min_effect: Annotated[

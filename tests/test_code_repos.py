@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crawlers.code.extract import extract_repos
+from crawlers.code.extract import extract_repos, step_summary
 from crawlers.code.filters import FilterConfig
 
 GOOD = '''def settle(ledger, account):
@@ -81,7 +81,8 @@ def test_hostile_repo_is_handled_file_by_file_with_counted_reasons(tmp_path):
     git(repo, "commit", "-q", "-m", "link")
     stats: Counter = Counter()
     units = extract_repos([str(repo)], stats, workers=2)
-    assert sorted(units["qualified_name"]) == ["settle", "tax"]  # broken.py's settle is a duplicate
+    # broken.py repeats settle: inside one repository both copies are units (dedup 'repos', the default).
+    assert sorted(units["qualified_name"]) == ["settle", "settle", "tax"]
     assert set(units["license"]) == {"MIT"}
     tax = units[units["qualified_name"] == "tax"].iloc[0]
     assert tax["docstring"] == "計算應繳的綜合所得稅額與扣除額。"
@@ -89,7 +90,7 @@ def test_hostile_repo_is_handled_file_by_file_with_counted_reasons(tmp_path):
         assert stats[f"skipped/{reason}"] == 1, (reason, stats)
     assert stats["files/large"] == 1  # huge.py is over 1 MB but parsed: only MAX_FILE_BYTES skips
     assert stats["files/reencoded"] == 1
-    assert stats["filtered/duplicate_code"] == 1  # settle in good.py and broken.py
+    assert stats["dedup/dropped"] == 0 and stats["units"] == 3
     assert "secret" not in set(units["symbol"])  # the symlink target outside the repo was never read
 
 
@@ -186,3 +187,26 @@ class Box:
     if cfg == FilterConfig():
         for reason in ("short_body", "test_function", "accessor", "boilerplate", "constructor", "no_doc", "short_doc"):
             assert stats[f"filtered/{reason}"] >= 1, (reason, stats)
+
+
+def test_dedup_is_its_own_step_across_repositories_by_default(tmp_path):
+    """Two methods with one body in one repository are two units; a fork's copy is dropped, and counted."""
+    twins = GOOD + "\n\nclass Other:\n" + "\n".join("    " + line for line in GOOD.splitlines()) + "\n"
+    first = make_repo(tmp_path / "first", {"a.py": twins})
+    fork = make_repo(tmp_path / "fork", {"b.py": GOOD})
+    repos = [str(first), str(fork)]
+
+    def run(mode: str) -> tuple[list[str], Counter]:
+        stats: Counter = Counter()
+        cfg = FilterConfig.off()
+        cfg.dedup = mode
+        return sorted(extract_repos(repos, stats, cfg=cfg, workers=1)["qualified_name"]), stats
+
+    names, stats = run("none")
+    assert names == ["Other", "Other.settle", "settle", "settle"] and stats["dedup/dropped"] == 0
+    names, stats = run("repos")  # the default: the fork's copy goes, the method with the same body stays
+    assert names == ["Other", "Other.settle", "settle"] and stats["dedup/dropped"] == 1
+    assert stats["units/extracted"] == 4 and stats["units"] == 3
+    names, stats = run("all")
+    assert names == ["Other", "settle"] and stats["dedup/dropped"] == 2
+    assert step_summary(stats)["dedup"] == {"mode": "all", "in": 4, "dropped": 2, "out": 2}

@@ -57,6 +57,9 @@ VENDOR_PATH = re.compile(
 )
 
 
+DEDUP_MODES = ("none", "repos", "all")
+
+
 @dataclass
 class FilterConfig:
     min_doc_words: int = 3  # the doc's first line must have at least this many words (CJK: characters / 2)
@@ -64,11 +67,16 @@ class FilterConfig:
     drop_tests: bool = True
     drop_boilerplate: bool = True  # constructors, __repr__/toString/equals..., getters and setters
     max_accessor_lines: int = 4  # get_x/setX/isY at most this long count as accessors
+    # Lines longer than this are machine-made (minified, inlined data); units holding one are dropped. 0: off.
+    max_line_chars: int = 1000
+    dedup: str = "repos"  # none | repos | all: which exact copies the dedup step drops (extract.deduplicate)
 
     @classmethod
     def off(cls) -> FilterConfig:
         """Keep every unit (used by accuracy checks against a parser)."""
-        return cls(min_doc_words=0, min_body_lines=0, drop_tests=False, drop_boilerplate=False)
+        return cls(
+            min_doc_words=0, min_body_lines=0, drop_tests=False, drop_boilerplate=False, max_line_chars=0, dedup="none"
+        )
 
 
 def doc_words(doc: str) -> int:

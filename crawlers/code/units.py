@@ -413,22 +413,39 @@ _COMMENT_MARKERS = re.compile(r"^\s*(/\*\*+|/\*|\*/|\*|///|//!|//|#)\s?")
 
 
 def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
-    """Comments directly above the unit (or its export/decorator wrapper), with no blank line between."""
+    """Comments directly above the unit (or its export/decorator wrapper), as the language's own tools attach them.
+
+    A plain comment must touch the unit (no blank line between). A doc comment (``/** */``, ``///``, and
+    Doxygen's ``/*!``/``//!`` in C/C++) is attached across blank lines, as JSDoc/TypeScript, rustdoc, javadoc,
+    KDoc and Doxygen all do; Go (go/ast) and Python never do. Attributes between the doc and the unit (Rust
+    ``#[...]``, TS member decorators) are stepped over, with any comment trailing them on their line.
+    """
     anchor = node
     while anchor.parent is not None and anchor.parent.type in spec.wrappers | spec.declarators:
         anchor = anchor.parent
     lines: list[str] = []
     expected_end = anchor.start_point[0]
     prev = anchor.prev_named_sibling
-    while prev is not None and _last_row(prev) >= expected_end - 1:
+    across_blank = spec.name not in ("go", "python")
+    while prev is not None:
+        if _last_row(prev) < expected_end - 1:  # a blank line between
+            if lines or not across_blank or prev.type not in spec.comments or not _is_doc(_text(prev, src), spec):
+                break
         if prev.type in spec.absorbers and prev.named_child_count:
             prev = prev.named_children[-1]
             continue
         if prev.type not in spec.attributes:
-            if prev.type not in spec.comments or _trails_code(prev):
-                break  # code, or a comment on the end of a line of code: `x = 1; // note`
+            if prev.type not in spec.comments:
+                break  # code
+            before = prev.prev_sibling
+            if _trails_code(prev):
+                if before is None or before.type not in spec.attributes:
+                    break  # a comment on the end of a line of code: `x = 1; // note`
+                # `#[inline] // why`: a remark on the attribute, not part of the doc above it.
+                expected_end, prev = prev.start_point[0], prev.prev_named_sibling
+                continue
             text = _text(prev, src)
-            if text.startswith(("//!", "/*!")):
+            if spec.name == "rust" and text.startswith(("//!", "/*!")):
                 break  # a Rust inner doc documents the item that encloses it
             lines[:0] = text.splitlines()
         expected_end = prev.start_point[0]
@@ -440,6 +457,15 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
             line = line[:-2]
         cleaned.append(_COMMENT_MARKERS.sub("", line, count=1).rstrip())
     return "\n".join(cleaned).strip()
+
+
+def _is_doc(text: str, spec: LangSpec) -> bool:
+    """A doc comment by its marker: ``/**`` and ``///`` everywhere, Doxygen's ``/*!`` and ``//!`` in C/C++."""
+    if text.startswith("/**") and not text.startswith("/**/"):
+        return True
+    if text.startswith("///") and not text.startswith("////"):
+        return True
+    return spec.name in ("c", "cpp") and text.startswith(("/*!", "//!"))
 
 
 def _last_row(node: Node) -> int:
