@@ -1,0 +1,114 @@
+"""Code extraction on real repositories, against each language's own parser (issue 14).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/code_accuracy.py [--langs python javascript ...] [--small]
+        [--examples 10] [--json out/code_truth/accuracy.json]
+
+For every language module ``bench/truth_<lang>.py`` (Python ``ast``, the TypeScript compiler, go/ast, syn,
+javac, libclang), its real projects are fetched from the registries into ``out/code_truth/`` (never
+committed), copied into a fresh git repository and put through ``extract_repos`` with every filter and the
+deduplication off; the language's parser lists the same files' functions, and ``bench/code_truth.match``
+scores the two. Files the extractor skips by design (vendored paths, generated or minified files) are left
+out of both sides and counted. Prints per project and per language: functions in the truth, P, R, F1, doc
+agreement, and the truth and extraction times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from code_truth import CACHE, ROOT, Project, Score, git_copy, match, skipped_by_content, source_files  # noqa: E402
+
+from crawlers.code.extract import extract_repos  # noqa: E402
+from crawlers.code.filters import FilterConfig, path_reason  # noqa: E402
+
+MODULES = {"python": "truth_python", "javascript": "truth_js", "c": "truth_c", "go": "truth_go", "rust": "truth_rust",
+           "java": "truth_java"}  # fmt: skip
+# The extractor's language keys each project language covers (TypeScript files may be .tsx, C++ headers .h).
+FAMILY = {"typescript": ("typescript", "tsx"), "cpp": ("cpp", "c"), "c": ("c", "cpp")}
+
+
+def score_project(module, project: Project, examples: int) -> tuple[Score, dict]:
+    langs = FAMILY.get(project.lang, (project.lang,))
+    files = source_files(project, langs)
+    skipped: Counter = Counter()
+    kept = []
+    for rel in files:
+        why = path_reason(rel, FilterConfig.off()) or skipped_by_content(project.root, rel)
+        if why:
+            skipped[why] += 1
+        else:
+            kept.append(rel)
+    start = time.perf_counter()
+    truths = module.truth(project, kept)
+    truth_s = time.perf_counter() - start
+    with tempfile.TemporaryDirectory(prefix="code-accuracy-") as tmp:
+        repo = git_copy(project, kept, Path(tmp) / "repo")
+        start = time.perf_counter()
+        units = extract_repos([str(repo)], cfg=FilterConfig.off(), workers=1)
+        extract_s = time.perf_counter() - start
+    units = units[units["kind"].isin(["function", "method"])].to_dict("records")
+    score = match(truths, units, keep_examples=examples)
+    info = {"files": len(kept), "files_skipped": dict(skipped), "truth_s": round(truth_s, 1),
+            "extract_s": round(extract_s, 1)}  # fmt: skip
+    return score, info
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--langs", nargs="+", default=list(MODULES), help=f"modules to run: {', '.join(MODULES)}")
+    ap.add_argument("--small", action="store_true", help="one small project per language (as make test runs)")
+    ap.add_argument("--examples", type=int, default=5, help="misses, extras and doc differences shown per project")
+    ap.add_argument("--json", default=str(CACHE / "accuracy.json"))
+    args = ap.parse_args()
+    print("command:", " ".join([sys.executable, *sys.argv]))
+    print(f"machine: {platform.platform()} | python {platform.python_version()}")
+    print(f"{'project':44} {'lang':10} {'truth':>6} {'P':>6} {'R':>6} {'F1':>6} {'doc':>6} {'truth s':>7} {'ext s':>6}")
+    results, totals = [], {}
+    seen_modules = set()
+    for key in args.langs:
+        name = MODULES.get(key) or MODULES.get({"typescript": "javascript", "cpp": "c"}.get(key, key))
+        if name is None or name in seen_modules:
+            continue
+        seen_modules.add(name)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            print(f"{key}: no truth module ({exc})")
+            continue
+        for project in module.projects(CACHE / name.removeprefix("truth_"), small=args.small):
+            score, info = score_project(module, project, args.examples)
+            totals.setdefault(project.lang, Score()).add(score)
+            print(f"{project.name[:44]:44} {project.lang:10} {score.truth:>6} {score.precision:>6.3f} "
+                  f"{score.recall:>6.3f} {score.f1:>6.3f} {score.doc_agreement:>6.3f} {info['truth_s']:>7.1f} "
+                  f"{info['extract_s']:>6.1f}", flush=True)  # fmt: skip
+            for label, items in (("miss", score.misses), ("extra", score.extras), ("doc", score.doc_diffs)):
+                for item in items or []:
+                    print(f"    {label}: {item}")
+            results.append({"project": project.name, "lang": project.lang, "what": project.what,
+                            "obtained": project.obtained, "truth": score.truth, "found": score.found,
+                            "matched": score.matched, "precision": round(score.precision, 4),
+                            "recall": round(score.recall, 4), "f1": round(score.f1, 4),
+                            "doc_compared": score.doc_compared, "doc_agreement": round(score.doc_agreement, 4),
+                            **info})  # fmt: skip
+    print("\nper language (all projects pooled):")
+    for lang, s in totals.items():
+        print(f"  {lang:10} truth {s.truth:>6}  P {s.precision:.3f}  R {s.recall:.3f}  F1 {s.f1:.3f}  "
+              f"doc {s.doc_agreement:.3f} ({s.doc_compared} compared)")  # fmt: skip
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+
+
+if __name__ == "__main__":
+    main()
