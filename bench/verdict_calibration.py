@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train.config import TrainConfig, VerdictThresholds  # noqa: E402
+from train.config import TrainConfig  # noqa: E402
 from train.smoke import smoke_train  # noqa: E402
 from train.verdict import shuffled_copy  # noqa: E402
 
@@ -53,7 +53,7 @@ def main() -> None:
         sets = {k: v for k, v in sets.items() if args.only is None or k in args.only}
     out = Path(args.out)
     defaults = TrainConfig(dataset="", out_dir="")
-    t = VerdictThresholds()
+    t = defaults.thresholds
     print(f"defaults (tiny base): {defaults.adapter.method}, lr {defaults.learning_rate}, "
           f"{defaults.token_budget:,} tokens per run; verdict on the first {t.gain_tokens} response tokens, "
           f"useful effect {t.min_effect}, run judged from a {t.min_relative_loss_drop:.0%} held-out loss drop, "

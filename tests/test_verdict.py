@@ -72,3 +72,14 @@ def test_the_bootstrap_resamples_sources_not_records():
     mean, lo, hi = bootstrap_mean(values, groups, n=2000, seed=1)
     assert mean == 0.5 and lo == 0.0 and hi == 1.0
     assert bootstrap_mean(values, groups, seed=1) == bootstrap_mean(values, groups, seed=1)
+
+
+def test_the_loss_drop_floor_follows_the_base():
+    """The tiny base must move its held-out loss 5 % before its pairing is judged; a real base 2 %."""
+    from train.config import TrainConfig
+
+    tiny, real = TrainConfig(dataset="d", out_dir="o"), TrainConfig(dataset="d", out_dir="o", model="m")
+    assert tiny.thresholds.min_relative_loss_drop == 0.05 and real.thresholds.min_relative_loss_drop == 0.02
+    g, groups = gains(effect=0.0, noise=0.002)
+    assert decide(3.0, 2.9, g, groups, tiny.thresholds)["verdict"] == "inconclusive"  # fell 3.3 %
+    assert decide(3.0, 2.9, g, groups, real.thresholds)["verdict"] == "fail"

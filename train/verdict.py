@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.config import VerdictThresholds
+from train.config import REAL_MIN_LOSS_DROP, VerdictThresholds
 from train.data import shuffled_responses
 from validate.publish import source_bucket, source_key
 
@@ -105,7 +105,8 @@ def decide(
         "sources": len(set(groups)),
         "records": len(groups),
     }
-    learned = rel >= t.min_relative_loss_drop
+    floor = t.min_relative_loss_drop if t.min_relative_loss_drop is not None else REAL_MIN_LOSS_DROP
+    learned = rel >= floor
     if "control" not in gains:
         out.update(
             verdict="inconclusive",
@@ -131,7 +132,7 @@ def decide(
         out.update(
             verdict="inconclusive",
             reason=f"the run was too weak to judge: held-out loss fell {rel:.1%} (needs "
-            f"{t.min_relative_loss_drop:.0%}); real minus control {span}",
+            f"{floor:.0%}); real minus control {span}",
             advice="give it more tokens (--token-budget), a larger learning rate or full fine-tuning, or a real "
             "base model (--model)",
         )
