@@ -1,7 +1,7 @@
 """Calibrate the usefulness verdict on real sets whose answer is known, with the defaults `dataagent train` uses.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/verdict_calibration.py [--sets out/verdict_sets/manifest.json]
-        [--only NAME ...] [--seeds 0 1 2] [--dataset FOLDER --documents PATH]
+        [--only NAME ...] [--seeds 0 1 2] [--dataset FOLDER --documents PATH] [--rejudge calibration.json ...]
 
 Known good: each real set as published (bench/verdict_sets.py builds them from registry packages and Debian's
 HTML manuals: code docstring -> implementation in two languages, documentation QA in English and Traditional
@@ -25,13 +25,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from train.config import TrainConfig  # noqa: E402
 from train.smoke import smoke_train  # noqa: E402
-from train.verdict import shuffled_copy  # noqa: E402
+from train.verdict import classify, shuffled_copy  # noqa: E402
 
 
 def judge(dataset: Path, documents: str | None, out: Path, seed: int) -> tuple[dict, float]:
     start = time.perf_counter()
     cfg = TrainConfig(dataset=str(dataset), out_dir=str(out), documents=documents, seed=seed, samples=0)
     return smoke_train(cfg, show_progress=False), time.perf_counter() - start
+
+
+def show(name: str, kind: str, seed: int, v: dict, seconds: float) -> None:
+    lo, hi = v.get("interval", [float("nan")] * 2)
+    ctrl = v.get("control_pairing_gain", 0.0)
+    print(
+        f"{name:14} {kind:8} {seed:>4} {v['records']:>5} {v['relative_loss_drop']:>9.1%} "
+        f"{v['pairing_gain_base']:>9.4f} {v['pairing_gain']:>7.4f} {ctrl:>7.4f} "
+        f"{v.get('margin', 0):>9.4f} [{lo:>7.4f},{hi:>7.4f}]  {v['verdict']:12} {seconds:>5.0f}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -43,6 +54,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--out", default="out/calibration")
     ap.add_argument("--skip", nargs="*", default=[], help="judgements already run, as kind:seed (real:0)")
+    ap.add_argument(
+        "--rejudge",
+        nargs="*",
+        help="calibration.json files of earlier runs: decide them again under today's thresholds, training nothing",
+    )
     args = ap.parse_args()
     print("command:", " ".join([sys.executable, *sys.argv]))
     print(f"machine: {platform.platform()} | python {platform.python_version()}")
@@ -61,7 +77,13 @@ def main() -> None:
     print(f"{'set':14} {'kind':8} {'seed':>4} {'held':>5} {'loss drop':>9} {'gain base':>9} {'real':>7} {'ctrl':>7} "
           f"{'real-ctrl':>9} {'interval':>17}  {'verdict':12} {'s':>5}")  # fmt: skip
     rows = []
-    for name, spec in sets.items():
+    for path in args.rejudge or []:
+        for r in json.loads(Path(path).read_text(encoding="utf-8")):
+            lo, hi = r["interval"]
+            r.update(classify(r["relative_loss_drop"], r["margin"], lo, hi, t))
+            rows.append(r)
+            show(r["set"], r["kind"], r["seed"], r, r["seconds"])
+    for name, spec in ({} if args.rejudge is not None else sets).items():
         kinds = {"real": Path(spec["dataset"]), "shuffled": shuffled_copy(spec["dataset"], out / f"{name}-shuffled")}
         for seed in args.seeds:  # seed by seed, so a stopped run still has both kinds of the first seeds
             for kind, path in kinds.items():
@@ -70,14 +92,7 @@ def main() -> None:
                 r, seconds = judge(path, spec.get("documents"), out / f"{name}-{kind}-{seed}", seed)
                 v = r["verdict"]
                 rows.append({"set": name, "kind": kind, "seed": seed, "seconds": round(seconds, 1), **v})
-                lo, hi = v.get("interval", [float("nan")] * 2)
-                ctrl = v.get("control_pairing_gain", 0.0)
-                print(
-                    f"{name:14} {kind:8} {seed:>4} {v['records']:>5} {v['relative_loss_drop']:>9.1%} "
-                    f"{v['pairing_gain_base']:>9.4f} {v['pairing_gain']:>7.4f} {ctrl:>7.4f} "
-                    f"{v.get('margin', 0):>9.4f} [{lo:>7.4f},{hi:>7.4f}]  {v['verdict']:12} {seconds:>5.0f}",
-                    flush=True,
-                )
+                show(name, kind, seed, v, seconds)
                 (out / "calibration.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     real = [r for r in rows if r["kind"] == "real"]
     twins = [r for r in rows if r["kind"] == "shuffled"]

@@ -105,8 +105,6 @@ def decide(
         "sources": len(set(groups)),
         "records": len(groups),
     }
-    floor = t.min_relative_loss_drop if t.min_relative_loss_drop is not None else REAL_MIN_LOSS_DROP
-    learned = rel >= floor
     if "control" not in gains:
         out.update(
             verdict="inconclusive",
@@ -121,38 +119,47 @@ def decide(
         margin=round(mean, 4),
         interval=[round(lo, 4), round(hi, 4)],
     )
+    out.update(classify(rel, mean, lo, hi, t))
+    return out
+
+
+def classify(rel: float, mean: float, lo: float, hi: float, thresholds: VerdictThresholds) -> dict:
+    """The decision rule alone, on a run's relative held-out loss drop and its real-minus-control interval.
+
+    Kept apart from the figures so stored runs can be judged again under other thresholds without training.
+    """
+    t = thresholds
+    floor = t.min_relative_loss_drop if t.min_relative_loss_drop is not None else REAL_MIN_LOSS_DROP
     span = f"{mean:.4f} [{lo:.4f}, {hi:.4f}]"
     if lo > 0 and mean >= t.min_effect:
-        out.update(
-            verdict="pass",
-            reason=f"the set teaches the pairing: real minus control {span}, above 0 and at least {t.min_effect}",
-            advice="",
-        )
-    elif not learned:
-        out.update(
-            verdict="inconclusive",
-            reason=f"the run was too weak to judge: held-out loss fell {rel:.1%} (needs "
-            f"{floor:.0%}); real minus control {span}",
-            advice="give it more tokens (--token-budget), a larger learning rate or full fine-tuning, or a real "
+        return {
+            "verdict": "pass",
+            "reason": f"the set teaches the pairing: real minus control {span}, above 0 and at least {t.min_effect}",
+            "advice": "",
+        }
+    if rel < floor:
+        return {
+            "verdict": "inconclusive",
+            "reason": f"the run was too weak to judge: held-out loss fell {rel:.1%} (needs {floor:.0%}); "
+            f"real minus control {span}",
+            "advice": "give it more tokens (--token-budget), a larger learning rate or full fine-tuning, or a real "
             "base model (--model)",
-        )
-    elif hi < t.min_effect or (lo <= 0 and hi < 2 * t.min_effect):
+        }
+    if hi < t.min_effect or (lo <= 0 and hi < 2 * t.min_effect):
         # The run learned (its loss fell) yet its pairing is not shown to beat the control's, and the interval
         # leaves no room for a large effect: what the set teaches is style, not which answer goes with which prompt.
-        out.update(
-            verdict="fail",
-            reason=f"no pairing beyond the control: real minus control {span}, "
+        return {
+            "verdict": "fail",
+            "reason": f"no pairing beyond the control: real minus control {span}, "
             + (f"below {t.min_effect}" if hi < t.min_effect else f"not above 0 and under {2 * t.min_effect:g}"),
-            advice="check that answers belong to their prompts (a shuffled or templated set fails here)",
-        )
-    else:
-        out.update(
-            verdict="inconclusive",
-            reason=f"the interval is too wide or the effect too small to decide: real minus control {span} "
-            f"(pass needs a lower end above 0 and a mean of {t.min_effect})",
-            advice="hold out more sources, or give the run more tokens",
-        )
-    return out
+            "advice": "check that answers belong to their prompts (a shuffled or templated set fails here)",
+        }
+    return {
+        "verdict": "inconclusive",
+        "reason": f"the interval is too wide or the effect too small to decide: real minus control {span} "
+        f"(pass needs a lower end above 0 and a mean of {t.min_effect})",
+        "advice": "hold out more sources, or give the run more tokens",
+    }
 
 
 def shuffled_copy(src: str | Path, dst: str | Path, seed: int = 0) -> Path:
