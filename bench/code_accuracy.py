@@ -9,7 +9,8 @@ committed), copied into a fresh git repository and put through ``extract_repos``
 deduplication off; the language's parser lists the same files' functions, and ``bench/code_truth.match``
 scores the two. Files the extractor skips by design (vendored paths, generated or minified files) are left
 out of both sides and counted. Prints per project and per language: functions in the truth, P, R, F1, doc
-agreement, and the truth and extraction times.
+agreement, the truth and extraction times, and the extractor's speed against tree-sitter's parse alone
+(``x parse``: the issue's goal is at most 2).
 """
 
 from __future__ import annotations
@@ -27,14 +28,38 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from code_truth import CACHE, ROOT, Project, Score, git_copy, match, skipped_by_content, source_files  # noqa: E402
+from tree_sitter_language_pack import get_parser  # noqa: E402
 
-from crawlers.code.extract import extract_repos  # noqa: E402
+from crawlers.code.extract import decode_source, extract_repos, normalise_newlines  # noqa: E402
 from crawlers.code.filters import FilterConfig, path_reason  # noqa: E402
+from crawlers.code.lang_c import language_for  # noqa: E402
+from crawlers.code.units import extract_units  # noqa: E402
 
 MODULES = {"python": "truth_python", "javascript": "truth_js", "c": "truth_c", "go": "truth_go", "rust": "truth_rust",
            "java": "truth_java"}  # fmt: skip
 # The extractor's language keys each project language covers (TypeScript files may be .tsx, C++ headers .h).
 FAMILY = {"typescript": ("typescript", "tsx"), "cpp": ("cpp", "c"), "c": ("c", "cpp")}
+
+
+def speed(project: Project, files: list[str]) -> tuple[float, float]:
+    """Seconds for tree-sitter's parse alone and for ``extract_units`` (parse, repair, walk, docs), sources in
+    memory, best of three: the extractor's own cost against the parser's, without git, reads or workers."""
+    sources = []
+    for rel in files:
+        text = normalise_newlines(decode_source((project.root / rel).read_bytes())[0])
+        sources.append((language_for(rel, text), text.encode("utf-8", "replace")))
+    parse_s = units_s = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for language, source in sources:
+            get_parser(language).parse(source)
+        parse_s = min(parse_s, time.perf_counter() - start)
+        start = time.perf_counter()
+        for language, source in sources:
+            for _ in extract_units(source, language):
+                pass
+        units_s = min(units_s, time.perf_counter() - start)
+    return parse_s, units_s
 
 
 def score_project(module, project: Project, examples: int) -> tuple[Score, dict]:
@@ -48,6 +73,7 @@ def score_project(module, project: Project, examples: int) -> tuple[Score, dict]
             skipped[why] += 1
         else:
             kept.append(rel)
+    parse_s, units_s = speed(project, kept)
     start = time.perf_counter()
     truths = module.truth(project, kept)
     truth_s = time.perf_counter() - start
@@ -59,7 +85,8 @@ def score_project(module, project: Project, examples: int) -> tuple[Score, dict]
     units = units[units["kind"].isin(["function", "method"])].to_dict("records")
     score = match(truths, units, keep_examples=examples)
     info = {"files": len(kept), "files_skipped": dict(skipped), "truth_s": round(truth_s, 1),
-            "extract_s": round(extract_s, 1)}  # fmt: skip
+            "extract_s": round(extract_s, 1), "parse_s": round(parse_s, 3), "units_s": round(units_s, 3),
+            "units_over_parse": round(units_s / parse_s, 2) if parse_s else None}  # fmt: skip
     return score, info
 
 
@@ -72,7 +99,8 @@ def main() -> None:
     args = ap.parse_args()
     print("command:", " ".join([sys.executable, *sys.argv]))
     print(f"machine: {platform.platform()} | python {platform.python_version()}")
-    print(f"{'project':44} {'lang':10} {'truth':>6} {'P':>6} {'R':>6} {'F1':>6} {'doc':>6} {'truth s':>7} {'ext s':>6}")
+    print(f"{'project':44} {'lang':10} {'truth':>6} {'P':>6} {'R':>6} {'F1':>6} {'doc':>6} {'truth s':>7} "
+          f"{'ext s':>6} {'x parse':>7}")  # fmt: skip
     results, totals = [], {}
     seen_modules = set()
     for key in args.langs:
@@ -90,7 +118,7 @@ def main() -> None:
             totals.setdefault(project.lang, Score()).add(score)
             print(f"{project.name[:44]:44} {project.lang:10} {score.truth:>6} {score.precision:>6.3f} "
                   f"{score.recall:>6.3f} {score.f1:>6.3f} {score.doc_agreement:>6.3f} {info['truth_s']:>7.1f} "
-                  f"{info['extract_s']:>6.1f}", flush=True)  # fmt: skip
+                  f"{info['extract_s']:>6.1f} {info['units_over_parse'] or 0:>7.2f}", flush=True)  # fmt: skip
             for label, items in (("miss", score.misses), ("extra", score.extras), ("doc", score.doc_diffs)):
                 for item in items or []:
                     print(f"    {label}: {item}")
@@ -100,10 +128,12 @@ def main() -> None:
                             "recall": round(score.recall, 4), "f1": round(score.f1, 4),
                             "doc_compared": score.doc_compared, "doc_agreement": round(score.doc_agreement, 4),
                             **info})  # fmt: skip
-    print("\nper language (all projects pooled):")
+    print("\nper language (all projects pooled; 'x parse': extract_units time over tree-sitter's parse alone):")
     for lang, s in totals.items():
+        mine = [r for r in results if r["lang"] == lang]
+        ratio = sum(r["units_s"] for r in mine) / max(sum(r["parse_s"] for r in mine), 1e-9)
         print(f"  {lang:10} truth {s.truth:>6}  P {s.precision:.3f}  R {s.recall:.3f}  F1 {s.f1:.3f}  "
-              f"doc {s.doc_agreement:.3f} ({s.doc_compared} compared)")  # fmt: skip
+              f"doc {s.doc_agreement:.3f} ({s.doc_compared} compared)  x parse {ratio:.2f}")  # fmt: skip
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2), encoding="utf-8")

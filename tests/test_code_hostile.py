@@ -105,8 +105,10 @@ def build_hostile_repo(tmp_path: Path) -> Path:
     write(root, "mod.cts", "export function ctyped(a: string): string {\n  return a;\n}\n")
     write(root, "Cafe.java", "class Cafe {\n    int caf\\u00e9() {\n        return 1;\n    }\n}\n")
     write(root, "big.py", "".join(f"def big_{i}(x):\n    return x + {i}  # {'p' * 110}\n\n\n" for i in range(8000)))
-    # Nesting deeper than Python's recursion limit: the unit walk fails on this file, and only on it.
-    write(root, "deep.js", "function shallow() {}\nvar x = " + "[\n" * 3000 + "]\n" * 3000 + ";\n")
+    # Functions nested deeper than Python's recursion limit: the unit walk fails on this file, and only on it.
+    # (Deep data alone, 3,000 nested arrays, no longer reaches the walk: only subtrees holding units are entered.)
+    write(root, "deep.js", "function shallow() {}\n" + "function f() {\n" * 3000 + "}\n" * 3000)
+    write(root, "data.js", "function shallow() {}\nvar x = " + "[\n" * 3000 + "]\n" * 3000 + ";\n")
     os.symlink(outside / "secret.py", root / "link.py")
     git(root, "add", "-A")
     git(root, "update-index", "--add", "--cacheinfo", f"160000,{SUB_SHA},vendor/sub")
@@ -119,8 +121,11 @@ def test_hostile_repository_is_extracted_file_by_file(hostile_repo, tmp_path):
     stats: Counter = Counter()
     failures: list[str] = []
     file_errors: list[str] = []
-    units = extract_repos([str(hostile_repo)], stats, OFF, 1, failures=failures, file_errors=file_errors)
+    cfg = FilterConfig.off()
+    cfg.max_line_chars = 1000  # every filter off but the one for machine-made lines, checked below
+    units = extract_repos([str(hostile_repo)], stats, cfg, 1, failures=failures, file_errors=file_errors)
     assert failures == []
+    assert ("shallow", "data.js") in set(zip(units["symbol"], units["path"], strict=True))
     [error] = file_errors  # the message after the type name differs between Python versions
     assert error.startswith("error: RecursionError: ") and error.endswith(f"({hostile_repo / 'deep.js'})")
 

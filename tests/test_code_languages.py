@@ -412,7 +412,7 @@ CASES = {
         {
             "Ledger": "A ledger of postings.",
             "Ledger.post": "Posts an amount.\n\n@param cents amount in cents",
-            "Ledger.balance": "Sum of all postings.",
+            "Ledger.balance": "",  # a plain `//` comment: javadoc reads only /** */
             "Ledger.name": "",
         },
         {"Ledger.post": (24, 27), "Ledger": (9, 49)},
@@ -548,7 +548,7 @@ CASES = {
         {
             "Ledger": "<summary>A ledger of postings.</summary>",
             "Ledger.Post": '<summary>Posts an amount.</summary>\n<param name="cents">Amount in cents.</param>',
-            "Ledger.Balance": "Sum of all postings.",
+            "Ledger.Balance": "",  # a plain `//` comment: C#'s compiler reads only /// docs
             "Report.Undocumented": "",
         },
         {"Ledger.Post": (20, 24), "Ledger.Balance": (27, 27)},
@@ -621,9 +621,15 @@ BROKEN_UNIT = {
 @pytest.mark.parametrize("language", sorted(BROKEN))
 def test_syntax_error_in_one_function_keeps_the_others(language):
     source = BROKEN[language].format(BROKEN_UNIT[language])
-    symbols = {u.symbol for u in extract_units(source.encode(), language)}
+    units = list(extract_units(source.encode(), language))
+    symbols = {u.symbol for u in units}
     assert {"good", "after"} <= symbols
-    assert "broken" not in symbols
+    if language in ("c", "cpp"):
+        # C and C++ keep a function whose error is confined to its body (mostly macros tree-sitter cannot
+        # expand), flagged so extract counts it (crawlers/code/lang_c.py).
+        assert [u.has_error for u in units if u.symbol == "broken"] == [True]
+    else:
+        assert "broken" not in symbols
 
 
 def test_rust_impl_with_a_broken_method_keeps_its_good_methods():

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from crawlers.code.filters import DEDUP_MODES, FilterConfig, path_reason, unit_reason
+from crawlers.code.lang_c import language_for
 from crawlers.code.repo import Checkout, display_path, list_files, looks_local, open_checkout
 from crawlers.code.units import EXTENSIONS, Unit, extract_units
 from validate.contracts import CodeUnit, columns
@@ -152,11 +153,13 @@ def _parse_file(root: Path, real_root: str, rel: str, meta: dict, cfg: FilterCon
         raise _Skip(reason)
     lines = text.split("\n")
     source = text.encode("utf-8", "replace")  # "replace": a stray surrogate must not reach parquet
-    language = EXTENSIONS[Path(rel).suffix]
+    language = language_for(rel, text)  # a .h holding C++ is parsed as C++
     shown = display_path(rel)
     rows: list[dict] = []
     raw = list(extract_units(source, language))
     stats["units/extracted"] += len(raw)
+    if broken := sum(unit.has_error for unit in raw):
+        stats["units/with_parse_errors"] += broken  # kept: the error is in a body or a misread macro word
     for unit in raw:
         # The filter step runs here, in the worker, so a dropped unit never crosses the process boundary;
         # it is still its own step: FilterConfig.off() keeps every unit the parser found.

@@ -19,8 +19,10 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from tree_sitter import Node
-from tree_sitter_language_pack import get_parser
+from tree_sitter import Node, Parser, Query, QueryCursor, Tree
+from tree_sitter_language_pack import get_language, get_parser
+
+from crawlers.code import lang_c, lang_js
 
 # (node, source) -> (name, owner): ``owner`` is the class of a method declared outside it.
 Namer = Callable[[Node, bytes], tuple[str, str]]
@@ -55,32 +57,26 @@ class LangSpec:
     body_types: frozenset[str] = frozenset()
     # Languages whose name (and owner class) is found elsewhere: Go receivers, C declarators.
     namer: Namer | None = None
+    # (declarator, source) -> (name, owner, value) for a declarator holding a function or a scope value
+    # (an object literal whose members it names), else None: ``a.b = function``, ``{k: () => 1}`` (lang_js).
+    value_namer: Callable[[Node, bytes], tuple[str, str, Node] | None] | None = None
+    # (parser, source, tree) -> a tree of the same byte offsets without the grammar's known misreadings.
+    repair: Callable[[Parser, bytes, Tree], Tree] | None = None
+    # Parts of a class outside its body that may hold units of the enclosing scope (`extends mixin({...})`).
+    class_headers: frozenset[str] = frozenset()
     # Node types that can hold a unit somewhere below; None means search every node. Walking
     # only these keeps the Python walk off the expression trees that make up most of a file.
     descend: frozenset[str] | None = None
+    # (function node, source) -> True to keep a function with a syntax error (C macros tree-sitter misreads).
+    tolerate: Callable[[Node, bytes], bool] | None = None
+    # node -> the children to walk, where dead code is skipped (C/C++ `#if 0`); None: all named children.
+    children: Callable[[Node], list[Node]] | None = None
 
 
 def _go_name(node: Node, src: bytes) -> tuple[str, str]:
     name = node.child_by_field_name("name")
     owner = _go_receiver(node, src) if node.type == "method_declaration" else ""
     return (_text(name, src) if name is not None else ""), owner
-
-
-def _c_name(node: Node, src: bytes) -> tuple[str, str]:
-    """The name sits inside the declarator (``char *name(void)``, ``int &get()``), qualified out of line."""
-    decl = node.child_by_field_name("declarator")
-    while decl is not None and decl.type != "function_declarator":
-        # pointer/reference/parenthesized declarators; reference_declarator has no field.
-        decl = decl.child_by_field_name("declarator") or (decl.named_children or [None])[0]
-    target = decl.child_by_field_name("declarator") if decl is not None else None
-    owner = ""
-    while target is not None and target.type == "qualified_identifier":  # ns::Ledger<T>::post
-        scope = target.child_by_field_name("scope")
-        owner = _text(_base(scope), src) if scope is not None else owner
-        target = target.child_by_field_name("name")
-    if target is None or target.type == "function_declarator":  # FUNC_NAME(x)(args): a macro makes the name
-        return "", ""
-    return _text(_base(target), src), owner
 
 
 _C_LIKE = {
@@ -90,7 +86,10 @@ _C_LIKE = {
     "body_required": frozenset(
         {"function_definition", "struct_specifier", "union_specifier", "enum_specifier", "class_specifier"}
     ),
-    "namer": _c_name,
+    "namer": lang_c.function_name,  # the name sits in the declarator, qualified out of line
+    "tolerate": lang_c.tolerable,
+    "children": lang_c.live_children,
+    "repair": lang_c.repair,
 }
 _TYPESCRIPT = {
     "functions": frozenset({"function_declaration", "generator_function_declaration", "method_definition"}),
@@ -98,9 +97,13 @@ _TYPESCRIPT = {
     "classes": frozenset(
         {"class_declaration", "abstract_class_declaration", "interface_declaration", "enum_declaration"}
     ),
-    "wrappers": frozenset({"export_statement", "lexical_declaration", "variable_declaration"}),
-    "declarators": frozenset({"variable_declarator", "public_field_definition"}),  # handler = () => ...
+    "wrappers": lang_js.WRAPPERS,
+    "declarators": lang_js.DECLARATORS,  # handler = () => ..., exports.x = function, {key: () => ...}
     "attributes": frozenset({"decorator"}),  # member decorators are class_body siblings
+    "namer": lang_js.function_name,
+    "value_namer": lang_js.value_name,
+    "repair": lang_js.repair,
+    "class_headers": lang_js.CLASS_HEADERS,
 }
 
 SPECS: dict[str, LangSpec] = {
@@ -135,14 +138,20 @@ SPECS: dict[str, LangSpec] = {
         "javascript",
         functions=frozenset({"function_declaration", "generator_function_declaration", "method_definition"}),
         classes=frozenset({"class_declaration"}),
-        wrappers=frozenset({"export_statement", "lexical_declaration", "variable_declaration"}),
-        declarators=frozenset({"variable_declarator"}),
+        wrappers=lang_js.WRAPPERS,
+        declarators=lang_js.DECLARATORS,
+        namer=lang_js.function_name,
+        value_namer=lang_js.value_name,
+        class_headers=lang_js.CLASS_HEADERS,
     ),
     "go": LangSpec(
         "go",
         functions=frozenset({"function_declaration", "method_declaration"}),
         body_required=frozenset({"function_declaration", "method_declaration"}),  # assembly stubs
         namer=_go_name,
+        # Go declares functions and methods only at the top of a file (a func literal is a value, not a
+        # declaration go/ast or godoc lists), so nothing below it is walked: the walk was 3x the parse.
+        descend=frozenset(),
     ),
     "typescript": LangSpec("typescript", **_TYPESCRIPT),
     "tsx": LangSpec("tsx", **_TYPESCRIPT),
@@ -224,7 +233,7 @@ EXTENSIONS = {
     ".kts": "kotlin",
     ".rs": "rust",
     ".c": "c",
-    ".h": "c",  # C++ in a .h is then mostly syntax errors, skipped: units are lost, never misread
+    ".h": "c",  # by default; language_for reads a header's content and makes it cpp when it holds C++
     ".cc": "cpp",
     ".cpp": "cpp",
     ".cxx": "cpp",
@@ -246,6 +255,7 @@ class Unit:
     code: str
     start_line: int
     end_line: int
+    has_error: bool = False  # kept although tree-sitter found a syntax error in it (C/C++ macros, lang_c)
 
 
 # JLS 3.3: a backslash preceded by an even number of backslashes, one or more `u`, four hex digits.
@@ -256,16 +266,17 @@ def java_unicode_escapes(source: bytes) -> bytes:
     """Translate Java's ``\\uXXXX`` escapes as javac does before lexing: ``caf\\u00e9`` is ``café``.
 
     Kept as written: \\u000a and \\u000d, which javac reads as line terminators, because
-    translating them would shift every later line number away from the file's own; and
-    surrogate halves, which are no text on their own (a pair is nearly always inside a
-    string literal, where the grammar reads the escape anyway).
+    translating them would shift every later line number away from the file's own; \\u0000,
+    because tree-sitter reads a NUL byte as the end of the input (``'\\u0000'`` in a char
+    literal lost every unit after it); and surrogate halves, which are no text on their own
+    (a pair is nearly always inside a string literal, where the grammar reads the escape anyway).
     """
     if b"\\u" not in source:
         return source
 
     def translate(match: re.Match[bytes]) -> bytes:
         slashes, code = match.group(1), int(match.group(2), 16)
-        if len(slashes) % 2 == 0 or code in (0x0A, 0x0D) or 0xD800 <= code <= 0xDFFF:
+        if len(slashes) % 2 == 0 or code in (0x00, 0x0A, 0x0D) or 0xD800 <= code <= 0xDFFF:
             return match.group(0)  # `\\u0041` is an escaped backslash and the letters u0041
         return slashes[:-1] + chr(code).encode("utf-8")
 
@@ -278,12 +289,68 @@ def extract_units(source: bytes, language: str) -> Iterator[Unit]:
     if language == "java":
         source = java_unicode_escapes(source)
     tree = get_parser(language).parse(source)
-    yield from _walk(tree.root_node, spec, source, scope=[], in_class=False)
+    if spec.repair is not None:
+        tree = spec.repair(get_parser(language), source, tree)
+    yield from _walk(tree.root_node, spec, source, scope=[], in_class=False, keep=_unit_paths(tree.root_node, spec))
 
 
-def _walk(node: Node, spec: LangSpec, src: bytes, scope: list[str], in_class: bool) -> Iterator[Unit]:
-    for child in node.named_children:
-        if child.has_error and child.type in spec.functions:
+def _candidate_query(spec: LangSpec) -> Query:
+    """One query for every node type that is, or may hold, a unit (cached per language)."""
+    if spec.name not in _QUERIES:
+        language = get_language(spec.name)
+        kinds = spec.functions | spec.classes | {"ERROR"}
+        known = sorted(k for k in kinds if k == "ERROR" or language.id_for_node_kind(k, True) is not None)
+        source = "[" + " ".join(f"({k})" for k in known) + "] @unit"
+        values = sorted(k for k in _FUNCTION_VALUES if spec.declarators and language.id_for_node_kind(k, True))
+        if values:
+            source += " [" + " ".join(f"({k})" for k in values) + "] @value"
+        _QUERIES[spec.name] = Query(language, source)
+    return _QUERIES[spec.name]
+
+
+_QUERIES: dict[str, Query] = {}
+
+
+def _unit_paths(root: Node, spec: LangSpec) -> set[int] | None:
+    """Ids of the nodes at or above a possible unit: the only subtrees the walk needs to enter.
+
+    Hand-made because the walk is Python and a tree is mostly expressions: visiting every node cost 3x the
+    parse itself in Java, Rust and JavaScript. tree-sitter's query engine finds the candidates in C, and the
+    walk then skips every subtree that holds none (a function body with no nested function or class).
+    """
+    query = _candidate_query(spec)
+    keep: set[int] = set()
+    for capture, nodes in QueryCursor(query).captures(root).items():
+        for node in nodes:
+            # A function value is a unit only as a declarator's value (`const f = () => ...`, `a.b = function`,
+            # `{k: () => 1}`), possibly in parentheses or a type assertion; an anonymous callback is not, and a
+            # named function inside one is a capture of its own, which keeps the path through the callback.
+            if capture == "value" and not _declared(node, spec):
+                continue
+            while node is not None and node.id not in keep:
+                keep.add(node.id)
+                node = node.parent
+    return keep
+
+
+def _declared(value: Node, spec: LangSpec) -> bool:
+    node = value.parent
+    for _ in range(3):  # the value itself, `(value)`, `(value) as T`
+        if node is None:
+            return False
+        if node.type in spec.declarators:
+            return True
+        node = node.parent
+    return False
+
+
+def _walk(
+    node: Node, spec: LangSpec, src: bytes, scope: list[str], in_class: bool, keep: set[int] | None = None
+) -> Iterator[Unit]:
+    if keep is not None and node.id not in keep:
+        return  # nothing below can be a unit
+    for child in spec.children(node) if spec.children else node.named_children:
+        if child.has_error and child.type in spec.functions and not (spec.tolerate and spec.tolerate(child, src)):
             # Units with syntax errors inside are skipped, their well-formed siblings kept.
             continue
         if child.type in spec.classes:
@@ -294,7 +361,10 @@ def _walk(node: Node, spec: LangSpec, src: bytes, scope: list[str], in_class: bo
                 # in Java, C# and Kotlin one bad method would otherwise lose the whole file.
                 if not child.has_error and child.type not in spec.scope_only:
                     yield _unit("class", child, child, name, scope, spec, src)
-                yield from _walk(body if body is not None else child, spec, src, [*scope, name], in_class=True)
+                inner = body if body is not None else child
+                yield from _walk(inner, spec, src, [*scope, name], in_class=True, keep=keep)
+                for header in (c for c in child.named_children if c.type in spec.class_headers):
+                    yield from _walk(header, spec, src, scope, in_class, keep=keep)
             continue
         if child.type in spec.functions:
             name, owner = spec.namer(child, src) if spec.namer else (_name(child, spec, src), "")
@@ -303,17 +373,26 @@ def _walk(node: Node, spec: LangSpec, src: bytes, scope: list[str], in_class: bo
                 kind = "method" if in_class or owner or child.type in spec.methods else "function"
                 qual_scope = [*scope, owner] if owner else scope
                 yield _unit(kind, child, child, name, qual_scope, spec, src)
-                yield from _walk(body if body is not None else child, spec, src, [*qual_scope, name], in_class=False)
+                inner = body if body is not None else child
+                yield from _walk(inner, spec, src, [*qual_scope, name], in_class=False, keep=keep)
             continue
-        if child.type in spec.declarators:
-            value = child.child_by_field_name("value")
-            name_node = child.child_by_field_name("name")
-            if value is not None and value.type in _FUNCTION_VALUES and name_node is not None:
-                name = _text(name_node, src)
-                yield _unit("method" if in_class else "function", child, value, name, scope, spec, src)
+        if child.type in spec.declarators and spec.value_namer is not None:
+            named = spec.value_namer(child, src)
+            if named is not None:
+                name, owner, value = named
+                qual_scope = [*scope, owner] if owner else scope
+                if value.type in _FUNCTION_VALUES:
+                    kind = "method" if in_class or owner else "function"
+                    if not child.has_error:  # a broken function value is skipped as a broken function is
+                        yield _unit(kind, child, value, name, qual_scope, spec, src)
+                    # Functions nested in a function value, at any depth, are units too.
+                    yield from _walk(value, spec, src, [*qual_scope, name], in_class=False, keep=keep)
+                else:  # an object literal: its members are qualified by the name it is assigned to
+                    members = [*qual_scope, name] if name else qual_scope
+                    yield from _walk(value, spec, src, members, in_class=True, keep=keep)
                 continue
         if spec.descend is None or child.type in spec.descend:
-            yield from _walk(child, spec, src, scope, in_class)
+            yield from _walk(child, spec, src, scope, in_class, keep=keep)
 
 
 def _unit(kind: str, node: Node, fn: Node, name: str, scope: list[str], spec: LangSpec, src: bytes) -> Unit:
@@ -332,6 +411,7 @@ def _unit(kind: str, node: Node, fn: Node, name: str, scope: list[str], spec: La
         code=_text(node, src),
         start_line=node.start_point[0] + 1,
         end_line=node.end_point[0] + 1,
+        has_error=node.has_error,
     )
 
 
@@ -341,13 +421,31 @@ def _first_line(header: str, name: str) -> str:
     ``@Override`` / ``[Obsolete]`` / ``#[inline]`` on their own lines come before the declaration;
     GNU-style C puts ``static int`` on the line above ``name(void)``; Kotlin's constructor body has no node.
     """
-    named = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)")
     lines = header.splitlines() or [""]
-    while len(lines) > 1 and lines[0].lstrip()[:1] in ("@", "[", "#") and any(map(named.search, lines[1:])):
+    if len(lines) == 1:
+        return lines[0].strip().removesuffix("{").rstrip()
+
+    def named(line: str) -> bool:
+        return _has_word(line, name)
+
+    while len(lines) > 1 and lines[0].lstrip()[:1] in ("@", "[", "#") and any(map(named, lines[1:])):
         del lines[0]
-    while len(lines) > 1 and not named.search(lines[0]):
+    while len(lines) > 1 and not named(lines[0]):
         lines[:2] = [f"{lines[0].rstrip()} {lines[1].strip()}"]
     return lines[0].strip().removesuffix("{").rstrip()
+
+
+def _has_word(text: str, word: str) -> bool:
+    """``word`` in ``text`` as a whole word (re's ``\\w`` boundaries), without compiling a pattern per name:
+    a regex per unit overflowed re's cache and was a third of the extraction time on the JDK."""
+    at = text.find(word)
+    while at >= 0:
+        before = text[at - 1] if at else " "
+        after = text[at + len(word)] if at + len(word) < len(text) else " "
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            return True
+        at = text.find(word, at + 1)
+    return False
 
 
 def _name(node: Node, spec: LangSpec, src: bytes) -> str:
@@ -409,7 +507,7 @@ def _python_docstring(body: Node | None, src: bytes) -> str | None:
     return inspect.cleandoc(value) if isinstance(value, str) else None
 
 
-_COMMENT_MARKERS = re.compile(r"^\s*(/\*\*+|/\*|\*/|\*|///|//!|//|#)\s?")
+_COMMENT_MARKERS = re.compile(r"^\s*(/\*\*+|/\*!?|\*/|\*|///|//!|//|#)\s?")  # /*! is Doxygen's /**
 
 
 def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
@@ -422,8 +520,12 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
     """
     anchor = node
     while anchor.parent is not None and anchor.parent.type in spec.wrappers | spec.declarators:
+        before = anchor.prev_named_sibling
+        if anchor.type in spec.declarators and before is not None and before.type == anchor.type:
+            break  # `var a = 1, b = function () {}`: the comment above `var` is a's, not b's
         anchor = anchor.parent
     lines: list[str] = []
+    doc_kind = ""  # "block" once a /** */ doc is taken, "line" for /// lines: the doc tools take one block
     expected_end = anchor.start_point[0]
     prev = anchor.prev_named_sibling
     across_blank = spec.name not in ("go", "python")
@@ -447,7 +549,19 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
             text = _text(prev, src)
             if spec.name == "rust" and text.startswith(("//!", "/*!")):
                 break  # a Rust inner doc documents the item that encloses it
-            lines[:0] = text.splitlines()
+            if spec.name in DOC_SYNTAX_ONLY and not _is_doc(text, spec):
+                # javadoc, rustdoc and C#'s compiler read only their doc comments: a `// TODO` or an
+                # `// <editor-fold>` line above a method is a note to the next maintainer, not its doc.
+                expected_end, prev = prev.start_point[0], prev.prev_named_sibling
+                continue
+            is_doc = _is_doc(text, spec)
+            if doc_kind == "block" or (doc_kind and not is_doc):
+                # JSDoc, javadoc and Doxygen read the nearest doc block alone: a `// TODO` or an
+                # `/* istanbul ignore next */` above it is not part of it.
+                break
+            if is_doc:
+                doc_kind = "line" if text.startswith(("///", "//!")) else "block"
+            lines[:0] = [ln for ln in text.splitlines() if not (spec.name == "go" and _GO_DIRECTIVE.match(ln))]
         expected_end = prev.start_point[0]
         prev = prev.prev_named_sibling
     cleaned = []
@@ -457,6 +571,13 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
             line = line[:-2]
         cleaned.append(_COMMENT_MARKERS.sub("", line, count=1).rstrip())
     return "\n".join(cleaned).strip()
+
+
+# Languages whose own tools attach only doc comments (javadoc, KDoc, rustdoc, C# XML docs); elsewhere a plain
+# comment block above a unit is what its authors wrote as its doc (C, Go, JavaScript without JSDoc).
+DOC_SYNTAX_ONLY = frozenset({"java", "kotlin", "rust", "csharp"})
+# go/ast's CommentGroup.Text drops directives (`//go:noinline`, `//line f:1`, `//export f`) from a doc.
+_GO_DIRECTIVE = re.compile(r"^//(line |extern |export |[a-z0-9]+:[a-z0-9])")
 
 
 def _is_doc(text: str, spec: LangSpec) -> bool:

@@ -1,0 +1,351 @@
+"""C and C++ specifics of the extractor: header language, names in declarators, macros tree-sitter misreads.
+
+tree-sitter parses C and C++ without a preprocessor, so every macro is a bare identifier to it. Real code
+is full of them (``ZSTDLIB_API size_t f(void)``, ``static void * CC name(...)``, ``int f() LOCKS_EXCLUDED(mu)
+{``, statement macros without a ``;``), and each leaves an ERROR node somewhere in a function. This module
+decides which of those functions are still read right:
+
+* an error inside the body costs nothing but the flag: the name, signature and doc are outside it;
+* an error in the header is tolerated when it holds nothing but identifiers (a macro word tree-sitter
+  could not place) and the name is still found in a function declarator;
+* anything else in the header (``int f(int x +)``) drops the function, never naming it wrongly.
+
+Dead code is skipped: ``#if 0`` (and ``#if false``) branches, keeping their ``#else``. Functions a macro
+makes (``TEST(Suite, Name) { ... }``: no return type and an ALL-CAPS "name") are not units, since their
+real name is not in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+from tree_sitter import Node, Parser, Tree
+
+# Node types that name a function in a declarator.
+_NAMES = frozenset(
+    {
+        "identifier",
+        "field_identifier",
+        "qualified_identifier",
+        "destructor_name",
+        "operator_name",
+        "template_function",
+        "template_method",
+        "operator_cast",
+    }
+)
+_WRAPPING = frozenset(
+    {"pointer_declarator", "reference_declarator", "parenthesized_declarator", "attributed_declarator"}
+)
+# Leaves an ERROR in a function's header may hold and still be a misplaced macro word.
+_WORDS = frozenset({"identifier", "type_identifier", "primitive_type", "field_identifier", "ERROR"})
+_KEYWORDS = frozenset(
+    "if else switch case while do for return sizeof alignof decltype typeof catch try throw new delete "
+    "static_assert defined goto".split()
+)
+_MACRO_NAME = re.compile(r"[A-Z][A-Z0-9_]*\Z")
+_NOT_WORD_SPACE = re.compile(r"\s*([^\w\s])\s*")
+_DEAD = frozenset({"0", "false", "0L", "0U"})
+
+# Headers are C unless they hold a construct C does not have. Anchored at the start of a line so that
+# prose in comments (``::BrotliDecoderState``) does not count.
+_CPP_HEADER = re.compile(
+    r"^[ \t]*(?:template\s*<|namespace\s+[\w:]*\s*\{|inline\s+namespace\s|using\s+(?:namespace\s|\w+\s*=)"
+    r"|class\s+(?:\w+\s+)*\w+\s*(?:final\s*)?(?::(?!:)|\{|$)|struct\s+(?:\w+\s+)*\w+\s*(?:final\s*)?:(?!:)"
+    r"|(?:public|private|protected)\s*:|extern\s+\"C\+\+\"|#\s*include\s*<[a-z_]+>|virtual\s)"
+    r"|\bstd::\w|\b\w+::~?\w+\s*\(",
+    re.MULTILINE,
+)
+# Comments and strings are blanked before that search; C headers often talk about C++ in them.
+_COMMENTS_AND_STRINGS = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"', re.DOTALL)
+_HEADER_SUFFIXES = frozenset({".h"})
+
+
+def language_for(path: str, text: str, default: str = "c") -> str:
+    """``c`` or ``cpp`` for a header (``.h``) by what it holds; other suffixes as the extension table says."""
+    suffix = PurePosixPath(path).suffix
+    if suffix not in _HEADER_SUFFIXES:
+        from crawlers.code.units import EXTENSIONS  # units imports this module: a late import breaks the cycle
+
+        return EXTENSIONS.get(suffix, default)
+    code = _COMMENTS_AND_STRINGS.sub(" ", text)
+    return "cpp" if _CPP_HEADER.search(code) else "c"
+
+
+def function_name(node: Node, src: bytes) -> tuple[str, str]:
+    """(name, owner class) of a function definition; ("", "") when it is not safely named.
+
+    The name sits inside the declarator (``char *name(void)``, ``int &get()``, ``void (*signal(int,
+    void (*)(int)))(int)``), qualified out of line (``ns::Ledger<T>::post`` -> owner ``Ledger``).
+    """
+    decl = node.child_by_field_name("declarator")
+    target = _declared_name(decl)
+    if target is None:
+        return "", ""
+    owner = ""
+    while target.type == "qualified_identifier":
+        scope = target.child_by_field_name("scope")
+        if scope is not None and not any(c.is_missing for c in target.children):  # `API_ Type f()`: no `::`
+            owner = _text(_base(scope), src)
+        inner = target.child_by_field_name("name")
+        if inner is None:
+            return "", ""
+        target = inner
+    if target.type in ("template_function", "template_method"):  # explicit specialisation: f<int>
+        target = target.child_by_field_name("name") or target
+    if target.type in ("operator_name", "operator_cast"):
+        return operator_spelling(_operator_text(target, src)), owner
+    if target.type not in ("identifier", "field_identifier", "destructor_name"):
+        return "", ""
+    name = _text(target, src)
+    if name in _KEYWORDS or (not owner and _made_by_macro(node, decl, name)):
+        return "", ""  # `switch (x) {` misread in a broken region is no function
+    return name, owner
+
+
+def operator_spelling(text: str) -> str:
+    """Spaces only between words: ``operator ==`` -> ``operator==``, ``operator char *`` -> ``operator char*``."""
+    return _NOT_WORD_SPACE.sub(r"\1", " ".join(text.split()))
+
+
+def _operator_text(target: Node, src: bytes) -> str:
+    if target.type == "operator_cast":  # `operator const Impl&() const`: the words before the parameters
+        return _before_parameters(_text(target, src))
+    return _text(target, src)
+
+
+def _before_parameters(text: str) -> str:
+    """Up to the first ``(`` outside ``<>``: ``operator Action<R(Args...)>() const`` -> ``operator Action<R(...)>``."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth = max(0, depth - 1)
+        elif ch == "(" and depth == 0:
+            return text[:i]
+    return text
+
+
+def _declared_name(decl: Node | None) -> Node | None:
+    """The name node of the function's own declarator (see ``_function_declarator``)."""
+    if decl is not None and _operator_cast(decl) is not None:
+        return decl  # `operator bool() const`, `Foo::operator bool() const`: the declarator is the name
+    fn = _function_declarator(decl)
+    if fn is None:
+        return None
+    params = fn.child_by_field_name("parameters")
+    before = params.prev_sibling if params is not None else None
+    if before is not None and before.type == "ERROR" and [c.type for c in before.children] == ["identifier"]:
+        # `XXH_PUBLIC_API XXH32_hash_t XXH32 (...)`: one macro word too many shifts the name into an ERROR
+        # right before the parameters; the identifier written there is the name.
+        return before.children[0]
+    return fn.child_by_field_name("declarator")
+
+
+def _function_declarator(decl: Node | None) -> Node | None:
+    """The innermost function declarator whose declarator is a name.
+
+    A function returning a function pointer nests function declarators (``void (*signal(int sig, void
+    (*func)(int)))(int)``); the function's own name is the one written right before its own parameters.
+    """
+    while decl is not None:
+        if decl.type == "function_declarator":
+            inner = decl.child_by_field_name("declarator")
+            if inner is not None and inner.type in _NAMES:
+                return decl
+            if inner is not None and inner.type == "function_declarator":
+                return None  # FN(Suffix)(int a): a macro pastes the name together
+            decl = inner
+        elif decl.type in _WRAPPING:
+            decl = decl.child_by_field_name("declarator") or next(
+                (c for c in decl.named_children if c.type not in ("type_qualifier", "ms_pointer_modifier")), None
+            )
+        else:
+            return None
+    return None
+
+
+def _operator_cast(node: Node | None) -> Node | None:
+    while node is not None and node.type == "qualified_identifier":
+        node = node.child_by_field_name("name")
+    return node if node is not None and node.type == "operator_cast" else None
+
+
+def _made_by_macro(node: Node, decl: Node | None, name: str) -> bool:
+    """``TEST(Suite, Name) {}``, ``PHP_FUNCTION(x) {}``: an ALL-CAPS call with a body and no return type."""
+    if node.child_by_field_name("type") is not None or not _MACRO_NAME.match(name):
+        return False
+    parent = node.parent
+    in_class = parent is not None and parent.type == "field_declaration_list"  # a constructor FOO() {}
+    return not in_class and decl is not None and decl.type == "function_declarator"
+
+
+def tolerable(node: Node, src: bytes) -> bool:
+    """A function definition with a syntax error that is still read right (see the module docstring)."""
+    body = node.child_by_field_name("body")
+    if body is None:
+        return False
+    for child in node.children:
+        if child.id == body.id or not (child.has_error or child.is_missing):
+            continue
+        if not _only_words(child):
+            return False
+    fn = _function_declarator(node.child_by_field_name("declarator"))
+    params = fn.child_by_field_name("parameters") if fn is not None else None
+    if params is not None and any(c.type in _STRAY or (c.has_error and c.type not in _TAIL) for c in _after(params)):
+        return False  # `MACRO(x)` then the next function's header read as one declarator
+    return bool(function_name(node, src)[0])
+
+
+# After a parameter list: qualifiers, noexcept, attributes, an annotation call; never a lone word.
+_STRAY = frozenset({"identifier", "type_identifier", "primitive_type", "ERROR"})
+# Parts after the parameters whose expressions the grammar may not read (`-> decltype(::ns::f(x), void())`)
+# without the name or the parameters being in doubt.
+_TAIL = frozenset({"trailing_return_type", "noexcept", "requires_clause", "throw_specifier"})
+
+
+def _after(node: Node) -> list[Node]:
+    out = []
+    sibling = node.next_named_sibling
+    while sibling is not None:
+        out.append(sibling)
+        sibling = sibling.next_named_sibling
+    return out
+
+
+def _only_words(node: Node) -> bool:
+    """Every ERROR below ``node`` holds only identifiers, and nothing is MISSING but a ``::`` (the C++ grammar
+    reads ``GTEST_API_ Cardinality AtLeast(int n)`` as ``GTEST_API_::Cardinality`` with the ``::`` missing)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.is_missing:
+            if n.type != "::":
+                return False
+            continue
+        if n.type == "ERROR":
+            if any(c.type not in _WORDS or (c.type == "ERROR" and not _only_words(c)) for c in n.children):
+                return False
+            continue
+        if n.has_error and n.type not in _TAIL:
+            stack.extend(n.children)
+    return True
+
+
+def live_children(node: Node) -> list[Node]:
+    """Named children, with ``#if 0`` branches replaced by their ``#else``/``#elif`` (if any), and a
+    function a macro makes (``TEST(Suite, Name) {...}``) by its body, which may hold local classes."""
+    children = node.named_children
+    if not any(c.type == "preproc_if" or (c.type == "function_definition" and _typeless(c)) for c in children):
+        return children
+    out = []
+    for child in children:
+        while child is not None and child.type in ("preproc_if", "preproc_elif") and _dead(child):
+            child = child.child_by_field_name("alternative")
+        if child is not None and child.type == "function_definition" and _typeless(child) and _macro_made(child):
+            child = child.child_by_field_name("body")
+        if child is not None:
+            out.append(child)
+    return out
+
+
+def _typeless(node: Node) -> bool:
+    return node.child_by_field_name("type") is None
+
+
+def _macro_made(node: Node) -> bool:
+    decl = node.child_by_field_name("declarator")
+    inner = decl.child_by_field_name("declarator") if decl is not None else None
+    if inner is None or node.child_by_field_name("body") is None:
+        return False
+    return inner.type == "identifier" and _made_by_macro(node, decl, (inner.text or b"").decode())
+
+
+# Macro words the grammar misreads, each blanked (same length, so every offset stays) where the parse broke:
+# * an annotation after a parameter list (``int f() LOCKS_EXCLUDED(mu) {``, ``~Lock() UNLOCK_FUNCTION() {``,
+#   ``explicit Lock(Mutex* mu) EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) {``), read as a function of its own;
+# * a macro call on a line of its own (``BINARY_OP(IsEq, ==)`` in a class body, ``NAMESPACE_BEGIN`` or
+#   ``DEFINE_DEFAULT(unsigned char, '\\0');`` at file scope), which runs into the next declaration or reads
+#   as a broken one;
+# * an export or attribute macro between ``class`` and the name (``class SCOPED_LOCKABLE MutexLock {``).
+#   Never valid C++ otherwise, and the parse breaks far from it, so it is blanked wherever the file has errors.
+_ARGS = rb"\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
+_MACRO = rb"[A-Z][A-Z0-9_]{2,}\b"
+_AFTER_PARAMS = re.compile(
+    rb"\)(?:\s|const\b|noexcept\b|override\b|final\b|volatile\b|&)*\b(?P<mask>%s(?:\s*%s)?)"
+    rb"(?=\s*(?:\{|:(?!:)|;|=|->|const\b|override\b|final\b|noexcept\b|try\b|%s))" % (_MACRO, _ARGS, _MACRO)
+)
+_OWN_LINE = re.compile(
+    rb"^[ \t]*(?P<mask>(?:%s[ \t]+)*%s(?:[ \t]*%s)?)[ \t]*;?[ \t]*(?://[^\n]*)?$(?!\s*(?:[{:;,)=.?&|+\-*<>\[]|/(?![/*])))"
+    % (_MACRO, _MACRO, _ARGS),
+    re.M,
+)
+_CLASS_MACRO = re.compile(
+    rb"\b(?:class|struct|union)\s+(?P<mask>(?:%s(?:\s*%s)?\s+)+)(?=[A-Za-z_]\w*\s*(?:final\b\s*)?(?:[:{]|$))"
+    % (_MACRO, _ARGS),
+    re.M,
+)
+_MISREAD = ((_AFTER_PARAMS, True), (_OWN_LINE, True), (_CLASS_MACRO, False))  # (pattern, only next to an error)
+_MAX_REPAIRS = 3
+
+
+def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
+    """A tree of the same byte offsets with misread macro words blanked, if that loses less to errors."""
+    for _ in range(_MAX_REPAIRS):
+        root = tree.root_node
+        masked = bytearray(source)
+        changed = False
+        for pattern, near_error in _MISREAD:
+            for m in pattern.finditer(source):
+                # The parse may break only on the next line (`NAMESPACE_BEGIN` then `namespace detail {`).
+                rest = source[m.end() : m.end() + 400]
+                start = len(rest) - len(rest.lstrip())
+                after = m.end() + (rest.find(b"\n", start) if b"\n" in rest[start:] else len(rest))
+                if not near_error or _error_within(root, m.start(), after):
+                    masked[m.start("mask") : m.end("mask")] = re.sub(rb"[^\n]", b" ", m.group("mask"))
+                    changed = True
+        if not changed:
+            break
+        better = parser.parse(bytes(masked))
+        if _error_bytes(better.root_node) >= _error_bytes(root):
+            break
+        source, tree = bytes(masked), better
+    return tree
+
+
+def _error_bytes(node: Node) -> int:
+    """Bytes under ERROR nodes, plus one per MISSING node: how much of the file the parser lost."""
+    if node.type == "ERROR" or node.is_missing:
+        return max(node.end_byte - node.start_byte, 1)
+    return sum(_error_bytes(child) for child in node.children if child.has_error or child.is_missing)
+
+
+def _error_within(node: Node, lo: int, hi: int) -> bool:
+    """Whether an ERROR or MISSING node overlaps bytes ``lo..hi``."""
+    if node.type == "ERROR" or node.is_missing:
+        return True
+    return any(
+        _error_within(child, lo, hi)
+        for child in node.children
+        if (child.has_error or child.is_missing) and child.start_byte <= hi and child.end_byte >= lo
+    )
+
+
+def _dead(node: Node) -> bool:
+    condition = node.child_by_field_name("condition")
+    return condition is not None and condition.text is not None and condition.text.decode().strip() in _DEAD
+
+
+def _base(node: Node) -> Node:
+    while node.named_child_count:
+        inner = node.child_by_field_name("name") or node.child_by_field_name("type")
+        if inner is None:
+            break
+        node = inner
+    return node
+
+
+def _text(node: Node, src: bytes) -> str:
+    return src[node.start_byte : node.end_byte].decode("utf-8", "replace")

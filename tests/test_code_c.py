@@ -1,0 +1,178 @@
+"""C and C++ patterns tree-sitter misreads without a preprocessor (crawlers/code/lang_c.py), one source each."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from crawlers.code.extract import extract_repos
+from crawlers.code.filters import FilterConfig
+from crawlers.code.lang_c import language_for
+from crawlers.code.units import extract_units
+
+
+def names(source: str, language: str = "c") -> dict[str, tuple[int, bool]]:
+    """qualified name -> (start line, has_error) of the functions and methods."""
+    return {
+        u.qualified_name: (u.start_line, u.has_error)
+        for u in extract_units(source.encode(), language)
+        if u.kind in ("function", "method")
+    }
+
+
+@pytest.mark.parametrize(
+    ("source", "language", "expected"),
+    [
+        # export and calling-convention macros before the name
+        ("ZSTDLIB_API size_t ZSTD_compress(void) { return 0; }", "c", "ZSTD_compress"),
+        ("static void * CC name(int a) { return 0; }", "c", "name"),
+        ("static BROTLI_INLINE void Save(int a) { return; }", "c", "Save"),
+        ("API(int) foo(int a) { return a; }", "c", "foo"),
+        ("XXH_PUBLIC_API XXH32_hash_t XXH32 (const void* p, size_t n)\n{ return 0; }", "c", "XXH32"),
+        ("GTEST_API_ Cardinality AtLeast(int n) { return Between(n, 1); }", "cpp", "AtLeast"),
+        # annotation macros after the parameter list
+        ("int f(int n) LOCKS_EXCLUDED(mu) { return n; }", "c", "f"),
+        ("int f(int n) LOCKS_EXCLUDED(mu) { return n; }", "cpp", "f"),
+        # a function returning a function pointer is named by its own declarator
+        ("void (*signal(int sig, void (*func)(int)))(int) { return 0; }", "c", "signal"),
+    ],
+)
+def test_macro_words_around_the_name(source, language, expected):
+    assert list(names(source, language)) == [expected]
+
+
+def test_annotations_on_constructors_and_macros_in_a_class_body():
+    source = """\
+class SCOPED_LOCKABLE MutexLock {
+ public:
+  explicit MutexLock(Mutex *mu) EXCLUSIVE_LOCK_FUNCTION(mu)
+      : mu_(mu)  {
+    mu_->Lock();
+  }
+  ~MutexLock() UNLOCK_FUNCTION() { mu_->Unlock(); }
+  BINARY_OP(IsEq, ==)
+  BINARY_OP(IsLt, <)
+  template <class V>
+  MutexLock& operator<<(const V& value) { return *this; }
+};
+"""
+    assert set(names(source, "cpp")) == {"MutexLock.MutexLock", "MutexLock.~MutexLock", "MutexLock.operator<<"}
+
+
+def test_statement_macros_keep_the_function_and_flag_it():
+    source = "int good(void) {\n  FOREACH(x) { use(x) }\n  return 1;\n}\nint after(void) { return 2; }\n"
+    got = names(source)
+    assert got["good"] == (1, True) and got["after"] == (5, False)
+
+
+def test_a_broken_header_is_never_named_wrongly():
+    assert "broken" not in names("int broken(int x +) { return x; }\nint ok(void) { return 1; }\n")
+    assert "ok" in names("int broken(int x +) { return x; }\nint ok(void) { return 1; }\n")
+
+
+def test_a_macro_that_expands_to_a_function_does_not_swallow_the_next_one():
+    source = """\
+XXH_FORCE_INLINE XXH_TARGET_AVX512 XXH3_ACCUMULATE_TEMPLATE(avx512)
+
+XXH_FORCE_INLINE XXH_TARGET_AVX512 void
+XXH3_scrambleAcc_avx512(void* acc, const void* secret)
+{ return; }
+"""
+    assert list(names(source)) == ["XXH3_scrambleAcc_avx512"]
+
+
+def test_functions_made_by_macros_are_not_units_but_their_local_classes_are():
+    source = """\
+TEST(DBTest, Comparator) {
+  class NewComparator : public Comparator {
+   public:
+    virtual const char* Name() const { return "x"; }
+  };
+}
+static size_t FN(HashTypeLength)(void) { return 4; }
+"""
+    assert set(names(source, "cpp")) == {"NewComparator.Name"}
+
+
+def test_if_zero_is_dead_code_and_its_else_is_not():
+    source = """\
+#if 0
+int dead(void) { return 0; }
+#else
+int alive(void) { return 1; }
+#endif
+#if 0
+int dead_too(void) { return 0; }
+#elif defined(X)
+int maybe(void) { return 1; }
+#endif
+#ifdef _WIN32
+int windows(void) { return 1; }
+#endif
+"""
+    assert set(names(source)) == {"alive", "maybe", "windows"}
+
+
+def test_out_of_class_definitions_are_named_by_their_class():
+    source = """\
+void Ledger::post() {}
+template <typename T> inline T* ns::Box<T>::get() noexcept { return 0; }
+Ledger::~Ledger() {}
+Ledger::operator bool() const { return true; }
+Ledger::operator const char*() const { return ""; }
+bool operator == (const A& a, const A& b) { return true; }
+template <class F> Holder::operator Action<R(F)>() const { return {}; }
+"""
+    assert set(names(source, "cpp")) == {
+        "Ledger.post",
+        "Box.get",
+        "Ledger.~Ledger",
+        "Ledger.operator bool",
+        "Ledger.operator const char*",
+        "operator==",
+        "Holder.operator Action<R(F)>",
+    }
+
+
+def test_doxygen_bang_comments_lose_their_marker():
+    source = "/*! Adds one. */\nint inc(int x) { return x + 1; }\n"
+    assert [u.docstring for u in extract_units(source.encode(), "c")] == ["Adds one."]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("#pragma once\nnamespace fin {\nint f();\n}\n", "cpp"),
+        ("template <typename T>\nT id(T x) { return x; }\n", "cpp"),
+        ("class SCOPED_LOCKABLE MutexLock {\n};\n", "cpp"),
+        ("struct Derived : public Base {};\n", "cpp"),
+        ("#include <string>\nint f(std::string s);\n", "cpp"),
+        ("/* Frees ::BrotliState (C++ words in a comment). */\nstruct ledger { int total; };\n", "c"),
+        ('#ifdef __cplusplus\nextern "C" {\n#endif\nint f(void);\n', "c"),
+        ("#include <stdint.h>\nstatic inline int f(int class_) { return class_; }\n", "c"),
+    ],
+)
+def test_header_language_by_content(text, language):
+    assert language_for("include/x.h", text) == language
+    assert language_for("src/x.c", text) == "c" and language_for("src/x.hpp", text) == "cpp"
+
+
+def test_cpp_header_units_and_error_count_in_a_repository(tmp_path):
+    import subprocess
+
+    (tmp_path / "ledger.h").write_text(
+        "namespace fin {\nclass Ledger {\n public:\n  /// Posts.\n  void post(long c) { total_ += c; }\n"
+        " private:\n  long total_;\n};\n}  // namespace fin\n"
+    )
+    (tmp_path / "util.c").write_text("int good(void) {\n  FOREACH(x) { use(x) }\n  return 1;\n}\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], check=True)
+    stats: Counter = Counter()
+    units = extract_repos([str(tmp_path)], stats, FilterConfig.off(), 1)
+    rows = {r.qualified_name: r for r in units.itertuples()}
+    assert rows["Ledger.post"].language == "cpp" and rows["Ledger.post"].docstring == "Posts."
+    assert rows["good"].language == "c"
+    assert stats["units/with_parse_errors"] == 1
