@@ -2,9 +2,12 @@
 
 Projects are real C and C++ sources, pinned to exact versions and fetched once into ``out/code_truth/c``
 with the registries' own clients (``pip download`` of an sdist, ``npm pack``, ``apt-get download``), tests
-and examples included. The development sets (marked ``dev``: Brotli and xxHash for C, LevelDB, GoogleTest and
-nlohmann/json for C++) were looked at while fixing the extractor; the others are held out and only read as
-aggregate scores. ``projects(small=True)`` gives a part of one development set per language for `make test`.
+and examples included. The development sets (marked ``dev``: Brotli, xxHash and the tree-sitter runtime for C;
+LevelDB, GoogleTest, nlohmann/json, node-addon-api and pybind11 for C++) were looked at while fixing the
+extractor; the others are held out and only read as aggregate scores. The tree-sitter runtime, node-addon-api
+and pybind11 were held out until the first held-out round was spent, then made development sets; CLI11 and
+cereal (C++) and psutil (C) were added then as new held-out projects, never looked at example by example.
+``projects(small=True)`` gives a part of one development set per language for `make test`.
 
 Truth is libclang (PyPI ``libclang``, pinned in requirements-dev.txt). Each file is parsed on its own:
 ``.c`` as C (``-x c -std=gnu11``), ``.cc``/``.cpp``/``.hpp``/... as C++ (``-x c++ -std=c++17``), and a
@@ -78,13 +81,21 @@ SOURCES = (
     _Source("cpp", "nlohmann-json", "debian", "nlohmann-json3-dev=3.11.2-2", "usr/include",
             "JSON for Modern C++, header-only templates with /// docs", dev=True),
     _Source("c", "libuv", "pypi", "uvloop==0.21.0", "vendor/libuv", "libuv event loop library with its test suite"),
-    _Source("c", "tree-sitter", "npm", "tree-sitter@0.21.1", "vendor/tree-sitter/lib", "tree-sitter runtime library"),
+    _Source("c", "tree-sitter", "npm", "tree-sitter@0.21.1", "vendor/tree-sitter/lib", "tree-sitter runtime library",
+            dev=True),
     _Source("c", "zstd", "pypi", "zstandard==0.23.0", ".", "zstd single-file library and the python-zstandard C code"),
     _Source("c", "sqlite", "npm", "better-sqlite3@11.7.0", "deps", "SQLite amalgamation and a test extension"),
     _Source("cpp", "re2", "npm", "re2@1.21.4", "vendor/re2", "RE2 regular expression library with its tests"),
-    _Source("cpp", "node-addon-api", "npm", "node-addon-api@8.3.0", ".", "Node-API C++ wrapper, header-only"),
-    _Source("cpp", "pybind11", "pypi", "pybind11==2.13.6", "pybind11/include", "pybind11 header-only binding library"),
+    _Source("cpp", "node-addon-api", "npm", "node-addon-api@8.3.0", ".", "Node-API C++ wrapper, header-only",
+            dev=True),
+    _Source("cpp", "pybind11", "pypi", "pybind11==2.13.6", "pybind11/include", "pybind11 header-only binding library",
+            dev=True),
     _Source("cpp", "greenlet", "pypi", "greenlet==3.1.1", "src/greenlet", "greenlet C++ core, switch code, tests"),
+    _Source("c", "psutil", "pypi", "psutil==6.1.0", "psutil", "psutil's C extension, one folder per platform"),
+    _Source("cpp", "cli11", "debian", "libcli11-dev=2.1.2+ds-1", "usr/include/CLI",
+            "CLI11 command line parser, header-only"),
+    _Source("cpp", "cereal", "debian", "libcereal-dev=1.3.2+dfsg-4", "usr",
+            "cereal serialization library, header-only templates, with its unit tests"),
 )  # fmt: skip
 # Parts of development projects that `make test` checks in seconds (small=True; left out of the full run).
 SMALL = (
@@ -415,9 +426,13 @@ def _item(cursor, data: bytes) -> tuple[tuple[str, int], str | None] | None:
         doc = None  # a `//////////` rule line is no documentation
     if doc is not None:
         doc = doc if doc.lstrip().startswith(_DOC_START) and _directly_above(doc, data, extent.start.offset) else None
+    if doc is not None:
+        # A banner's rule line (`******/` closing `/****** Name`) is decoration; drop it as the extractor does.
+        doc = _RULE_LINE.sub("*/", doc)
     return (normalise_name(name), cursor.location.line), doc
 
 
+_RULE_LINE = re.compile(r"^[ \t]*\*+/[ \t]*\Z", re.M)
 _TRAILING_MACROS = re.compile(r"(?:\s+[A-Z][A-Z0-9_]*(?:\([^()]*\))?)+\s*$")
 
 

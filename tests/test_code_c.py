@@ -176,3 +176,35 @@ def test_cpp_header_units_and_error_count_in_a_repository(tmp_path):
     assert rows["Ledger.post"].language == "cpp" and rows["Ledger.post"].docstring == "Posts."
     assert rows["good"].language == "c"
     assert stats["units/with_parse_errors"] == 1
+
+
+def test_conversion_operator_misread_as_a_return_type():
+    # The grammar reads `Env::operator` as the return type and `napi_env()` as the declarator.
+    src = "inline Env::operator napi_env() const {\n  return env_;\n}\n"
+    assert names(src, "cpp") == {"Env.operator napi_env": (1, False)}
+
+
+def test_namespace_opened_and_closed_only_under_a_condition():
+    src = (
+        "namespace Napi {\n#ifdef CUSTOM\nnamespace CUSTOM {\n#endif\n\n"
+        "inline int Env::Global() const {\n  return 1;\n}\n\n"
+        "int Free(int a) {\n  return a;\n}\n\n"
+        "#ifdef CUSTOM\n}  // namespace CUSTOM\n#endif\n}  // namespace Napi\n"
+    )
+    assert names(src, "cpp") == {"Env.Global": (6, False), "Free": (10, False)}
+
+
+def test_function_header_written_once_per_branch():
+    src = (
+        "template <typename Callable>\n#ifdef ALL\ninline int Wrap(int env, Callable c) {\n#else\n"
+        "inline int Wrap(int, Callable c) {\n#endif\n  return c();\n}\n\nint after(int a) {\n  return a;\n}\n"
+    )
+    found = names(src, "cpp")
+    assert found["after"] == (10, False)
+    assert [k for k in found if k.endswith("Wrap")] and found[[k for k in found if k.endswith("Wrap")][0]][0] in (1, 3)
+
+
+def test_banner_rule_line_is_not_doc_text():
+    src = "/******************\n * CaptureListPool\n ******************/\n\nstatic int pool_new(void) { return 0; }\n"
+    (unit,) = [u for u in extract_units(src.encode(), "c") if u.kind == "function"]
+    assert unit.docstring == "CaptureListPool"

@@ -80,6 +80,9 @@ def function_name(node: Node, src: bytes) -> tuple[str, str]:
     void (*)(int)))(int)``), qualified out of line (``ns::Ledger<T>::post`` -> owner ``Ledger``).
     """
     decl = node.child_by_field_name("declarator")
+    misread = _misread_conversion(node, decl, src)
+    if misread is not None:
+        return misread
     target = _declared_name(decl)
     if target is None:
         return "", ""
@@ -102,6 +105,23 @@ def function_name(node: Node, src: bytes) -> tuple[str, str]:
     if name in _KEYWORDS or (not owner and _made_by_macro(node, decl, name)):
         return "", ""  # `switch (x) {` misread in a broken region is no function
     return name, owner
+
+
+def _misread_conversion(node: Node, decl: Node | None, src: bytes) -> tuple[str, str] | None:
+    """``inline Env::operator napi_env() const {``: the grammar reads ``Env::operator`` as the return type and
+    ``napi_env()`` as the declarator; that is the conversion ``operator napi_env`` of ``Env``."""
+    kind = node.child_by_field_name("type")
+    if kind is None or decl is None or decl.type != "function_declarator":
+        return None
+    word = kind.child_by_field_name("name") if kind.type == "qualified_identifier" else kind
+    if word is None or word.type != "type_identifier" or _text(word, src) != "operator":
+        return None
+    inner = decl.child_by_field_name("declarator")
+    if inner is None or inner.type not in ("identifier", "type_identifier"):
+        return None
+    scope = kind.child_by_field_name("scope") if kind.type == "qualified_identifier" else None
+    owner = _text(_base(scope), src) if scope is not None else ""
+    return operator_spelling(f"operator {_text(inner, src)}"), owner
 
 
 def operator_spelling(text: str) -> str:
@@ -287,7 +307,31 @@ _CLASS_MACRO = re.compile(
     % (_MACRO, _ARGS),
     re.M,
 )
-_MISREAD = ((_AFTER_PARAMS, True), (_OWN_LINE, True), (_CLASS_MACRO, False))  # (pattern, only next to an error)
+# * a brace opened or closed only under a condition (``#ifdef NAPI_CPP_CUSTOM_NAMESPACE`` / ``namespace
+#   NAPI_CPP_CUSTOM_NAMESPACE {`` / ``#endif``, and its ``}`` in another such block at the end): tree-sitter
+#   reads both branches, so the braces do not pair and the whole file becomes one ERROR.
+_COND_OPEN = re.compile(
+    rb"^[ \t]*(?P<mask>namespace\b[^\n{};]*\{)[ \t]*(?://[^\n]*)?\n(?:[ \t]*\n)*[ \t]*#[ \t]*endif\b", re.M
+)
+_COND_CLOSE = re.compile(
+    rb"^[ \t]*#[ \t]*if[^\n]*\n[ \t]*(?P<mask>\})[ \t]*(?://[^\n]*)?\n[ \t]*#[ \t]*endif\b", re.M
+)
+# * a function header written twice, once per branch (``#ifdef X`` / ``f(napi_env env, ...) {`` / ``#else`` /
+#   ``f(napi_env, ...) {`` / ``#endif``): the second one, which opens a second brace, is blanked.
+#   The directives go too (the function's body runs on past the ``#endif``, which the grammar cannot nest).
+_ALT_HEADER = re.compile(
+    rb"^(?P<mask>[ \t]*#[ \t]*if[^\n]*)\n[^#\n][^\n]*\{[ \t]*\n"
+    rb"(?P<mask2>[ \t]*#[ \t]*else\b[^\n]*\n[^#\n][^\n]*\{[ \t]*\n[ \t]*#[ \t]*endif\b[^\n]*)",
+    re.M,
+)
+_MISREAD = (
+    (_ALT_HEADER, True),
+    (_AFTER_PARAMS, True),
+    (_OWN_LINE, True),
+    (_CLASS_MACRO, False),
+    (_COND_OPEN, True),
+    (_COND_CLOSE, True),
+)  # (pattern, only next to an error)
 _MAX_REPAIRS = 3
 
 
@@ -298,13 +342,16 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
         masked = bytearray(source)
         changed = False
         for pattern, near_error in _MISREAD:
+            if near_error and not root.has_error:
+                continue  # no error for it to be next to: scanning the file for it was a third of the time
             for m in pattern.finditer(source):
                 # The parse may break only on the next line (`NAMESPACE_BEGIN` then `namespace detail {`).
                 rest = source[m.end() : m.end() + 400]
                 start = len(rest) - len(rest.lstrip())
                 after = m.end() + (rest.find(b"\n", start) if b"\n" in rest[start:] else len(rest))
                 if not near_error or _error_within(root, m.start(), after):
-                    masked[m.start("mask") : m.end("mask")] = re.sub(rb"[^\n]", b" ", m.group("mask"))
+                    for group in ("mask", "mask2") if "mask2" in pattern.groupindex else ("mask",):
+                        masked[m.start(group) : m.end(group)] = re.sub(rb"[^\n]", b" ", m.group(group))
                     changed = True
         if not changed:
             break

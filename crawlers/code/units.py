@@ -569,7 +569,10 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
         line = line.rstrip()
         if line.endswith("*/"):
             line = line[:-2]
-        cleaned.append(_COMMENT_MARKERS.sub("", line, count=1).rstrip())
+        line = _COMMENT_MARKERS.sub("", line, count=1).rstrip()
+        if spec.name in ("c", "cpp") and line.strip("*") == "":
+            line = ""  # a `/****** Name ******/` banner's rule line is decoration, not doc text
+        cleaned.append(line)
     return "\n".join(cleaned).strip()
 
 
