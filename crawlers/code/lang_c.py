@@ -313,9 +313,7 @@ _CLASS_MACRO = re.compile(
 _COND_OPEN = re.compile(
     rb"^[ \t]*(?P<mask>namespace\b[^\n{};]*\{)[ \t]*(?://[^\n]*)?\n(?:[ \t]*\n)*[ \t]*#[ \t]*endif\b", re.M
 )
-_COND_CLOSE = re.compile(
-    rb"^[ \t]*#[ \t]*if[^\n]*\n[ \t]*(?P<mask>\})[ \t]*(?://[^\n]*)?\n[ \t]*#[ \t]*endif\b", re.M
-)
+_COND_CLOSE = re.compile(rb"^[ \t]*#[ \t]*if[^\n]*\n[ \t]*(?P<mask>\})[ \t]*(?://[^\n]*)?\n[ \t]*#[ \t]*endif\b", re.M)
 # * a function header written twice, once per branch (``#ifdef X`` / ``f(napi_env env, ...) {`` / ``#else`` /
 #   ``f(napi_env, ...) {`` / ``#endif``): the second one, which opens a second brace, is blanked.
 #   The directives go too (the function's body runs on past the ``#endif``, which the grammar cannot nest).
