@@ -17,6 +17,8 @@ real name is not in the text.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from pathlib import PurePosixPath
 
@@ -339,6 +341,7 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
         root = tree.root_node
         masked = bytearray(source)
         changed = False
+        starts, ends = _error_spans(root)
         for pattern, near_error in _MISREAD:
             if near_error and not root.has_error:
                 continue  # no error for it to be next to: scanning the file for it was a third of the time
@@ -347,7 +350,7 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
                 rest = source[m.end() : m.end() + 400]
                 start = len(rest) - len(rest.lstrip())
                 after = m.end() + (rest.find(b"\n", start) if b"\n" in rest[start:] else len(rest))
-                if not near_error or _error_within(root, m.start(), after):
+                if not near_error or _overlaps(starts, ends, m.start(), after):
                     for group in ("mask", "mask2") if "mask2" in pattern.groupindex else ("mask",):
                         masked[m.start(group) : m.end(group)] = re.sub(rb"[^\n]", b" ", m.group(group))
                     changed = True
@@ -367,15 +370,27 @@ def _error_bytes(node: Node) -> int:
     return sum(_error_bytes(child) for child in node.children if child.has_error or child.is_missing)
 
 
-def _error_within(node: Node, lo: int, hi: int) -> bool:
+def _error_spans(root: Node) -> tuple[list[int], list[int]]:
+    """Starts (sorted) of the outermost ERROR and MISSING nodes, and the running maximum of their ends.
+
+    A match is checked against these with a bisection: searching the tree from the root for every match
+    was a fifth of the extraction time on headers with many macro candidates.
+    """
+    spans, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            spans.append((node.start_byte, node.end_byte))
+            continue
+        stack.extend(c for c in node.children if c.has_error or c.is_missing)
+    spans.sort()
+    return [s for s, _ in spans], list(itertools.accumulate((e for _, e in spans), max))
+
+
+def _overlaps(starts: list[int], ends: list[int], lo: int, hi: int) -> bool:
     """Whether an ERROR or MISSING node overlaps bytes ``lo..hi``."""
-    if node.type == "ERROR" or node.is_missing:
-        return True
-    return any(
-        _error_within(child, lo, hi)
-        for child in node.children
-        if (child.has_error or child.is_missing) and child.start_byte <= hi and child.end_byte >= lo
-    )
+    i = bisect.bisect_right(starts, hi)  # the spans that start at or before hi
+    return i > 0 and ends[i - 1] >= lo
 
 
 def _dead(node: Node) -> bool:
