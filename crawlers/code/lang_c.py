@@ -340,7 +340,7 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
     for _ in range(_MAX_REPAIRS):
         root = tree.root_node
         masked = bytearray(source)
-        changed = False
+        edits: list[tuple[int, int]] = []
         starts, ends = _error_spans(root)
         for pattern, near_error in _MISREAD:
             if near_error and not root.has_error:
@@ -353,10 +353,17 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
                 if not near_error or _overlaps(starts, ends, m.start(), after):
                     for group in ("mask", "mask2") if "mask2" in pattern.groupindex else ("mask",):
                         masked[m.start(group) : m.end(group)] = re.sub(rb"[^\n]", b" ", m.group(group))
-                    changed = True
-        if not changed:
+                        edits.append((m.start(group), m.end(group)))
+        if not edits:
             break
-        better = parser.parse(bytes(masked))
+        # Parsed again incrementally: the blanks keep every length and newline, so the old tree, told where
+        # the text changed, lets tree-sitter reuse the rest (a full parse of sqlite3.c per repair was most
+        # of its extraction time).
+        newlines = [m.start() for m in re.finditer(b"\n", source)]
+        old = tree.copy()
+        for lo, hi in edits:
+            old.edit(lo, hi, hi, _point(newlines, lo), _point(newlines, hi), _point(newlines, hi))
+        better = parser.parse(bytes(masked), old)
         if _error_bytes(better.root_node) >= _error_bytes(root):
             break
         source, tree = bytes(masked), better
@@ -368,6 +375,12 @@ def _error_bytes(node: Node) -> int:
     if node.type == "ERROR" or node.is_missing:
         return max(node.end_byte - node.start_byte, 1)
     return sum(_error_bytes(child) for child in node.children if child.has_error or child.is_missing)
+
+
+def _point(newlines: list[int], at: int) -> tuple[int, int]:
+    """(row, column) of byte ``at``, from the sorted offsets of the text's newlines."""
+    row = bisect.bisect_left(newlines, at)
+    return row, at - (newlines[row - 1] + 1 if row else 0)
 
 
 def _error_spans(root: Node) -> tuple[list[int], list[int]]:
