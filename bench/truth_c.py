@@ -437,7 +437,11 @@ _TRAILING_MACROS = re.compile(r"(?:\s+[A-Z][A-Z0-9_]*(?:\([^()]*\))?)+\s*$")
 
 
 def _before_parameters(text: str) -> str:
-    """The text up to the first ``(`` outside ``<>``: ``operator Action<R(Args...)>() const``."""
+    """The text up to the first ``(`` outside ``<>``: ``operator Action<R(Args...)>() const``.
+
+    The extractor has the same helper (lang_c); the truth keeps its own so that it never leans on the code
+    it measures.
+    """
     depth = 0
     for i, ch in enumerate(text):
         if ch == "<":

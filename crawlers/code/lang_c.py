@@ -24,6 +24,11 @@ from pathlib import PurePosixPath
 
 from tree_sitter import Node, Parser, Tree
 
+from crawlers.code.nodes import base as _base
+from crawlers.code.nodes import error_bytes as _error_bytes
+from crawlers.code.nodes import reparse
+from crawlers.code.nodes import text as _text
+
 # Node types that name a function in a declarator.
 _NAMES = frozenset(
     {
@@ -339,8 +344,7 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
     """A tree of the same byte offsets with misread macro words blanked, if that loses less to errors."""
     for _ in range(_MAX_REPAIRS):
         root = tree.root_node
-        masked = bytearray(source)
-        edits: list[tuple[int, int]] = []
+        edits: dict[int, bytes] = {}  # offset -> same-length blanks
         starts, ends = _error_spans(root)
         for pattern, near_error in _MISREAD:
             if near_error and not root.has_error:
@@ -352,35 +356,14 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
                 after = m.end() + (rest.find(b"\n", start) if b"\n" in rest[start:] else len(rest))
                 if not near_error or _overlaps(starts, ends, m.start(), after):
                     for group in ("mask", "mask2") if "mask2" in pattern.groupindex else ("mask",):
-                        masked[m.start(group) : m.end(group)] = re.sub(rb"[^\n]", b" ", m.group(group))
-                        edits.append((m.start(group), m.end(group)))
+                        edits[m.start(group)] = re.sub(rb"[^\n]", b" ", m.group(group))
         if not edits:
             break
-        # Parsed again incrementally: the blanks keep every length and newline, so the old tree, told where
-        # the text changed, lets tree-sitter reuse the rest (a full parse of sqlite3.c per repair was most
-        # of its extraction time).
-        newlines = [m.start() for m in re.finditer(b"\n", source)]
-        old = tree.copy()
-        for lo, hi in edits:
-            old.edit(lo, hi, hi, _point(newlines, lo), _point(newlines, hi), _point(newlines, hi))
-        better = parser.parse(bytes(masked), old)
+        masked, better = reparse(parser, source, tree, sorted(edits.items()))
         if _error_bytes(better.root_node) >= _error_bytes(root):
             break
-        source, tree = bytes(masked), better
+        source, tree = masked, better
     return tree
-
-
-def _error_bytes(node: Node) -> int:
-    """Bytes under ERROR nodes, plus one per MISSING node: how much of the file the parser lost."""
-    if node.type == "ERROR" or node.is_missing:
-        return max(node.end_byte - node.start_byte, 1)
-    return sum(_error_bytes(child) for child in node.children if child.has_error or child.is_missing)
-
-
-def _point(newlines: list[int], at: int) -> tuple[int, int]:
-    """(row, column) of byte ``at``, from the sorted offsets of the text's newlines."""
-    row = bisect.bisect_left(newlines, at)
-    return row, at - (newlines[row - 1] + 1 if row else 0)
 
 
 def _error_spans(root: Node) -> tuple[list[int], list[int]]:
@@ -409,16 +392,3 @@ def _overlaps(starts: list[int], ends: list[int], lo: int, hi: int) -> bool:
 def _dead(node: Node) -> bool:
     condition = node.child_by_field_name("condition")
     return condition is not None and condition.text is not None and condition.text.decode().strip() in _DEAD
-
-
-def _base(node: Node) -> Node:
-    while node.named_child_count:
-        inner = node.child_by_field_name("name") or node.child_by_field_name("type")
-        if inner is None:
-            break
-        node = inner
-    return node
-
-
-def _text(node: Node, src: bytes) -> str:
-    return src[node.start_byte : node.end_byte].decode("utf-8", "replace")

@@ -24,7 +24,10 @@ import re
 
 from tree_sitter import Node, Parser, Tree
 
-FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
+from crawlers.code.nodes import FUNCTION_VALUES, reparse
+from crawlers.code.nodes import error_bytes as _error_bytes
+from crawlers.code.nodes import text as _text
+
 # Values whose members are qualified by the name the value is assigned to.
 SCOPE_VALUES = frozenset({"object"})
 # Nodes that name the value they hold: `const f = ...`, `k: ...`, class fields, `a.b = ...`.
@@ -39,10 +42,6 @@ _SILENT_OWNERS = frozenset({"prototype", "this"})
 _IDENTIFIERS = frozenset(
     {"identifier", "property_identifier", "private_property_identifier", "shorthand_property_identifier"}
 )
-
-
-def _text(node: Node, src: bytes) -> str:
-    return src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
 
 def property_name(node: Node | None, src: bytes) -> str:
@@ -167,13 +166,6 @@ _MAX_REPAIRS = 3
 _MAX_TYPE_ARGS = 2000  # bytes scanned back for the `<` that opens a tag's type arguments
 
 
-def _error_bytes(node: Node) -> int:
-    """Bytes under ERROR nodes, plus one per MISSING node: how much of the file the parser lost."""
-    if node.type == "ERROR" or node.is_missing:
-        return max(node.end_byte - node.start_byte, 1)
-    return sum(_error_bytes(child) for child in node.children if child.has_error or child.is_missing)
-
-
 def _error_spans(node: Node) -> list[tuple[int, int]]:
     """Byte spans of the outermost ERROR and MISSING nodes, in order."""
     if node.type == "ERROR" or node.is_missing:
@@ -247,25 +239,6 @@ def _edits(text: bytes, tree: Tree) -> list[tuple[int, bytes]]:
     return edits
 
 
-def _point(newlines: list[int], at: int) -> tuple[int, int]:
-    """(row, column) of byte ``at``, from the sorted offsets of the text's newlines (a count per edit was a
-    tenth of the extraction time on files with many edits)."""
-    row = bisect.bisect_left(newlines, at)
-    return row, at - (newlines[row - 1] + 1 if row else 0)
-
-
-def _reparse(parser: Parser, text: bytes, tree: Tree, edits: list[tuple[int, bytes]]) -> tuple[bytes, Tree]:
-    """``text`` with the edits made, and its tree, parsed again only where they changed it."""
-    out = bytearray(text)
-    old = tree.copy()
-    newlines = [m.start() for m in re.finditer(b"\n", text)]
-    for at, replacement in edits:
-        out[at : at + len(replacement)] = replacement
-        start, end = _point(newlines, at), _point(newlines, at + len(replacement))
-        old.edit(at, at + len(replacement), at + len(replacement), start, end, end)
-    return bytes(out), parser.parse(bytes(out), old)
-
-
 def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
     """A tree of ``source`` with the grammar's known gaps rewritten away (see the patterns above).
 
@@ -278,7 +251,7 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
     if b">`" in source:
         tags = _tag_type_args(source)
         if tags:
-            text, tree = _reparse(parser, source, tree, tags)
+            text, tree = reparse(parser, source, tree, tags)
     lost = _error_bytes(tree.root_node) if tree.root_node.has_error else 0
     for _ in range(_MAX_REPAIRS):
         if not lost:
@@ -286,7 +259,7 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
         edits = _edits(text, tree)
         if not edits:
             break
-        patched, candidate = _reparse(parser, text, tree, edits)
+        patched, candidate = reparse(parser, text, tree, edits)
         if _error_bytes(candidate.root_node) >= lost:
             break
         text, tree, lost = patched, candidate, _error_bytes(candidate.root_node)

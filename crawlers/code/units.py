@@ -23,6 +23,9 @@ from tree_sitter import Node, Parser, Query, QueryCursor, Tree
 from tree_sitter_language_pack import get_language, get_parser
 
 from crawlers.code import lang_c, lang_js
+from crawlers.code.nodes import FUNCTION_VALUES
+from crawlers.code.nodes import base as _base
+from crawlers.code.nodes import text as _text
 
 # (node, source) -> (name, owner): ``owner`` is the class of a method declared outside it.
 Namer = Callable[[Node, bytes], tuple[str, str]]
@@ -242,7 +245,6 @@ EXTENSIONS = {
     ".hh": "cpp",
     ".hxx": "cpp",
 }
-_FUNCTION_VALUES = {"arrow_function", "function_expression", "function", "generator_function"}
 
 
 @dataclass
@@ -301,7 +303,7 @@ def _candidate_query(spec: LangSpec) -> Query:
         kinds = spec.functions | spec.classes | {"ERROR"}
         known = sorted(k for k in kinds if k == "ERROR" or language.id_for_node_kind(k, True) is not None)
         source = "[" + " ".join(f"({k})" for k in known) + "] @unit"
-        values = sorted(k for k in _FUNCTION_VALUES if spec.declarators and language.id_for_node_kind(k, True))
+        values = sorted(k for k in FUNCTION_VALUES if spec.declarators and language.id_for_node_kind(k, True))
         if values:
             source += " [" + " ".join(f"({k})" for k in values) + "] @value"
         _QUERIES[spec.name] = Query(language, source)
@@ -311,7 +313,7 @@ def _candidate_query(spec: LangSpec) -> Query:
 _QUERIES: dict[str, Query] = {}
 
 
-def _unit_paths(root: Node, spec: LangSpec) -> set[int] | None:
+def _unit_paths(root: Node, spec: LangSpec) -> set[int]:
     """Ids of the nodes at or above a possible unit: the only subtrees the walk needs to enter.
 
     Hand-made because the walk is Python and a tree is mostly expressions: visiting every node cost 3x the
@@ -381,7 +383,7 @@ def _walk(
             if named is not None:
                 name, owner, value = named
                 qual_scope = [*scope, owner] if owner else scope
-                if value.type in _FUNCTION_VALUES:
+                if value.type in FUNCTION_VALUES:
                     kind = "method" if in_class or owner else "function"
                     if not child.has_error:  # a broken function value is skipped as a broken function is
                         yield _unit(kind, child, value, name, qual_scope, spec, src)
@@ -457,16 +459,6 @@ def _name(node: Node, spec: LangSpec, src: bytes) -> str:
     return _text(_base(name), src) if name is not None else ""
 
 
-def _base(node: Node) -> Node:
-    """The bare name inside a generic or qualified one: ``Ledger<T>``, ``fmt::Ledger``, ``&'a Ledger`` -> Ledger."""
-    while node.named_child_count:
-        inner = node.child_by_field_name("name") or node.child_by_field_name("type")
-        if inner is None:
-            break
-        node = inner
-    return node
-
-
 def _body(node: Node, spec: LangSpec) -> Node | None:
     body = node.child_by_field_name("body")
     if body is None and spec.body_types:
@@ -479,10 +471,6 @@ def _go_receiver(node: Node, src: bytes) -> str:
     text = _text(receiver, src) if receiver is not None else ""
     match = re.search(r"([A-Za-z_]\w*)\s*(\[.*\])?\)\s*$", text)
     return match.group(1) if match else "receiver"
-
-
-def _text(node: Node, src: bytes) -> str:
-    return src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
 
 def _python_docstring(body: Node | None, src: bytes) -> str | None:
