@@ -208,3 +208,32 @@ def test_banner_rule_line_is_not_doc_text():
     src = "/******************\n * CaptureListPool\n ******************/\n\nstatic int pool_new(void) { return 0; }\n"
     (unit,) = [u for u in extract_units(src.encode(), "c") if u.kind == "function"]
     assert unit.docstring == "CaptureListPool"
+
+
+def docs(source: str, language: str = "c") -> dict[str, str]:
+    return {u.symbol: u.docstring for u in extract_units(source.encode(), language) if u.kind in ("function", "method")}
+
+
+def test_doc_above_macro_words_on_their_own_lines():
+    # zstd and xxHash write the storage class and attribute macros above the return type; tree-sitter reads
+    # them as a declaration of their own, which must not cut the function from its doc.
+    source = (
+        "/**\n * Wrapped difference.\n */\nMEM_STATIC\nZSTD_ALLOW_POINTER_OVERFLOW_ATTR\n"
+        "ptrdiff_t diff(unsigned char const* a, unsigned char const* b)\n{\n    return a - b;\n}\n\n"
+        "/*! Better code on GCC. */\nXXH_FORCE_INLINE XXH_CONSTF xxh_u64 shift(xxh_u64 v, int s)\n{ return v; }\n\n"
+        "/* a plain note */\nint x;\nstatic INLINE_KEYWORD UNUSED_ATTR\nvoid after_code(void) {}\n"
+    )
+    got = docs(source)
+    assert got["diff"] == "Wrapped difference."
+    assert got["shift"] == "Better code on GCC."
+    assert got["after_code"] == ""  # code, not a comment, is right above the macro words
+
+
+def test_adjacent_doc_comments_merge_as_clang_merges_them():
+    source = (
+        "//! Construct from a stream\n/*! @param s The stream */\nArchive(std::ostream & s) {}\n\n"
+        "/*! @ingroup XXH3 */\n\n/*! @brief Allocate. */\nvoid* create(void) { return 0; }\n"
+    )
+    got = docs(source, "cpp")
+    assert got["Archive"] == "Construct from a stream\n@param s The stream"
+    assert got["create"] == "@brief Allocate."  # a blank line between: the nearest block alone

@@ -244,6 +244,11 @@ EXTENSIONS = {
     ".hpp": "cpp",
     ".hh": "cpp",
     ".hxx": "cpp",
+    # Template and inline implementations a header includes (GLM's .inl, Boost's .ipp, libstdc++'s .tcc).
+    ".inl": "cpp",
+    ".ipp": "cpp",
+    ".tcc": "cpp",
+    ".tpp": "cpp",
 }
 
 
@@ -526,6 +531,11 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
             continue
         if prev.type not in spec.attributes:
             if prev.type not in spec.comments:
+                if spec.name in ("c", "cpp") and _macro_prefix(prev, src):
+                    # `MEM_STATIC FORCE_INLINE_ATTR` on the line above the function: tree-sitter reads the
+                    # macro words as a declaration of their own; to the preprocessor they are its header.
+                    expected_end, prev = prev.start_point[0], prev.prev_named_sibling
+                    continue
                 break  # code
             before = prev.prev_sibling
             if _trails_code(prev):
@@ -543,7 +553,11 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
                 expected_end, prev = prev.start_point[0], prev.prev_named_sibling
                 continue
             is_doc = _is_doc(text, spec)
-            if doc_kind == "block" or (doc_kind and not is_doc):
+            if spec.name in ("c", "cpp") and doc_kind and is_doc and _last_row(prev) >= expected_end - 1:
+                # clang merges doc comments with nothing but one line break between them into one
+                # (`/*! @ingroup X */` on the line above `/*! @brief ... */`); Doxygen reads both.
+                pass
+            elif doc_kind == "block" or (doc_kind and not is_doc):
                 # JSDoc, javadoc and Doxygen read the nearest doc block alone: a `// TODO` or an
                 # `/* istanbul ignore next */` above it is not part of it.
                 break
@@ -569,6 +583,21 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
 DOC_SYNTAX_ONLY = frozenset({"java", "kotlin", "rust", "csharp"})
 # go/ast's CommentGroup.Text drops directives (`//go:noinline`, `//line f:1`, `//export f`) from a doc.
 _GO_DIRECTIVE = re.compile(r"^//(line |extern |export |[a-z0-9]+:[a-z0-9])")
+
+
+# Words a C/C++ function header may start with before its type: storage classes, qualifiers and macros
+# (upper case, optionally called: `ZSTD_ALLOW_POINTER_OVERFLOW_ATTR`, `ATTR(pure)`).
+_MACRO_PREFIX = re.compile(
+    rb"(?:\s*(?:static|inline|extern|const|volatile|__inline|__inline__|[A-Z_][A-Z0-9_]{2,}(?:\s*\([^()\n]*\))?))+\s*"
+)
+
+
+def _macro_prefix(node: Node, src: bytes) -> bool:
+    """A declaration of nothing but macro words and storage classes, without a `;`: the head of the next function."""
+    if node.type not in ("declaration", "ERROR", "expression_statement") or node.end_byte - node.start_byte > 200:
+        return False
+    text = src[node.start_byte : node.end_byte]
+    return b";" not in text and _MACRO_PREFIX.fullmatch(text) is not None
 
 
 def _is_doc(text: str, spec: LangSpec) -> bool:
