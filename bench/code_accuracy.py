@@ -1,7 +1,7 @@
 """Code extraction on real repositories, against each language's own parser (issue 14).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/code_accuracy.py [--langs python javascript ...] [--small]
-        [--examples 10] [--json out/code_truth/accuracy.json]
+        [--examples 10] [--projects cereal zstd] [--json out/code_truth/accuracy.json]
 
 For every language module ``bench/truth_<lang>.py`` (Python ``ast``, the TypeScript compiler, go/ast, syn,
 javac, libclang), its real projects are fetched from the registries into ``out/code_truth/`` (never
@@ -95,6 +95,7 @@ def main() -> None:
     ap.add_argument("--langs", nargs="+", default=list(MODULES), help=f"modules to run: {', '.join(MODULES)}")
     ap.add_argument("--small", action="store_true", help="one small project per language (as make test runs)")
     ap.add_argument("--examples", type=int, default=5, help="misses, extras and doc differences shown per project")
+    ap.add_argument("--projects", nargs="+", help="only projects whose name contains one of these")
     ap.add_argument("--json", default=str(CACHE / "accuracy.json"))
     args = ap.parse_args()
     print("command:", " ".join([sys.executable, *sys.argv]))
@@ -114,6 +115,8 @@ def main() -> None:
             print(f"{key}: no truth module ({exc})")
             continue
         for project in module.projects(CACHE / name.removeprefix("truth_"), small=args.small):
+            if args.projects and not any(part in project.name for part in args.projects):
+                continue
             score, info = score_project(module, project, args.examples)
             totals.setdefault(project.lang, Score()).add(score)
             print(f"{project.name[:44]:44} {project.lang:10} {score.truth:>6} {score.precision:>6.3f} "

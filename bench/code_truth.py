@@ -88,17 +88,22 @@ def git_copy(project: Project, files: list[str], dest: Path) -> Path:
     return dest
 
 
-_MARKERS = re.compile(r"^\s*(/\*\*+|/\*!?|\*+/|\*|///?|//!|//|#)\s?")
+_MARKERS = re.compile(r"^\s*(/\*\*+|/\*!?|\*+/|\*|//!|///?|#)\s?")  # `//!` tried before `//`
 
 
 def norm_doc(doc: str) -> str:
-    """Comment markers off every line, whitespace collapsed: both sides compared as plain words."""
+    """Comment markers off every line, whitespace collapsed: both sides compared as plain words.
+
+    Runs of asterisks are left out as words: SQLite's `**` line prefixes and `/****** Name ******/` banners
+    are decoration to Doxygen and to clang's comment parser alike, and how many a side strips is not a
+    difference in the doc.
+    """
     lines = []
     for line in doc.splitlines():
         line = line.rstrip()
         line = line[:-2] if line.endswith("*/") else line
         lines.append(_MARKERS.sub("", line, count=1))
-    return " ".join(" ".join(lines).split())
+    return " ".join(word for word in " ".join(lines).split() if word.strip("*"))
 
 
 @dataclass
