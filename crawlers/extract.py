@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urljoin
 
 import trafilatura
+from lxml.html import HtmlElement
 from parsel import Selector
-from trafilatura.settings import use_config
+from trafilatura.settings import Document, use_config
 
 from validate.text import content_hash, detect_language
 
@@ -55,36 +58,96 @@ def select(html_or_sel: str | Selector, spec: str) -> list[str]:
     return [v for v in found.getall() if v and v.strip()]
 
 
-def extract_document(html: str, url: str, selectors: dict[str, str] | None = None) -> dict | None:
+# How much of a page's main text to keep. "precision" is trafilatura's favor_precision (fewest boilerplate
+# lines, but it cuts link lists, tables of contents and short list items that are the page's content);
+# "balanced" is trafilatura's default; "recall" its favor_recall. The default is the one measured best on
+# real documentation sites against the pages' own text (bench/site_accuracy.py, docs/CRAWL.md).
+MODES = ("precision", "balanced", "recall")
+DEFAULT_MODE = "balanced"
+
+
+def canonical_link(tree: HtmlElement, url: str) -> str:
+    """The page's ``<link rel=canonical>``, resolved against its URL; "" when it has none.
+
+    Read first because it is the one a site sets per page; ``og:url`` (trafilatura's ``meta.url``) is often
+    one value pasted into a shared template, which made 150 distinct pages of one real site collapse into one.
+    """
+    for link in tree.iterfind(".//link[@rel][@href]"):
+        if "canonical" in link.get("rel", "").lower().split():
+            href = link.get("href", "").strip()
+            if href:
+                return urljoin(url, href)
+    return ""
+
+
+def extract_metadata(tree: HtmlElement, url: str) -> Document | None:
+    """Title, date and declared URL; the date by htmldate's fast path.
+
+    ``extensive=False``: the extensive date search runs dateparser over the page's free text, and its first
+    call compiles patterns for about 200 locales (16–40 s), which cost pages their text under the page
+    timeout. Dates in markup (meta tags, time elements, JSON-LD, URLs) are still found.
+    """
+    return trafilatura.extract_metadata(tree, default_url=url, extensive=False)
+
+
+def main_text(source: str | HtmlElement, url: str, mode: str = DEFAULT_MODE) -> str:
+    """Main content as Markdown (headings, lists and tables kept) in one of MODES."""
+    if mode not in MODES:
+        raise ValueError(f"unknown extraction mode {mode!r} (one of {', '.join(MODES)})")
+    text = trafilatura.extract(
+        source,
+        url=url,
+        output_format="markdown",
+        include_formatting=True,
+        include_tables=True,
+        favor_precision=mode == "precision",
+        favor_recall=mode == "recall",
+        with_metadata=False,
+        config=CONFIG,
+    )
+    return text or ""
+
+
+def extract_document(
+    html: str,
+    url: str,
+    selectors: dict[str, str] | None = None,
+    mode: str = DEFAULT_MODE,
+    meta_timeout: float = 0.0,
+    timings: dict[str, float] | None = None,
+) -> dict | None:
     """Main content as Markdown plus title/canonical/date, or None when the page has no main text.
 
     Recipe selectors override what trafilatura guesses: ``main`` narrows the page to
     one element before extraction, ``title`` and ``published_at`` replace the metadata.
+    Metadata runs under its own ``meta_timeout``: when it runs out, the page keeps its
+    text and goes without a date (``timings["metadata_timeout"]`` says so).
     """
     selectors = selectors or {}
+    timings = timings if timings is not None else {}
     tree = trafilatura.load_html(html)
     if tree is None:
         return None
-    meta = trafilatura.extract_metadata(tree, default_url=url)
-    source = html
+    start = time.perf_counter()
+    declared = canonical_link(tree, url)
+    try:
+        with time_limit(meta_timeout):
+            meta = extract_metadata(tree, url)
+    except ExtractTimeoutError:
+        meta, timings["metadata_timeout"] = None, 1.0
+    timings["metadata"] = time.perf_counter() - start
+    start = time.perf_counter()
+    source: str | HtmlElement = tree
     if "main" in selectors:
         parts = select(html, selectors["main"])
         if not parts:
             return None
         source = f"<html><body><article>{''.join(parts)}</article></body></html>"
-    # favor_precision: boilerplate in instruction data is worse than a missing paragraph.
-    text = trafilatura.extract(
-        source if "main" in selectors else tree,
-        url=url,
-        output_format="markdown",
-        include_formatting=True,
-        favor_precision=True,
-        with_metadata=False,
-        config=CONFIG,
-    )
-    if not text or not text.strip():
+    text = main_text(source, url, mode)
+    timings["text"] = time.perf_counter() - start
+    if not text.strip():
         return None
-    title = (meta.title if meta and meta.title else "") or ""
+    title = (meta.title if meta and meta.title else "") or _title_element(tree)
     published = meta.date if meta and meta.date else None
     if "title" in selectors:
         title = " ".join((select(html, selectors["title"]) or [title])[0].split())
@@ -92,7 +155,7 @@ def extract_document(html: str, url: str, selectors: dict[str, str] | None = Non
         published = (select(html, selectors["published_at"]) or [published])[0]
     return {
         "url": url,
-        "canonical_url": (meta.url if meta and meta.url else url),
+        "canonical_url": declared or (meta.url if meta and meta.url else url),
         "title": title,
         "text": text,
         "language": detect_language(text),
@@ -101,25 +164,44 @@ def extract_document(html: str, url: str, selectors: dict[str, str] | None = Non
     }
 
 
-def process_page(body: bytes, header_charset: str | None, url: str, selectors: dict[str, str], timeout: float) -> dict:
+def _title_element(tree: HtmlElement) -> str:
+    found = tree.find(".//title")
+    return " ".join((found.text_content() if found is not None else "").split())
+
+
+def process_page(
+    body: bytes,
+    header_charset: str | None,
+    url: str,
+    selectors: dict[str, str],
+    timeout: float,
+    mode: str = DEFAULT_MODE,
+) -> dict:
     """Everything CPU-bound about one page, in one picklable call so it can run in a worker process.
 
     Returns the decoded HTML's charset and how it was chosen, the Document fields (or
-    None with the reason) and the QA pairs with their language.
+    None with the reason), the QA pairs with their language, and the seconds each part
+    took (decode, metadata, text, faq) for the crawl's per-page cost report.
     """
     from crawlers.encoding import decode_html
     from crawlers.faq import extract_qa_pairs
 
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
     html, encoding, how = decode_html(body, header_charset)
-    result: dict = {"encoding": encoding, "how": how, "doc": None, "drop": None, "pairs": []}
+    timings["decode"] = time.perf_counter() - start
+    result: dict = {"encoding": encoding, "how": how, "doc": None, "drop": None, "pairs": [], "timings": timings}
     try:
         with time_limit(timeout):
-            result["doc"] = extract_document(html, url, selectors)
+            # Metadata gets a quarter of the page's time: past it the page keeps its text without a date.
+            result["doc"] = extract_document(html, url, selectors, mode, meta_timeout=timeout / 4, timings=timings)
             if result["doc"] is None:
                 result["drop"] = "no_main_text"
     except ExtractTimeoutError:
         result["drop"] = "extract_timeout"
+    start = time.perf_counter()
     for pair in extract_qa_pairs(html, url):
         pair["language"] = detect_language(pair["question"] + " " + pair["answer"])
         result["pairs"].append(pair)
+    timings["faq"] = time.perf_counter() - start
     return result
