@@ -5,7 +5,10 @@ is missing, too narrow ("big5" for text that needs the Windows superset, "gb2312
 (a server-wide "utf-8" or "iso-8859-1" header in front of Big5 bytes). A browser follows the declaration and shows
 mojibake; in a dataset that mojibake is poison. So here a declaration is only evidence:
 
-1. A byte order mark wins: it is part of the bytes themselves, so it cannot disagree with them.
+1. A byte order mark wins: it is part of the bytes themselves, so it cannot disagree with them. Without one,
+   UTF-16/32 shows in its bytes too: the ASCII markup becomes NUL bytes at every other (every fourth) offset. A
+   body with that layout is decoded accordingly whatever an ASCII-compatible label says; a UTF-16/32 label is
+   believed only for a body whose layout, or failing any layout evidence whose reading, agrees with it.
 2. The HTTP Content-Type charset, then ``<meta charset>`` / ``<meta http-equiv=Content-Type>`` in the first ~4 KB,
    each TRUSTED ONLY IF the body decodes strictly with it, after widening legacy labels to the superset real pages
    are written in, and, for legacy encodings, only if detection does not find a clearly more plausible reading.
@@ -15,6 +18,7 @@ mojibake; in a dataset that mojibake is poison. So here a declaration is only ev
    charset_normalizer alone reads short Big5 pages as Shift_JIS and short GB pages as EUC-KR.
 4. Fallback: UTF-8 with errors="replace", so the caller always gets text.
 
+Stray NUL bytes in an ASCII-compatible page are dropped before decoding and the decoded text never contains NUL.
 The common case (UTF-8 declared and valid) costs one strict decode and nothing else.
 
 Measured on the sample site's Traditional paragraphs (Big5) and a set of Simplified ones (GB18030), wrapped in
@@ -90,6 +94,10 @@ def _widen(encoding: str | None, from_meta: bool = False) -> tuple[str, ...]:
     if from_meta and encoding.startswith(("utf-16", "utf-32")):
         # A <meta> readable as ASCII cannot be in UTF-16/32; HTML says to treat such a declaration as UTF-8.
         return ("utf-8",)
+    if encoding in ("utf-16", "utf-32"):
+        # Without a BOM (a BOM is handled before any label) Python's "utf-16"/"utf-32" codecs silently assume the
+        # machine's byte order. Try both, explicitly; the layout check picks the one the bytes agree with.
+        return (f"{encoding}-le", f"{encoding}-be")
     return (encoding,)
 
 
@@ -296,6 +304,95 @@ def _score(text: str) -> float:
     return total / count if count else 1.0
 
 
+# --- UTF-16 / UTF-32 without a BOM ------------------------------------------------------------------------------
+#
+# Any even-length byte string "decodes" as UTF-16, so neither a strict decode nor a label proves anything. What does:
+# HTML is full of ASCII markup, and in UTF-16LE every ASCII character is a code unit whose high byte is zero
+# ("<\0h\0t\0m\0l\0"), at even offsets only; in UTF-16BE the zero comes first, in UTF-32 three zeros per unit. An
+# ASCII-compatible page has no NUL bytes at all, or a few stray ones, never in that rhythm.
+
+_WIDE_CODECS = ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")  # UTF-32 first: its layout also fits UTF-16
+_WIDE_SAMPLE = 4096  # bytes: the markup at the top of a page is plenty
+# Share of code units that must be ASCII in a given layout. Markup alone usually gives 30-90% even on dense CJK
+# pages; stray NULs in an ASCII-compatible page give well under 1%.
+_WIDE_MIN_ASCII_SHARE = 0.1
+_PRINTABLE_ASCII = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
+# Control characters that never occur in text; NUL counts (a UTF-16 reading that yields U+0000 is a wrong one).
+_TEXT_CONTROLS = frozenset(chr(c) for c in (*range(0x09), *range(0x0E, 0x20), 0x7F, 0xFFFD))
+_MAX_CONTROL_SHARE = 0.02
+# A UTF-16/32 reading must also be plausible text (see _score; symbols such as emoji are left out, since an
+# English page in UTF-16 may have nothing else outside ASCII). Real text in any script scores above 0.5 (Japanese,
+# Hindi ~0.55), while a wrong reading of ASCII, UTF-8 or legacy CJK bytes lands on rare hanzi, symbols and private
+# use (below -0.4). With the NUL layout as evidence the bar is low: it only has to rule out NULs that happen to
+# fall at regular offsets in an ASCII-compatible body. Without it (hardly any ASCII in the body) it is higher.
+_MIN_WIDE_SCORE_WITH_LAYOUT = 0.0
+_MIN_WIDE_SCORE = 0.5
+
+
+def _is_wide(encoding: str) -> bool:
+    return encoding.startswith(("utf-16", "utf-32"))
+
+
+def _unit(codec: str) -> int:
+    return 4 if codec.startswith("utf-32") else 2
+
+
+def _ascii_share(sample: bytes, codec: str) -> float:
+    """Share of ``sample``'s code units that are a printable ASCII character in the UTF-16/32 ``codec``."""
+    width = _unit(codec)
+    count = len(sample) // width
+    if not count:
+        return 0.0
+    zeros = bytes(width - 1)
+    little = codec.endswith("le")
+    hits = 0
+    for i in range(0, count * width, width):
+        unit = sample[i : i + width]
+        char, high = (unit[0], unit[1:]) if little else (unit[-1], unit[:-1])
+        hits += high == zeros and char in _PRINTABLE_ASCII
+    return hits / count
+
+
+def _decode_wide(body: bytes, codec: str) -> str:
+    """``body`` in a UTF-16/32 ``codec`` already judged right: a truncated last unit is dropped, and a stray bad
+    unit (lone surrogate) becomes U+FFFD rather than sending the page to a byte-oriented decoder."""
+    body = body[: len(body) - len(body) % _unit(codec)]
+    text = _strict(body, codec)
+    return text if text is not None else body.decode(codec, "replace")
+
+
+def _reads_as_text(text: str, min_score: float) -> bool:
+    if not text or sum(ch in _TEXT_CONTROLS for ch in text) > _MAX_CONTROL_SHARE * len(text):
+        return False
+    letters = "".join(" " if unicodedata.category(ch)[0] == "S" else ch for ch in text)
+    return _score(letters) >= min_score
+
+
+def _sniff_wide(body: bytes) -> str | None:
+    """The UTF-16/32 codec whose ASCII layout the body's NUL bytes follow, or None (no such rhythm)."""
+    sample = body[:_WIDE_SAMPLE]
+    if b"\x00" not in sample:
+        return None
+    shares = {codec: _ascii_share(sample, codec) for codec in _WIDE_CODECS}
+    for codec in _WIDE_CODECS:
+        other = max(v for c, v in shares.items() if c != codec and _unit(c) == _unit(codec))
+        if shares[codec] >= _WIDE_MIN_ASCII_SHARE and shares[codec] > 4 * other:
+            return codec if _reads_as_text(_decode_wide(sample, codec), _MIN_WIDE_SCORE_WITH_LAYOUT) else None
+    return None
+
+
+def _plausible_wide(body: bytes, codec: str) -> bool:
+    """Whether ``body`` without any ASCII layout evidence still reads as text in the declared UTF-16/32 ``codec``."""
+    return _reads_as_text(_decode_wide(body[:_WIDE_SAMPLE], codec), _MIN_WIDE_SCORE)
+
+
+def _declared_wide(body: bytes, codec: str, sniffed: str | None) -> str | None:
+    """``body`` decoded with a DECLARED UTF-16/32 ``codec``, or None where the bytes contradict the declaration."""
+    if sniffed is not None:
+        return _decode_wide(body, codec) if sniffed == codec else None
+    return _decode_wide(body, codec) if _plausible_wide(body, codec) else None
+
+
 # --- detection -------------------------------------------------------------------------------------------------
 
 # Candidates tried besides charset_normalizer's own guesses: its confusions are among exactly these. Ties go to
@@ -327,9 +424,9 @@ def _detect(body: bytes, use_normalizer: bool = True) -> tuple[str, str, float] 
     if use_normalizer:
         for guess in from_bytes(body[:_NORMALIZER_SAMPLE]):
             codec = resolve_encoding(guess.encoding)
-            # UTF-16/32 without a BOM: only worth a try if there are NUL bytes (the high halves of ASCII markup);
-            # otherwise any even-length garbage "decodes" into random CJK.
-            if codec is not None and (not codec.startswith(("utf-16", "utf-32")) or b"\x00" in body):
+            # UTF-16/32 is settled by the layout check before detection runs; here any even-length garbage would
+            # "decode" into random CJK.
+            if codec is not None and not _is_wide(codec):
                 order.append(_widen(codec)[0])
     order.extend(_CANDIDATES)
     best: tuple[str, str, float] | None = None
@@ -354,10 +451,6 @@ _OVERRULE_MARGIN_SINGLE_BYTE = 0.1
 
 def _trusted(body: bytes, text: str, encoding: str, alternative: Callable[[], tuple[str, str, float] | None]) -> bool:
     """Whether a declared ``encoding`` that decoded ``body`` strictly into ``text`` should be believed."""
-    if encoding.startswith(("utf-16", "utf-32")):
-        # Any even-length byte string "decodes" as UTF-16. Without a BOM, only the NUL bytes that ASCII markup
-        # turns into show that the body really is UTF-16/32; an ASCII-compatible body has none.
-        return b"\x00" in body[:1024]
     if encoding == "utf-8" or body.isascii():
         return True
     if _strict(body, "utf-8") is not None:
@@ -381,7 +474,14 @@ def decode_html(body: bytes, header_encoding: str | None = None) -> tuple[str, s
     ``header_encoding`` is the HTTP Content-Type value ("text/html; charset=big5") or just its charset label.
     Returns ``(text, encoding_used, how)``: ``encoding_used`` is a Python codec name and ``how`` the evidence that
     decided: "bom", "header", "meta", "detected", or "fallback" (UTF-8 with U+FFFD, when nothing decodes).
+    The text never contains NUL: stray NUL bytes (a CMS padding a field, a botched write) carry no text, and
+    downstream tools (lxml, JSON Lines readers, tokenizers) choke on them.
     """
+    text, encoding, how = _decode(body, header_encoding)
+    return text.replace("\x00", "") if "\x00" in text else text, encoding, how
+
+
+def _decode(body: bytes, header_encoding: str | None) -> tuple[str, str, How]:
     bom_encoding, bom = read_bom(body)
     if bom_encoding is not None and bom is not None:
         payload = body[len(bom) :]
@@ -390,27 +490,53 @@ def decode_html(body: bytes, header_encoding: str | None = None) -> tuple[str, s
             text = payload.decode(bom_encoding, "replace")
         return text, bom_encoding, "bom"
 
+    wide = _sniff_wide(body)
+    # Stray NULs in an ASCII-compatible page are dropped before decoding: a NUL between a Big5/GB lead and trail
+    # byte would otherwise fail every strict decode, and they only add noise to detection.
+    narrow = body.replace(b"\x00", b"") if wide is None and b"\x00" in body else body
     memo: list[tuple[str, str, float] | None] = []
 
     def alternative() -> tuple[str, str, float] | None:
         # Detection over the fixed candidates only, shared by the header and meta checks.
         if not memo:
-            memo.append(_detect(body, use_normalizer=False))
+            memo.append(_detect(narrow, use_normalizer=False))
         return memo[0]
 
-    sources: tuple[How, How] = ("header", "meta")
-    for how in sources:
-        # The meta prescan only runs if the header did not settle it.
-        label = _header_encoding(header_encoding) if how == "header" else html_body_declared_encoding(body)
-        for encoding in _widen(label, how == "meta"):
-            text = _strict(body, encoding)
-            if text is not None and _trusted(body, text, encoding, alternative):
-                return text, encoding, how
+    for encoding in _widen(_header_encoding(header_encoding)):
+        if _is_wide(encoding):
+            text = _declared_wide(body, encoding, wide)
+        elif wide is None:
+            text = _strict(narrow, encoding)
+            if text is not None and not _trusted(narrow, text, encoding, alternative):
+                text = None
+        else:
+            text = None  # an ASCII-compatible label in front of UTF-16/32 bytes is a server default
+        if text is not None:
+            return text, encoding, "header"
 
-    detected = _detect(body)
+    if wide is not None:
+        # The <meta> prescan reads bytes as ASCII, so in a UTF-16/32 body it can only be checked after decoding.
+        text = _decode_wide(body, wide)
+        meta = html_body_declared_encoding(text[:_WIDE_SAMPLE])
+        return text, wide, "meta" if meta is not None and _is_wide(meta) else "detected"
+
+    label = html_body_declared_encoding(narrow)
+    if label is not None and _is_wide(label) and narrow is not body:
+        # <meta charset=utf-16> found only once the NULs are gone: a UTF-16/32 body with too little ASCII for the
+        # layout check. Believe it if a byte order reads as plausible text; otherwise HTML's rule (UTF-8) applies.
+        for encoding in _widen(label):
+            text = _declared_wide(body, encoding, None)
+            if text is not None:
+                return text, encoding, "meta"
+    for encoding in _widen(label, from_meta=True):
+        text = _strict(narrow, encoding)
+        if text is not None and _trusted(narrow, text, encoding, alternative):
+            return text, encoding, "meta"
+
+    detected = _detect(narrow)
     if detected is not None:
         return detected[0], detected[1], "detected"
-    return body.decode("utf-8", "replace"), "utf-8", "fallback"
+    return narrow.decode("utf-8", "replace"), "utf-8", "fallback"
 
 
 # Content types that are never text, even when a server serves them from an HTML-looking URL.
@@ -438,19 +564,82 @@ _BINARY_TYPES = frozenset(
 )
 
 
+# File signatures of formats that are never text, whatever the Content-Type claims (a misconfigured server sends
+# images and archives as text/html). Only signatures with non-ASCII or control bytes, or long enough that no text
+# page starts with them.
+_MAGIC = (
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"\xff\xd8\xff",  # JPEG
+    b"II*\x00",  # TIFF
+    b"MM\x00*",
+    b"%PDF-",
+    b"PK\x03\x04",  # zip, and so docx/xlsx/epub/jar/apk
+    b"PK\x05\x06",  # empty zip
+    b"\x1f\x8b\x08",  # gzip (a body compressed twice)
+    b"BZh",  # bzip2, confirmed below
+    b"\xfd7zXZ\x00",
+    b"7z\xbc\xaf\x27\x1c",
+    b"Rar!\x1a\x07",
+    b"\x28\xb5\x2f\xfd",  # zstd
+    b"\x7fELF",
+    b"\xca\xfe\xba\xbe",  # Java class / Mach-O fat binary
+    b"\xcf\xfa\xed\xfe",  # Mach-O 64-bit
+    b"\xce\xfa\xed\xfe",
+    b"\x00asm",  # WebAssembly
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",  # OLE: .doc/.xls/.ppt/.msi
+    b"SQLite format 3\x00",
+    b"OggS\x00",
+    b"fLaC",
+    b"wOFF",
+    b"wOF2",
+    b"\x1aE\xdf\xa3",  # Matroska / WebM
+)
+_BINARY_SAMPLE = 8192
+# Bytes that never occur in text in any encoding we decode: C0 controls other than \t \n \v \f \r, ESC (ISO-2022)
+# and SO/SI (ISO-2022-KR), plus NUL.
+_BINARY_BYTES = bytes((*range(0x00, 0x09), *range(0x10, 0x1B), *range(0x1C, 0x20)))
+# How many such bytes a text page may carry: a few stray NULs are a CMS bug, not a format. Compressed or encrypted
+# data has ~10% of them, executables and other structured binaries far more.
+_BINARY_BYTES_ALLOWED = 8
+_BINARY_BYTES_MAX_SHARE = 0.05
+
+
+def _has_magic(head: bytes) -> bool:
+    if head.startswith(_MAGIC):
+        return not head.startswith(b"BZh") or head[4:10] == b"1AY&SY"
+    # DOS/Windows executables: "MZ" alone could start a text page; the header that follows is mostly NUL bytes.
+    if head.startswith(b"MZ") and head[:64].count(0) >= 8:
+        return True
+    return head[4:8] == b"ftyp"  # MP4 / QuickTime / HEIF / AVIF
+
+
 def is_probably_binary(body: bytes, content_type: str | None) -> bool:
     """True for bodies that should not be decoded as text at all.
 
     Either the Content-Type names a binary format (image/*, audio/*, video/*, font/*, PDF, archives, Office
-    documents, application/octet-stream), or there is a NUL byte in the first 1 KB: text in any ASCII-compatible
-    encoding never contains one. UTF-16/32 text does, so a body that starts with a UTF-16/32 BOM is exempt.
+    documents, application/octet-stream), or the body starts with a binary file signature, or its first 8 KB hold
+    more than a few control bytes (NUL, and C0 controls other than whitespace and ESC) that text never contains.
+    UTF-16/32 text is full of NUL bytes, so a body with a UTF-16/32 BOM, or whose NULs follow the UTF-16/32 layout
+    of ASCII characters, or that reads as text in a UTF-16/32 charset its Content-Type declares, is text.
     """
     if content_type:
         mime = content_type.split(";", 1)[0].strip().lower()
         if mime.startswith(_BINARY_PREFIXES) or mime in _BINARY_TYPES:
             return True
-    head = body[:1024]
+    head = body[:_BINARY_SAMPLE]
+    if _has_magic(head):
+        return True
     if b"\x00" not in head:
-        return False
+        return False  # the common case; control bytes alone (old pages carry a few) are no proof
     bom_encoding, _ = read_bom(head)
-    return bom_encoding is None or bom_encoding == "utf-8"
+    if bom_encoding is not None and bom_encoding != "utf-8":
+        return False
+    if _sniff_wide(head) is not None:
+        return False
+    declared = _header_encoding(content_type) if content_type else None
+    if any(_is_wide(codec) and _plausible_wide(head, codec) for codec in _widen(declared)):
+        return False
+    bad = len(head) - len(head.translate(None, _BINARY_BYTES))
+    return bad > max(_BINARY_BYTES_ALLOWED, _BINARY_BYTES_MAX_SHARE * len(head))

@@ -313,7 +313,7 @@ def test_fallback_when_nothing_decodes():
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "application/pdf", True),
         (b"PK\x03\x04\x14\x00\x00\x00", "application/zip", True),
         (b"anything", "application/octet-stream", True),
-        (b"<html>\x00</html>", "text/html", True),
+        (b"<html>\x00</html>", "text/html", False),  # one stray NUL is a CMS bug, not a binary format
         (html(TW).encode("big5"), "text/html; charset=utf-8", False),
         (html(CN).encode("gb18030"), None, False),
         (b"\xff\xfe" + html(CN).encode("utf-16-le"), "text/html", False),
@@ -322,3 +322,163 @@ def test_fallback_when_nothing_decodes():
 )
 def test_is_probably_binary(body, content_type, expected):
     assert is_probably_binary(body, content_type) is expected
+
+
+# --- UTF-16 / UTF-32 without a BOM -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_wide_without_bom_declared_in_header_is_text_and_decodes(codec):
+    page = html(TW + CN)
+    body = page.encode(codec)
+    for content_type in (f"text/html; charset={codec}", f'text/html; charset="{codec.upper()}"'):
+        assert not is_probably_binary(body, content_type)
+        assert decode_html(body, content_type) == (page, codec, "header")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_wide_label_without_byte_order_follows_the_bytes(codec):
+    # "charset=utf-16" says nothing about byte order and there is no BOM: Python's utf-16 codec would assume the
+    # machine's order and turn a big-endian page into mojibake.
+    page = html(CN)
+    body = page.encode(codec)
+    label = codec[:6]
+    assert not is_probably_binary(body, f"text/html; charset={label}")
+    assert decode_html(body, f"text/html; charset={label}") == (page, codec, "header")
+
+
+def test_utf16_declared_with_the_wrong_byte_order_is_overruled():
+    page = html(TW)
+    body = page.encode("utf-16-be")
+    assert decode_html(body, "text/html; charset=utf-16le") == (page, "utf-16-be", "detected")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_wide_without_bom_or_declaration_is_detected_from_the_nul_layout(codec):
+    page = html(TW)
+    body = page.encode(codec)
+    assert not is_probably_binary(body, "text/html")
+    assert decode_html(body) == (page, codec, "detected")
+    # A server-wide default charset in front of it is no reason to read it byte by byte.
+    assert decode_html(body, "text/html; charset=utf-8") == (page, codec, "detected")
+
+
+def test_utf16_english_page_with_emoji_and_japanese_page_without_bom():
+    english = html("Great party 🎉🎉 tonight ❤️ see you there ✨ " + WESTERN)
+    japanese = html("運転免許証の更新は、誕生日の前後一か月の間に行います。写真と手数料を用意してください。")
+    for page in (english, japanese):
+        body = page.encode("utf-16-le")
+        assert not is_probably_binary(body, "text/html")
+        assert decode_html(body) == (page, "utf-16-le", "detected")
+
+
+@pytest.mark.parametrize("meta", ['<meta charset="utf-16">\n', '<meta charset="UTF-16LE">\n'])
+def test_utf16_meta_inside_a_utf16_body_without_bom(meta):
+    page = html(TW, meta)
+    assert decode_html(page.encode("utf-16-le")) == (page, "utf-16-le", "meta")
+
+
+def test_utf16_body_with_almost_no_ascii_trusts_a_plausible_declaration():
+    # Plain text, no markup: no code unit has a zero high byte, so only the reading itself can show the label is
+    # right (common Chinese characters rather than rare ones and private use).
+    text = TW + CN
+    for codec in ("utf-16-le", "utf-16-be"):
+        body = text.encode(codec)
+        assert decode_html(body, f"text/plain; charset={codec}") == (text, codec, "header")
+
+
+@pytest.mark.parametrize("body_codec", ["utf-8", "big5", "gb18030", "cp1252"])
+def test_utf16_header_in_front_of_ascii_compatible_bytes_is_still_rejected(body_codec):
+    text = WESTERN if body_codec == "cp1252" else (CN if body_codec == "gb18030" else TW)
+    page = html(text)
+    _, codec, _ = decode_html(page.encode(body_codec), "text/html; charset=utf-16le")
+    assert not codec.startswith("utf-16")
+
+
+# --- stray NUL bytes -------------------------------------------------------------------------------------------
+
+
+def test_stray_nuls_in_a_utf8_page_are_kept_and_stripped():
+    page = html(TW + " " + WESTERN)
+    body = page.encode("utf-8").replace(b"<p>", b"<p>\x00", 1).replace(b"</h1>", b"\x00\x00</h1>") + b"\x00"
+    assert not is_probably_binary(body, "text/html; charset=utf-8")
+    assert decode_html(body, "text/html; charset=utf-8") == (page, "utf-8", "header")
+    assert decode_html(body) == (page, "utf-8", "detected")
+
+
+def test_stray_nuls_in_a_big5_page_do_not_break_decoding():
+    # The NUL sits between two characters' bytes; even one between a lead and a trail byte must not make the page
+    # undecodable.
+    page = html(TW, META_BIG5)
+    raw = page.encode("big5")
+    i = raw.index("勞".encode("big5"))
+    body = raw[:i] + b"\x00" + raw[i : i + 1] + b"\x00" + raw[i + 1 :]
+    assert not is_probably_binary(body, "text/html")
+    text, codec, how = decode_html(body)
+    assert (text, codec, how) == (page, "cp950", "meta")
+    assert "\x00" not in text
+
+
+def test_decoded_text_never_contains_nul():
+    for body, header in [
+        (b"<p>a\x00b</p>", None),
+        (html("x").encode("utf-16-le") + "\x00".encode("utf-16-le"), None),
+        (codecs.BOM_UTF16_LE + "<p>a\x00b</p>".encode("utf-16-le"), None),
+        (codecs.BOM_UTF8 + b"<p>a\x00b</p>", "text/html; charset=utf-8"),
+    ]:
+        assert "\x00" not in decode_html(body, header)[0]
+
+
+# --- binary detection ------------------------------------------------------------------------------------------
+
+# Realistic heads of real binary formats (structure as in the files, content made up).
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\x00\x00\x01\x00\x08\x06\x00\x00\x00\x5c\x72\xa8\x66"
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+ZIP = (
+    b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xdf\xa4\xd2lZ\x01\x00\x00 \x05\x00\x00\x13\x00[Content_Types].xml"
+)
+GZIP = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xed\xbd\x07`\x1cI\x96%&/m\xca{\x7fJ\xf5J\xd7\xe0t\xa1"
+EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00\xb8" + bytes(43) + b"\x80\x00\x00\x00"
+ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(8) + b"\x03\x00>\x00\x01\x00\x00\x00"
+# Structured binary without a signature: records of little-endian integers and short names.
+RECORDS = b"".join(
+    i.to_bytes(4, "little") + b"name%03d" % i + bytes(4) + (i * 7).to_bytes(4, "little") for i in range(200)
+)
+# Compressed-looking bytes without a signature (deterministic pseudo-random stream).
+NOISE = bytes((i * 2654435761 >> 13) & 0xFF for i in range(4096))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [PNG, PDF, ZIP, GZIP, EXE, ELF, RECORDS, NOISE],
+    ids=["png", "pdf", "zip", "gzip", "exe", "elf", "records", "noise"],
+)
+@pytest.mark.parametrize("content_type", [None, "text/html", "text/html; charset=utf-16le"])
+def test_real_binaries_stay_binary_even_when_served_as_html(body, content_type):
+    assert is_probably_binary(body, content_type)
+
+
+def test_many_nuls_in_an_ascii_page_is_binary():
+    body = b"<html><body>" + b"\x00" * 400 + b"<p>text</p>" + b"\x00" * 400 + b"</body></html>"
+    assert is_probably_binary(body, "text/html")
+    # NULs at random offsets, not in the UTF-16 rhythm, make up 10% of the body.
+    page = bytearray(html(WESTERN * 5).encode("cp1252"))
+    for i in range(0, len(page), 10):
+        page[i] = 0
+    assert is_probably_binary(bytes(page), "text/html; charset=windows-1252")
+    # Even every other code unit's high byte zeroed (the rhythm of UTF-16BE ASCII) does not make it UTF-16: the
+    # units in between read as rare hanzi.
+    page = bytearray(html(TW * 3).encode("utf-8"))
+    for i in range(0, len(page), 4):
+        page[i] = 0
+    assert is_probably_binary(bytes(page), "text/html")
+
+
+def test_a_few_nuls_in_a_short_page_are_not_binary():
+    assert not is_probably_binary(b"<html>\x00<p>Hello</p>\x00</html>", "text/html")
+    assert not is_probably_binary(html(CN).encode("gb18030") + b"\x00" * 4, None)
+
+
+def test_ascii_text_that_happens_to_start_like_a_signature_is_text():
+    assert not is_probably_binary(b"MZ Consulting: about us", "text/html")
+    assert not is_probably_binary(b"BZh: a tutorial", "text/html")
