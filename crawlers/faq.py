@@ -27,7 +27,10 @@ _BLOCK_TAGS = frozenset(
 )  # fmt: skip
 # Never reader-visible text; a <script> inside an answer would otherwise leak code into the dataset.
 _SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title"})
-_ANSWER_SIBLINGS = frozenset({"p", "ul", "ol"})
+# What may follow a question heading as its answer. A div counts when it holds such blocks (DocBook wraps
+# lists, listings and examples in divs: div.itemizedlist, div.informalexample), not when it is bare text
+# (an ad slot) or starts another question.
+_ANSWER_SIBLINGS = frozenset({"p", "ul", "ol", "pre", "table", "blockquote"})
 
 _EN_QUESTION_WORDS = frozenset(
     {"what", "how", "why", "when", "where", "who", "which", "can", "could", "do", "does", "did", "is", "are", "should",
@@ -38,6 +41,42 @@ _ZH_QUESTION_PREFIXES = (
     "能否", "哪",
 )  # fmt: skip
 _QUESTION_MARKS = "?？"
+_PERMALINK_GLYPHS = "¶§#🔗 "
+# Longer "questions" are prose; a real FAQ question fits on a line or two.
+_MAX_QUESTION = 200
+_SEED_TAGS = frozenset({"div", "p", "dt", "strong", "b", "span", "button", "h2", "h3", "h4", "h5", "h6"})
+_INLINE_SEEDS = frozenset({"strong", "b", "span", "button"})
+_LIFT_TAGS = frozenset({"div", "p", "dt", "span", "strong", "b", "em", "i", "u", "font", "small", "big", "button"})
+_EMPHASIS_TAGS = frozenset({"strong", "b", "dt", "button", *_HEADINGS})
+# Paragraph-like containers: starting or ending one starts or ends a line of text.
+_LINE_TAGS = _BLOCK_TAGS | {"td", "th", "body"}
+_CHROME_TAGS = frozenset(
+    {"nav", "header", "footer", "aside", "menu", "form", "a", "summary", "select", "option", "label", "textarea",
+     *_SKIP_TAGS}
+)  # fmt: skip
+# Extra characters a wrapper may hold around its question: a "Q" badge or an accordion's "+" icon.
+_LABEL_SLACK = 3
+_TRAILING_GLYPHS = " \t\n+＋-−–▼▲▾▴▸▹►›»>⌄⌃∨✚✕×"
+_Q_MARKER = re.compile(
+    r"^\s*(?:[QqＱ][0-9０-９]*\s*[:：.．、)）]|(?:問題?|问题?)\s*[0-9０-９一二三四五六七八九十]*\s*[:：]"
+    r"|(?i:questions?)\s*[0-9０-９]*\s*[:：.．])\s*"
+)
+# "Q1 如何…？" or a separate "Q" badge: only stripped from text that already ends in a question mark.
+_Q_LABEL = re.compile(r"^\s*[QＱ](?:[0-9０-９]+\s*|\s+)(?=\S)")
+_A_MARKER = re.compile(
+    r"^(?:(?:[AＡ][0-9０-９]*\s*(?:[:：、)）]|[.．](?![A-Za-z0-9]))|(?:答|回答|解答)\s*[:：]"
+    r"|(?i:answers?|ans)\s*[0-9０-９]*\s*[:：.．])[ \t]*|(?:[AＡ]|答)[ \t]*(?:\n|$))"
+)
+_INLINE_ANSWER = re.compile(r"(?<=[?？])\s*(?:[AＡ][0-9０-９]*|答|(?i:answer))\s*[:：]\s*")
+_QUESTION_CLASS = re.compile(
+    r"(?<![a-z])(?:q|qa|ques|question|faq|ask|header|heading|head|title|toggle|trigger|accordion|collapse)(?![a-z])"
+)
+_FAQ_CONTEXT = re.compile(r"(?<![a-z])(?:faqs?|qa|qna|questions?|accordion)(?![a-z])")
+_CHROME_CLASS = re.compile(
+    r"(?<![a-z])(?:nav|navbar|navigation|menu|megamenu|dropdown|breadcrumbs?|footer|sidebar|masthead|topbar"
+    r"|(?:site|page|global|top)-header)(?![a-z])"
+)
+_SENTENCE_END = re.compile(r"[。！!；;.?？]")
 _FIRST_WORD = re.compile(r"[a-z]+")
 # Only block boundaries matter inside JSON-LD answer HTML; this runs on a JSON string value, never on the page.
 _FRAGMENT_BREAK = re.compile(r"<\s*(?:br|/?(?:p|div|li|ul|ol|h[1-6]|tr|blockquote|pre|dd|dt))\b[^>]*>", re.IGNORECASE)
@@ -61,7 +100,12 @@ def extract_qa_pairs(html: str, base_url: str | None = None) -> list[dict]:
     """
     if not html:
         return []
-    sel = Selector(body=html, base_url=base_url) if isinstance(html, bytes) else Selector(text=html, base_url=base_url)
+    # type="html": parsel reads a page that opens with `<?xml ...?>` (XHTML, DocBook output) as XML, where every
+    # tag is namespaced and no XPath below matches.
+    if isinstance(html, bytes):
+        sel = Selector(body=html, base_url=base_url, type="html")
+    else:
+        sel = Selector(text=html, base_url=base_url, type="html")
     root = sel.root
     if not isinstance(root, etree._Element):
         return []
@@ -74,11 +118,14 @@ def extract_qa_pairs(html: str, base_url: str | None = None) -> list[dict]:
     candidates.extend(_from_details(root, position))
     candidates.extend(_from_definition_lists(root, position))
     candidates.extend(_from_headings(root, position))
+    candidates.extend(_from_question_blocks(root, position))
 
     best: dict[str, tuple[tuple[int, int], tuple[int, int], str, str, str]] = {}
     for pos, origin, question, answer in candidates:
         if not question or not answer:
             continue
+        if origin == "html":
+            question = _SECTION_NUMBER.sub("", question, count=1)  # "1.2. What is Debian?": the number is layout
         key = _dedup_key(question)
         entry = ((_RANK[origin], pos[0], pos[1]), pos, question, answer, origin)
         if key not in best or entry[0] < best[key][0]:
@@ -304,17 +351,249 @@ def _from_definition_lists(root: etree._Element, position: dict) -> Iterator[tup
 def _from_headings(root: etree._Element, position: dict) -> Iterator[tuple[tuple[int, int], str, str, str]]:
     for heading in root.xpath("//h2 | //h3 | //h4 | //h5 | //h6"):
         # Docs generators append a permalink glyph after the heading text.
-        question = _inline_text(heading).rstrip("¶§#🔗 ")
-        if not question.endswith(tuple(_QUESTION_MARKS)):
+        question = _Q_MARKER.sub("", _inline_text(heading).rstrip(_PERMALINK_GLYPHS), count=1)
+        if not question.rstrip("!！").endswith(tuple(_QUESTION_MARKS)):  # "… what is Linux?!"
             continue
+        anchor = heading
+        while _only_wraps(anchor.getparent(), anchor):
+            # DocBook writes `div.titlepage > div > div > h2`: the answer follows the outermost wrapper.
+            anchor = anchor.getparent()
         parts = []
-        for sibling in heading.itersiblings():
+        for sibling in anchor.itersiblings():
             tag = sibling.tag if isinstance(sibling.tag, str) else ""
             if tag in _HEADINGS or tag == "hr" or (tag and sibling.xpath(".//h1|.//h2|.//h3|.//h4|.//h5|.//h6")):
                 break  # the answer ends where the next question or section begins
             if tag in _ANSWER_SIBLINGS:
                 parts.append(_block_text(sibling))
+            elif tag == "div" and (sibling.find(".//p") is not None or sibling.find(".//pre") is not None):
+                text = _block_text(sibling)
+                if _question_shape(text.split("\n", 1)[0]) is not None:
+                    break
+                parts.append(text)
         yield (position.get(heading, 0), 0), "html", question, "\n".join(p for p in parts if p)
+
+
+# A section number before a title: "1.2. ", "3) ", "2.4 "; not "3 ways" or "IV. " (they could be words).
+_SECTION_NUMBER = re.compile(r"^\s*(?:\d+(?:[.．]\d+)*[.．)]|\d+(?:[.．]\d+)+)\s+(?=\S)")
+
+
+def _only_wraps(parent: etree._Element | None, child: etree._Element) -> bool:
+    """A ``div`` holding nothing but ``child`` (no other element, no text of its own)."""
+    return (
+        parent is not None
+        and parent.tag == "div"
+        and len(parent) == 1
+        and not (parent.text or "").strip()
+        and not (child.tail or "").strip()
+    )
+
+
+def _from_question_blocks(root: etree._Element, position: dict) -> Iterator[tuple[tuple[int, int], str, str, str]]:
+    """Questions written as short stand-alone blocks or bold lines (``<div class="q">``, ``<p><b>Q: …</b></p>``).
+
+    Answers are the following siblings up to the next question, heading or the end of the enclosing block.
+    """
+    elements = [el for el in position if isinstance(el.tag, str)]
+    count, blocky, has_heading = _text_stats(elements)
+    units: dict[etree._Element, tuple[str, str, bool]] = {}
+    for el in elements:
+        if el.tag not in _SEED_TAGS or el in blocky or not 0 < count[el] <= _MAX_QUESTION:
+            continue
+        seed_text = _block_text(el)
+        # A question is the whole of its line: "<b>Q…?</b><br>A…" inside one <p> is two lines, found via the <b>.
+        if "\n" in seed_text or _question_shape(seed_text) is None:
+            continue
+        unit = _lift(el, count)
+        if unit is None or unit in units:
+            continue
+        shape = _question_shape(_inline_text(unit))
+        context = _question_context(unit)
+        if shape is None or context is None:
+            continue
+        question, inline_answer, marked = shape
+        if unit.tag in _HEADINGS and _inline_text(unit).rstrip(_PERMALINK_GLYPHS).endswith(tuple(_QUESTION_MARKS)):
+            continue  # a bare question heading belongs to _from_headings; emitting it here too would duplicate it
+        if unit.tag not in _SEED_TAGS - _INLINE_SEEDS and unit.tag not in _HEADINGS and not _alone_on_line(unit, count):
+            continue  # bold text mid-sentence is emphasis, not a question header
+        units[unit] = (question, inline_answer, marked or context or _bold_or_marked_class(unit, count))
+
+    # Each sibling walk stops at the next question, so every element is read by at most one answer: linear overall.
+    holds_unit: set[etree._Element] = set()
+    for unit in units:
+        node = unit
+        while node is not None and node not in holds_unit:
+            holds_unit.add(node)
+            node = node.getparent()
+    for unit, (question, inline_answer, signal) in units.items():
+        answer = _answer_after(unit, inline_answer, count, has_heading, holds_unit)
+        stripped = _A_MARKER.sub("", answer, count=1)
+        # An unmarked plain paragraph ending in "?" counts only when its answer is explicitly labelled as one.
+        if not signal and stripped == answer:
+            continue
+        answer = _normalise_answer(stripped)
+        if not answer or _is_bare_question(answer):
+            continue
+        yield (position.get(unit, 0), 0), "html", question, answer
+
+
+def _is_bare_question(answer: str) -> bool:
+    # Only a single question sentence is rejected; "Yes. Did you know …?" is still an answer.
+    return "\n" not in answer and _question_shape(answer) is not None and not _SENTENCE_END.search(answer[:-1])
+
+
+def _text_stats(
+    elements: list[etree._Element],
+) -> tuple[dict[etree._Element, int], set[etree._Element], set[etree._Element]]:
+    """Visible non-space characters per element, and which elements hold block-level or heading descendants.
+
+    Children come after their parent in document order, so one reversed pass sees every child first.
+    """
+    count: dict[etree._Element, int] = {}
+    blocky: set[etree._Element] = set()
+    has_heading: set[etree._Element] = set()
+    for el in reversed(elements):
+        if el.tag in _SKIP_TAGS:
+            count[el] = 0
+            continue
+        n = _nonspace(el.text)
+        for child in el:
+            tag = child.tag if isinstance(child.tag, str) else None
+            if tag is not None and tag not in _SKIP_TAGS:
+                n += count[child]
+                if tag in _BLOCK_TAGS or child in blocky:
+                    blocky.add(el)
+                if tag in _HEADINGS or child in has_heading:
+                    has_heading.add(el)
+            n += _nonspace(child.tail)
+        count[el] = n
+    return count, blocky, has_heading
+
+
+def _nonspace(text: str | None) -> int:
+    return len("".join(text.split())) if text else 0
+
+
+def _question_shape(text: str) -> tuple[str, str, bool] | None:
+    """``(question, answer written on the same line, has an explicit Q marker)`` or None when not a question."""
+    if not text or len(text) > _MAX_QUESTION:
+        return None
+    text = text.rstrip(_TRAILING_GLYPHS)
+    marker = _Q_MARKER.match(text)
+    core = text[marker.end() :] if marker else _Q_LABEL.sub("", text, count=1)
+    inline_answer = ""
+    split = _INLINE_ANSWER.search(core) if marker else None
+    if split:
+        core, inline_answer = core[: split.start()], core[split.end() :]
+    core = core.strip()
+    if not core or _Q_MARKER.match(core):
+        return None  # a lone "Q:" label, or a run of labels, has no question in it
+    if not marker and not core.endswith(tuple(_QUESTION_MARKS)):
+        return None
+    return core, inline_answer, bool(marker)
+
+
+def _lift(el: etree._Element, count: dict) -> etree._Element | None:
+    """Widen ``el`` to the outermost wrapper holding nothing but the same question (plus a "Q" label or icon)."""
+    if any(anc.tag in _HEADINGS for anc in el.iterancestors()):
+        return None
+    question = None
+    while True:
+        parent = el.getparent()
+        if parent is None or parent.tag not in _LIFT_TAGS:
+            return el
+        if count[parent] != count[el]:
+            if count[parent] - count[el] > _LABEL_SLACK:
+                return el
+            if question is None:
+                shape = _question_shape(_inline_text(el))
+                question = shape[0] if shape else ""
+            shape = _question_shape(_inline_text(parent))
+            if not question or shape is None or shape[0] != question:
+                return el
+        el = parent
+
+
+def _question_context(unit: etree._Element) -> bool | None:
+    """None when ``unit`` sits in page chrome; otherwise whether an ancestor marks the region as an FAQ."""
+    if unit.tag in _CHROME_TAGS or _is_chrome(unit, ancestor=False):
+        return None
+    faq = False
+    for anc in unit.iterancestors():
+        if anc.tag in _CHROME_TAGS or anc.tag == "button" or _is_chrome(anc, ancestor=True):
+            return None
+        faq = faq or bool(_FAQ_CONTEXT.search(_class_and_id(anc)))
+    return faq
+
+
+def _is_chrome(el: etree._Element, ancestor: bool) -> bool:
+    if (el.get("role") or "").strip().lower() in {"navigation", "menu", "menubar"}:
+        return True
+    return ancestor and bool(_CHROME_CLASS.search(_class_and_id(el)))
+
+
+def _class_and_id(el: etree._Element) -> str:
+    return f"{el.get('class', '')} {el.get('id', '')}".lower()
+
+
+def _bold_or_marked_class(unit: etree._Element, count: dict) -> bool:
+    """Whether the question is set in bold, or labelled as a question/accordion header by its class or id."""
+    whole = count[unit] - _LABEL_SLACK
+    for el in unit.iter():
+        if not isinstance(el.tag, str) or count.get(el, 0) < whole:
+            continue
+        if el.tag in _EMPHASIS_TAGS or _QUESTION_CLASS.search(_class_and_id(el)):
+            return True
+    return False
+
+
+def _alone_on_line(el: etree._Element, count: dict) -> bool:
+    """Whether inline ``el`` has nothing but whitespace and empty elements between it and the nearest line breaks."""
+    parent = el.getparent()
+    if parent is None:
+        return False
+    prev = el.getprevious()
+    while prev is not None:
+        if prev.tail and prev.tail.strip():
+            return False
+        tag = prev.tag if isinstance(prev.tag, str) else None
+        if tag == "br" or tag in _BLOCK_TAGS:
+            break
+        if tag is not None and count.get(prev, 0):
+            return False
+        prev = prev.getprevious()
+    else:
+        if (parent.text and parent.text.strip()) or parent.tag not in _LINE_TAGS:
+            return False
+    if el.tail and el.tail.strip():
+        return False
+    nxt = el.getnext()
+    while nxt is not None:
+        tag = nxt.tag if isinstance(nxt.tag, str) else None
+        if tag == "br" or tag in _BLOCK_TAGS:
+            return True
+        if (tag is not None and count.get(nxt, 0)) or (nxt.tail and nxt.tail.strip()):
+            return False
+        nxt = nxt.getnext()
+    return parent.tag in _LINE_TAGS
+
+
+def _answer_after(unit: etree._Element, inline_answer: str, count: dict, has_heading: set, holds_unit: set) -> str:
+    parts = [inline_answer, unit.tail or ""]
+    for sibling in unit.itersiblings():
+        tag = sibling.tag if isinstance(sibling.tag, str) else None
+        if tag is not None:
+            if tag in _HEADINGS or tag in {"hr", "details"} or sibling in has_heading or sibling in holds_unit:
+                break
+            if tag not in _CHROME_TAGS and not _is_chrome(sibling, ancestor=True) and not _only_links(sibling, count):
+                parts.extend(_text_parts(sibling, skip=None, breaks=True))
+        parts.append(sibling.tail or "")
+    return _normalise_answer("".join(parts))
+
+
+def _only_links(el: etree._Element, count: dict) -> bool:
+    # "Back to top" and "related questions" link rows are navigation, not answer text.
+    linked = sum(count.get(a, 0) for a in el.iter("a"))
+    return linked > 0 and linked >= count.get(el, 0)
 
 
 def _looks_like_question(text: str) -> bool:
@@ -387,4 +666,5 @@ def _normalise_answer(value: str) -> str:
 
 
 def _dedup_key(question: str) -> str:
-    return " ".join(question.split()).casefold().rstrip(_QUESTION_MARKS + " ")
+    # "Q: X?" in the page body and "X?" in JSON-LD are the same question.
+    return _Q_MARKER.sub("", " ".join(question.split()), count=1).casefold().rstrip(_QUESTION_MARKS + " ")

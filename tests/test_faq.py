@@ -353,3 +353,222 @@ def test_sample_site_faq_pages_yield_exactly_their_jsonld_items(path):
     got = extract_qa_pairs(html, f"{BASE}/faq/{path.name}")
     assert len(got) == expected
     assert all(p["origin"] == "jsonld" for p in got)
+
+
+# --- questions written as stand-alone blocks and bold lines --------------------------------------------------------
+
+
+def test_div_header_and_content_blocks_traditional_chinese():
+    body = """
+    <div class="faq-list">
+      <div class="faq-item">
+        <div class="header">如何申請會員？</div>
+        <div class="content"><p>請至官網填寫申請表。</p><p>審核約需三個工作天。</p></div>
+      </div>
+      <div class="faq-item">
+        <div class="question">可以取消訂單嗎？ <span class="icon">+</span></div>
+        <div class="answer"><ul><li>出貨前可以取消</li><li>出貨後請申請退貨</li></ul></div>
+      </div>
+    </div>"""
+    assert pairs(page(body=body)) == [
+        ("如何申請會員？", "請至官網填寫申請表。\n審核約需三個工作天。", "html"),
+        ("可以取消訂單嗎？", "出貨前可以取消\n出貨後請申請退貨", "html"),
+    ]
+
+
+def test_p_class_q_with_numbered_markers_and_answer_labels_stripped():
+    body = """
+    <p class="q">Q1. How do I apply?</p>
+    <p>A: Fill in the online form.</p>
+    <ol><li>Sign in</li><li>Upload your ID</li></ol>
+    <p class="q">Q2. Is there a fee?</p>
+    <p>Answer: No, it is free.</p>"""
+    assert pairs(page(body=body)) == [
+        ("How do I apply?", "Fill in the online form.\nSign in\nUpload your ID", "html"),
+        ("Is there a fee?", "No, it is free.", "html"),
+    ]
+
+
+def test_bold_question_paragraphs_until_next_question_or_heading():
+    body = """
+    <article>
+      <p><strong>Q: 會員點數如何使用？</strong></p>
+      <p>A: 結帳時可直接折抵。</p>
+      <p><b>問：點數會過期嗎？</b></p>
+      <p>答：自取得日起一年內有效。</p>
+      <p>到期前會以簡訊通知。</p>
+      <h2>聯絡我們</h2>
+      <p>客服電話 0800-000-000。</p>
+    </article>"""
+    assert pairs(page(body=body)) == [
+        ("會員點數如何使用？", "結帳時可直接折抵。", "html"),
+        ("點數會過期嗎？", "自取得日起一年內有效。\n到期前會以簡訊通知。", "html"),
+    ]
+
+
+def test_plain_q_and_a_paragraphs_with_fullwidth_markers():
+    body = """
+    <div>
+      <p>Q：如何退貨？</p><p>A：請聯絡客服並提供訂單編號。</p>
+      <p>Q１：可以貨到付款嗎？</p><p>Ａ：可以，限本島地區。</p>
+      <p>问：支持电子发票吗？</p><p>答：支持。</p>
+      <p>Question: Do you ship abroad?</p><p>A. Only to Japan.</p>
+    </div>"""
+    assert pairs(page(body=body)) == [
+        ("如何退貨？", "請聯絡客服並提供訂單編號。", "html"),
+        ("可以貨到付款嗎？", "可以，限本島地區。", "html"),
+        ("支持电子发票吗？", "支持。", "html"),
+        ("Do you ship abroad?", "Only to Japan.", "html"),
+    ]
+
+
+def test_bold_question_lines_separated_by_br_inside_one_paragraph():
+    body = """
+    <div class="content"><p>
+      <b>Q: 如何申請？</b><br>A: 線上申請。<br>需附身分證影本。<br><br>
+      <b>Q: 審核要多久？</b><br>A: 約三天。
+    </p></div>"""
+    assert pairs(page(body=body)) == [
+        ("如何申請？", "線上申請。\n需附身分證影本。", "html"),
+        ("審核要多久？", "約三天。", "html"),
+    ]
+
+
+def test_accordion_buttons_and_q_badges():
+    body = """
+    <div class="accordion">
+      <button class="accordion">How long does shipping take?</button>
+      <div class="panel"><p>Two working days.</p></div>
+      <button class="accordion">Can I return an item?</button>
+      <div class="panel"><p>Yes, within 7 days.</p></div>
+    </div>
+    <div class="qa-block">
+      <div class="faq-q"><span>Q</span><p>如何重設密碼？</p></div>
+      <div class="faq-a"><span>A</span><p>請點選「忘記密碼」。</p></div>
+    </div>"""
+    assert pairs(page(body=body)) == [
+        ("How long does shipping take?", "Two working days.", "html"),
+        ("Can I return an item?", "Yes, within 7 days.", "html"),
+        ("如何重設密碼？", "請點選「忘記密碼」。", "html"),
+    ]
+
+
+def test_heading_inside_question_wrapper_and_bare_heading_are_each_emitted_once():
+    body = """
+    <div class="card">
+      <div class="card-header"><h5><button>How do I pay?</button></h5></div>
+      <div class="collapse"><div class="card-body">By credit card or bank transfer.</div></div>
+    </div>
+    <section class="faq"><h3>運費怎麼算？</h3><p>依重量計算。</p></section>
+    <section class="faq"><h3><strong>Q: 可以自取嗎？</strong></h3><p>可以。</p></section>"""
+    assert pairs(page(body=body)) == [
+        ("How do I pay?", "By credit card or bank transfer.", "html"),
+        ("運費怎麼算？", "依重量計算。", "html"),
+        ("可以自取嗎？", "可以。", "html"),
+    ]
+
+
+def test_jsonld_still_wins_over_a_marked_html_copy_of_the_same_question():
+    data = {
+        "@type": "FAQPage",
+        "mainEntity": [{"@type": "Question", "name": "如何退貨？", "acceptedAnswer": {"text": "七日內申請。"}}],
+    }
+    body = "<p><strong>Q：如何退貨？</strong></p><p>A：請在七天內申請。</p>"
+    assert pairs(page(ld(data), body)) == [("如何退貨？", "七日內申請。", "jsonld")]
+
+
+def test_rhetorical_questions_in_prose_are_not_pairs():
+    body = """
+    <article>
+      <p>Have you ever wondered why the sky is blue? It is Rayleigh scattering.</p>
+      <p>Most people ask <strong>why does this matter?</strong> The answer is simple.</p>
+      <p>你是否也曾好奇<b>為什麼天空是藍色的？</b>其實原因很簡單。</p>
+      <p>真的是這樣嗎？</p>
+      <p>研究指出確實如此。</p>
+    </article>"""
+    assert pairs(page(body=body)) == []
+
+
+def test_navigation_menus_and_chrome_are_ignored():
+    body = """
+    <header><div class="question">需要協助嗎？</div><div>撥打客服專線。</div></header>
+    <nav><ul><li><a href="/faq"><strong>常見問題?</strong></a></li></ul><p><b>常見問題？</b></p><p>更多說明</p></nav>
+    <div class="menu"><p><b>常見問題？</b></p><p>看這裡</p></div>
+    <div role="navigation"><p class="q">Need help?</p><p>Visit the help centre.</p></div>
+    <ul><li><a href="/faq"><b>常見問題？</b></a></li></ul>
+    <footer><p><strong>Q: 如何聯絡我們？</strong></p><p>A: 請寄信。</p></footer>"""
+    assert pairs(page(body=body)) == []
+
+
+def test_questions_without_real_answers_are_dropped():
+    body = """
+    <div class="faq">
+      <p><strong>Q: 如何聯絡客服？</strong></p>
+      <p><strong>Where can I buy it?</strong></p>
+      <p><a href="/shops">Shop list</a></p>
+      <p class="q">運費多少？</p>
+      <p>A：</p>
+      <div class="question">有其他問題嗎？</div><div class="answer">歡迎來信詢問？</div>
+    </div>"""
+    assert pairs(page(body=body)) == []
+
+
+def test_answer_drops_link_only_rows_but_keeps_text_with_links():
+    body = """
+    <div class="faq">
+      <p><b>How do I reset my password?</b></p>
+      <p>Use the <a href="/reset">reset page</a>.</p>
+      <p><a href="#top">Back to top</a></p>
+    </div>"""
+    assert pairs(page(body=body)) == [("How do I reset my password?", "Use the reset page.", "html")]
+
+
+def test_thousands_of_paragraphs_stay_correct():
+    items = []
+    for i in range(3000):
+        if i % 3 == 0:
+            items.append(f"<p><strong>Q{i}: 第 {i} 題如何處理？</strong></p><p>A: 第 {i} 題的答案。</p>")
+        else:
+            items.append(f"<p>普通段落 {i}，沒有問題。</p>")
+    body = f"<div class='faq'>{''.join(items)}</div>" + "".join(f"<p>尾段 {i}</p>" for i in range(3000))
+    got = pairs(page(body=body))
+    assert len(got) == 1000
+    assert got[0] == ("第 0 題如何處理？", "第 0 題的答案。\n普通段落 1，沒有問題。\n普通段落 2，沒有問題。", "html")
+    assert got[-1] == (
+        "第 2997 題如何處理？",
+        "第 2997 題的答案。\n普通段落 2998，沒有問題。\n普通段落 2999，沒有問題。",
+        "html",
+    )
+
+
+def test_plain_question_paragraph_counts_when_its_answer_is_labelled():
+    body = "<p>真的免費嗎？</p><p>答：是的，完全免費。</p><p>Is it safe?</p><p>We think so.</p>"
+    assert pairs(page(body=body)) == [("真的免費嗎？", "是的，完全免費。", "html")]
+
+
+def test_docbook_section_titles_are_questions_with_their_sections_as_answers():
+    # The Debian FAQ's layout: an XHTML page, each question a numbered h2 inside div.titlepage wrappers.
+    def section(number: str, title: str, body: str) -> str:
+        return (
+            f'<div class="section"><div class="titlepage"><div><div><h2 class="title"><a id="s{number}"></a>'
+            f"{number}.&#160;{title}</h2></div></div></div>{body}</div>"
+        )
+
+    html = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Chapter 1</title></head><body>'
+        '<div class="chapter"><div class="titlepage"><div><div><h1 class="title">Chapter 1. Overview</h1>'
+        "</div></div></div>"
+        + section("1.1", "What is this FAQ?", "<p>Frequently asked questions about Debian.</p>")
+        + section(
+            "1.2",
+            "OK, now I know what Debian is... what is Linux?!",
+            '<p>Linux is a kernel.</p><div class="itemizedlist"><ul><li><p>free</p></li></ul></div>',
+        )
+        + section("1.3", "Where to start", "<p>Read the manual.</p>")
+        + "</div></body></html>"
+    )
+    assert pairs(html) == [
+        ("What is this FAQ?", "Frequently asked questions about Debian.", "html"),
+        ("OK, now I know what Debian is... what is Linux?!", "Linux is a kernel.\nfree", "html"),
+    ]
