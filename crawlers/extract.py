@@ -90,6 +90,72 @@ def extract_metadata(tree: HtmlElement, url: str) -> Document | None:
     return trafilatura.extract_metadata(tree, default_url=url, extensive=False)
 
 
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_CHROME = ("nav", "header", "footer", "aside", "script", "style", "noscript", "template")
+
+
+def page_headings(tree: HtmlElement) -> list[tuple[int, str, str]]:
+    """(level, title, the text that follows it) of each heading outside the page chrome, before extraction
+    prunes the tree."""
+    found = []
+    for heading in tree.iter(*_HEADINGS):
+        title = " ".join(heading.text_content().split())
+        if title and not any(a.tag in _CHROME for a in heading.iterancestors()):
+            found.append((int(heading.tag[1]), title, _next_text(heading)))
+    return found
+
+
+def restore_headings(headings: list[tuple[int, str, str]], text: str) -> str:
+    """Put back, as Markdown headings, the section titles trafilatura left out of ``text``.
+
+    trafilatura 2.3 drops a section's leading heading in many layouts (a lone ``h2`` before its
+    paragraphs, DocBook's ``div.titlepage > div > div > h2``), so every title of a manual, and every question
+    of a FAQ written as section titles, went missing. No option brings them back, so each heading of the page
+    whose words are absent is inserted before the line that starts with the text that follows it in the page.
+    """
+    lines = text.split("\n")
+    starts: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        key = _line_key(line)
+        if key and key not in starts:
+            starts[key] = i
+    inserts: dict[int, list[str]] = {}
+    present = " ".join(text.split())
+    for level, title, following in headings:
+        at = starts.get(_line_key(following)) if following and title not in present else None
+        if at is not None:
+            inserts.setdefault(at, []).append("#" * level + " " + title)
+    if not inserts:
+        return text
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        for heading in inserts.get(i, []):
+            out += [heading, ""]
+        out.append(line)
+    return "\n".join(out)
+
+
+def _line_key(line: str) -> str:
+    words = "".join(ch for ch in line[:200] if ch.isalnum())
+    return words[:24] if len(words) >= 12 else ""
+
+
+def _next_text(heading: HtmlElement) -> str:
+    """The text of the first block after the heading in document order, outside the heading."""
+    if (heading.tail or "").strip():
+        return heading.tail.strip()
+    node = heading
+    while node is not None:
+        sibling = node.getnext()
+        while sibling is not None:
+            content = sibling.text_content().strip() if isinstance(sibling.tag, str) else ""
+            if content:
+                return content
+            sibling = sibling.getnext()
+        node = node.getparent()
+    return ""
+
+
 def main_text(source: str | HtmlElement, url: str, mode: str = DEFAULT_MODE) -> str:
     """Main content as Markdown (headings, lists and tables kept) in one of MODES."""
     if mode not in MODES:
@@ -137,6 +203,7 @@ def extract_document(
         meta, timings["metadata_timeout"] = None, 1.0
     timings["metadata"] = time.perf_counter() - start
     start = time.perf_counter()
+    headings = page_headings(tree)  # read before trafilatura prunes the tree
     source: str | HtmlElement = tree
     if "main" in selectors:
         parts = select(html, selectors["main"])
@@ -144,6 +211,8 @@ def extract_document(
             return None
         source = f"<html><body><article>{''.join(parts)}</article></body></html>"
     text = main_text(source, url, mode)
+    if text.strip() and "main" not in selectors:
+        text = restore_headings(headings, text)
     timings["text"] = time.perf_counter() - start
     if not text.strip():
         return None
