@@ -93,6 +93,9 @@ _C_LIKE = {
     "tolerate": lang_c.tolerable,
     "children": lang_c.live_children,
     "repair": lang_c.repair,
+    # `private:` in a class body tree-sitter could not read as one is a label whose statement runs on, with the
+    # next function's doc comment inside it as its last child (see also _absorbs).
+    "absorbers": frozenset({"labeled_statement"}),
 }
 _TYPESCRIPT = {
     "functions": frozenset({"function_declaration", "generator_function_declaration", "method_definition"}),
@@ -500,7 +503,7 @@ def _python_docstring(body: Node | None, src: bytes) -> str | None:
     return inspect.cleandoc(value) if isinstance(value, str) else None
 
 
-_COMMENT_MARKERS = re.compile(r"^\s*(/\*\*+|/\*!?|\*/|\*|///|//!|//|#)\s?")  # /*! is Doxygen's /**
+_COMMENT_MARKERS = re.compile(r"^\s*(/\*\*+|/\*!?|\*/|\*+|///|//!|//|#)\s?")  # /*! is Doxygen's /**; `**` is SQLite's line prefix
 
 
 def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
@@ -526,7 +529,7 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
         if _last_row(prev) < expected_end - 1:  # a blank line between
             if lines or not across_blank or prev.type not in spec.comments or not _is_doc(_text(prev, src), spec):
                 break
-        if prev.type in spec.absorbers and prev.named_child_count:
+        if _absorbs(prev, spec):
             prev = prev.named_children[-1]
             continue
         if prev.type not in spec.attributes:
@@ -583,6 +586,20 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
 DOC_SYNTAX_ONLY = frozenset({"java", "kotlin", "rust", "csharp"})
 # go/ast's CommentGroup.Text drops directives (`//go:noinline`, `//line f:1`, `//export f`) from a doc.
 _GO_DIRECTIVE = re.compile(r"^//(line |extern |export |[a-z0-9]+:[a-z0-9])")
+
+
+def _absorbs(node: Node, spec: LangSpec) -> bool:
+    """Whether the comments right above a unit may sit inside ``node``, as its last child.
+
+    tree-sitter puts the comments that follow a node it could not close inside it: a misread C/C++ function
+    (a macro in its body) is a declaration with an error that ends with the next function's doc comment.
+    """
+    if not node.named_child_count or node.type in spec.comments:
+        return False
+    if node.type in spec.absorbers:
+        return True
+    last = node.named_children[-1]
+    return spec.name in ("c", "cpp") and node.has_error and (last.type in spec.comments or _absorbs(last, spec))
 
 
 # Words a C/C++ function header may start with before its type: storage classes, qualifiers and macros
