@@ -503,7 +503,8 @@ def _python_docstring(body: Node | None, src: bytes) -> str | None:
     return inspect.cleandoc(value) if isinstance(value, str) else None
 
 
-_COMMENT_MARKERS = re.compile(r"^\s*(/\*\*+|/\*!?|\*/|\*+|///|//!|//|#)\s?")  # /*! is Doxygen's /**; `**` is SQLite's line prefix
+# /*! is Doxygen's /**; `**` is SQLite's line prefix inside a block comment.
+_COMMENT_MARKERS = re.compile(r"^\s*(/\*\*+|/\*!?|\*/|\*+|///|//!|//|#)\s?")
 
 
 def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
