@@ -12,9 +12,13 @@ from time import monotonic
 from scrapy import Request, signals
 from scrapy.core.downloader import Downloader, Slot
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares import cookies as scrapy_cookies
 from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import _schedule_coro
 from scrapy.utils.httpobj import urlparse_cached
+from tldextract import TLDExtract
+
+from crawlers.traps import trap_settings
 
 
 def _version() -> str:
@@ -26,7 +30,7 @@ def _version() -> str:
 
 class PoliteAddon:
     """robots.txt + Crawl-delay, AutoThrottle, 2 requests per domain (really: see PoliteDownloader),
-    an honest User-Agent, HTTP cache."""
+    an honest User-Agent, HTTP cache, crawler-trap bounds (crawlers/traps.py)."""
 
     def update_settings(self, settings: object) -> None:
         contact = settings.get("DATAAGENT_CONTACT_URL")
@@ -49,6 +53,21 @@ class PoliteAddon:
         # Right after Scrapy's RobotsTxtMiddleware (100), before anything downloads.
         mws.setdefault("crawlers.polite.CrawlDelayMiddleware", 101)
         settings.set("DOWNLOADER_MIDDLEWARES", mws, priority="addon")
+        trap_settings(settings)
+        offline_public_suffix_list()
+
+
+def offline_public_suffix_list() -> None:
+    """Make Scrapy's cookie handling use tldextract's bundled Public Suffix List.
+
+    Scrapy's CookiesMiddleware builds a module-level TLDExtract that downloads the list on
+    first use: offline that is a logged traceback per crawl, online a request to a third
+    party in the middle of a polite crawl. The bundled snapshot is fine for telling a
+    public suffix from a site's domain; cache_dir=None keeps ~/.cache untouched.
+    """
+    # A private name: if a Scrapy upgrade renames it, tests/test_crawl_links.py catches the download.
+    if hasattr(scrapy_cookies, "_split_domain"):
+        scrapy_cookies._split_domain = TLDExtract(include_psl_private_domains=True, suffix_list_urls=(), cache_dir=None)
 
 
 class CrawlDelayMiddleware:

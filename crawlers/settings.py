@@ -1,8 +1,10 @@
 """Scrapy settings for the DataAgent crawlers.
 
 Politeness (robots.txt + Crawl-delay, AutoThrottle, per-domain concurrency, User-Agent,
-HTTP cache) comes from the PoliteAddon, not from here: settings in this module have
-project priority and would silently override the add-on's defaults.
+HTTP cache) and the crawler-trap bounds (DATAAGENT_TRAP_*, crawlers/traps.py) come from
+the PoliteAddon, not from here: settings in this module have project priority and would
+silently override the add-on's defaults. Change them per crawl in a recipe's settings or
+with -s NAME=VALUE.
 """
 
 BOT_NAME = "dataagent"
@@ -32,6 +34,8 @@ ITEM_PIPELINES = {
 DATAAGENT_OUTPUT_DIR = "out/crawl"
 # Seconds trafilatura may spend on one page before the page is counted as extract_timeout.
 DATAAGENT_EXTRACT_TIMEOUT = 10
+# How much of a page trafilatura keeps: precision, balanced (its default) or recall (crawlers/extract.py, MODES).
+DATAAGENT_EXTRACT_MODE = "balanced"
 
 CONCURRENT_REQUESTS = 16
 DOWNLOAD_TIMEOUT = 30

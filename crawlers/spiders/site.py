@@ -18,15 +18,18 @@ from multiprocessing import get_context
 from typing import Any
 from urllib.parse import urlparse
 
+from lxml.html import HtmlElement
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider
-from scrapy.http import Response, TextResponse
+from scrapy.http import HtmlResponse, Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
+from scrapy.linkextractors.lxmlhtml import LxmlParserLinkExtractor
 from scrapy.spiders import SitemapSpider
+from w3lib.url import canonicalize_url
 
 from crawlers.encoding import is_probably_binary
-from crawlers.extract import process_page
+from crawlers.extract import DEFAULT_MODE, MODES, process_page
 from crawlers.items import DocumentItem, QAItem
 from crawlers.recipe import Recipe, adhoc_recipe, load_recipe
 from validate.text import utc_now
@@ -74,7 +77,7 @@ class SiteSpider(SitemapSpider):
         self.deny = [re.compile(p) for p in self.recipe.deny]
         # No allow_domains here: LinkExtractor compares it with host:port, so a site on a
         # non-default port would never match; Scrapy's OffsiteMiddleware checks hostnames.
-        self.links = LinkExtractor(allow=self.recipe.follow, deny=self.recipe.deny)
+        self.links = SiteLinkExtractor(allow=self.recipe.follow, deny=self.recipe.deny)
         _warm_up()
 
     @classmethod
@@ -86,6 +89,9 @@ class SiteSpider(SitemapSpider):
         for name, value in spider.recipe.settings.items():
             crawler.settings.set(name, value, priority="spider")
         spider.extract_timeout = crawler.settings.getfloat("DATAAGENT_EXTRACT_TIMEOUT", 10.0)
+        spider.extract_mode = crawler.settings.get("DATAAGENT_EXTRACT_MODE") or DEFAULT_MODE
+        if spider.extract_mode not in MODES:
+            raise ValueError(f"DATAAGENT_EXTRACT_MODE must be one of {', '.join(MODES)}, not {spider.extract_mode!r}")
         workers = crawler.settings.getint("DATAAGENT_EXTRACT_WORKERS", 0)
         if workers < 0:  # auto: one process per core, the crawl loop shares a core with one of them
             workers = os.cpu_count() or 1
@@ -124,23 +130,42 @@ class SiteSpider(SitemapSpider):
 
     async def parse(self, response: Response) -> AsyncIterator[object]:
         stats = self.crawler.stats
+        # Every response that reaches here is a page: kept, or dropped for exactly one reason.
+        stats.inc_value("dataagent/pages")
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
         if not isinstance(response, TextResponse) or is_probably_binary(response.body, content_type):
             stats.inc_value("dataagent/dropped/not_text")
+            return
+        if not is_html(content_type, response.body):
+            # JSON, XML, CSS, plain text: no page to extract and no links to follow (the
+            # link extractor crashes on a JSON selector).
+            stats.inc_value("dataagent/dropped/not_html")
             return
         if self.recipe.max_pages and self.pages_seen >= self.recipe.max_pages:
             stats.inc_value("dataagent/dropped/max_pages")
             raise CloseSpider("max_pages")
         self._count_page()
-        stats.inc_value("dataagent/pages")
         fetched_at = utc_now()
-        args = (response.body, _header_charset(content_type), response.url, self.recipe.selectors, self.extract_timeout)
+        args = (
+            response.body,
+            _header_charset(content_type),
+            response.url,
+            self.recipe.selectors,
+            self.extract_timeout,
+            self.extract_mode,
+        )
         if self.pool is None:
             page = process_page(*args)
         else:
             page = await asyncio.get_running_loop().run_in_executor(self.pool, process_page, *args)
         if page["how"] in ("detected", "fallback"):
             stats.inc_value(f"dataagent/encoding/{page['how']}")
+        for part, seconds in page["timings"].items():
+            if part == "metadata_timeout":  # the page kept its text, without a date
+                stats.inc_value("dataagent/metadata_timeout")
+            else:
+                # Per-part cost of extraction (decode, metadata, text, faq), summed over pages: where time goes.
+                stats.inc_value(f"dataagent/seconds/{part}", seconds)
         if page["drop"]:
             stats.inc_value(f"dataagent/dropped/{page['drop']}")
         doc = page["doc"]
@@ -161,6 +186,9 @@ class SiteSpider(SitemapSpider):
         hops = response.meta.get("hops", 0)
         if self.recipe.max_depth and hops >= self.recipe.max_depth:
             return
+        if not isinstance(response, HtmlResponse):
+            # Sniffed as HTML but served as text/plain or without a type: parse it as HTML.
+            response = response.replace(cls=HtmlResponse)
         if page["encoding"].replace("-", "").lower() != response.encoding.replace("-", "").lower():
             # Scrapy guessed another charset than the one that decodes the page: extract links from our text.
             response = response.replace(encoding=page["encoding"])
@@ -175,10 +203,22 @@ class SiteSpider(SitemapSpider):
         self.crawler.stats.inc_value(f"dataagent/dropped/fetch_error/{fetch_error_reason(failure.value)}")
 
     def request_dropped(self, request: Request, spider: Any = None) -> None:
-        # A redirect back to a URL already fetched is filtered by the dupefilter without
-        # reaching any errback; counting it here keeps redirect loops visible in the stats.
-        if request.meta.get("redirect_urls"):
-            self.crawler.stats.inc_value("dataagent/dropped/fetch_error/redirect_loop")
+        # A redirect to a URL already seen is filtered by the dupefilter without reaching
+        # any errback; counted here so the redirect response is accounted for.
+        chain = request.meta.get("redirect_urls")
+        if not chain:
+            return
+        stats = self.crawler.stats
+        target = canonicalize_url(request.url)
+        if any(canonicalize_url(url) == target for url in chain):
+            stats.inc_value("dataagent/dropped/fetch_error/redirect_loop")
+        elif request.callback == self.parse:
+            # /dir -> /dir/ when /dir/ is already crawled: a second URL of a page we have,
+            # counted like duplicate_url as a page that was fetched and dropped.
+            stats.inc_value("dataagent/pages")
+            stats.inc_value("dataagent/dropped/redirect_to_seen")
+        else:
+            stats.inc_value("dataagent/dropped/fetch_error/redirect_to_seen")
 
 
 def fetch_error_reason(exc: BaseException) -> str:
@@ -189,6 +229,8 @@ def fetch_error_reason(exc: BaseException) -> str:
     name = type(exc).__name__
     if name == "IgnoreRequest" and "robots.txt" in str(exc):
         return "robots_txt"
+    if name == "IgnoreRequest" and "max redirections" in str(exc):
+        return "redirect_loop"  # REDIRECT_MAX_TIMES hops without reaching a page
     if name == "DownloadCancelledError":
         return "too_large"  # Scrapy cancels a body past DOWNLOAD_MAXSIZE
     return {"DownloadTimeoutError": "timeout", "TimeoutError": "timeout"}.get(name, name)
@@ -197,3 +239,71 @@ def fetch_error_reason(exc: BaseException) -> str:
 def _header_charset(content_type: str) -> str | None:
     match = re.search(r"charset=([\w.:-]+)", content_type, flags=re.IGNORECASE)
     return match.group(1) if match else None
+
+
+# MIME types that are HTML whatever the body says, and those that say too little to trust.
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "application/vnd.wap.xhtml+xml")
+_SNIFFED_TYPES = ("", "text/plain", "application/octet-stream", "application/xml", "text/xml", "unknown/unknown")
+# WHATWG MIME sniffing's HTML signatures (plus <meta>, <link>, <frameset>, <?xml + <html>),
+# after leading whitespace, a BOM and comments or an XML declaration.
+_HTML_START = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*"
+    rb"<(?:!doctype\s+html|html|head|body|frameset|script|iframe|h1|div|font|table|a|style|title|b|br|p|meta|link)"
+    rb"[\s>/]",
+    flags=re.IGNORECASE | re.DOTALL,
+)
+
+
+def is_html(content_type: str, body: bytes) -> bool:
+    """Whether a response is an HTML page: by its declared type, else by sniffing its markup."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime in _HTML_TYPES or (mime.endswith("html") and "/" in mime):
+        return True
+    return mime in _SNIFFED_TYPES and bool(_HTML_START.match(body[:1024]))
+
+
+# Schemes whose URLs treat a backslash as "/" (WHATWG "special" schemes); a relative href does too.
+_SPECIAL_OR_RELATIVE = re.compile(r"^(?:(?:https?|ftp|wss?|file):|[^:/?#]*(?:[/?#]|$))", re.IGNORECASE)
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+_TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
+
+
+def whatwg_href(value: str) -> str:
+    """Clean an href the way a browser does before resolving it.
+
+    Strips surrounding whitespace and control characters, drops tabs and newlines inside,
+    and turns backslashes in the path into slashes (so ``..\\up\\x.html`` resolves its
+    ``..`` and ``\\\\host\\p`` is scheme-relative). Percent-encoding of spaces and other unsafe
+    characters is left to w3lib's safe_url_string, which the link extractor applies.
+    """
+    value = _TAB_OR_NEWLINE.sub("", value.strip(_C0_AND_SPACE))
+    if "\\" not in value or not _SPECIAL_OR_RELATIVE.match(value):
+        return value
+    cut = min((i for i in (value.find("?"), value.find("#")) if i >= 0), default=len(value))
+    return value[:cut].replace("\\", "/") + value[cut:]
+
+
+class _WhatwgParserLinkExtractor(LxmlParserLinkExtractor):
+    def _iter_links(self, document: HtmlElement) -> Iterable[tuple[HtmlElement, str, str]]:
+        # The hook before Scrapy's urljoin: fixing the value after joining is too late for
+        # "..\\" segments and "\\\\host" references.
+        for el, attr, value in super()._iter_links(document):
+            yield el, attr, whatwg_href(value)
+
+
+class SiteLinkExtractor(LinkExtractor):
+    """LinkExtractor for pages: <a>, <area>, <frame> and <iframe>, hrefs cleaned like a browser."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("tags", ("a", "area", "frame", "iframe"))
+        kwargs.setdefault("attrs", ("href", "src"))
+        super().__init__(**kwargs)
+        inner = self.link_extractor
+        self.link_extractor = _WhatwgParserLinkExtractor(
+            tag=inner.scan_tag,
+            attr=inner.scan_attr,
+            process=inner.process_attr,
+            unique=inner.unique,
+            strip=inner.strip,
+            canonicalized=True,
+        )
