@@ -166,6 +166,25 @@ def extract_code(
         )
 
 
+def _check_generator(generator: str, seed_tasks: Path | None) -> None:
+    """A DataAgentError (one line, exit 2) for an unknown generator or task, or unusable seed tasks."""
+    if generator.startswith("task:"):
+        from synth.generators.task_templates import load_template
+
+        load_template(generator.split(":", 1)[1])  # names the task files that exist
+    elif generator not in ("qa", "self-instruct", "code"):
+        from synth.generators.task_templates import list_templates
+
+        tasks = ", ".join(f"task:{name}" for name in list_templates())
+        raise DataAgentError(f"unknown generator {generator!r}; the generators are: qa, self-instruct, code, {tasks}")
+    if seed_tasks is not None:
+        if generator != "self-instruct":
+            raise DataAgentError("--seed-tasks is for --generator self-instruct")
+        from synth.generators.self_instruct import load_seed_tasks
+
+        load_seed_tasks(seed_tasks)
+
+
 @app.command()
 def synth(
     out: Annotated[Path, typer.Option(help="Folder for instructions.*, quarantines and usage_report.json.")] = Path(
@@ -197,6 +216,19 @@ def synth(
     focus: Annotated[str, typer.Option(help="qa: comma-separated focus topics.")] = "",
     min_answer_chars: Annotated[int, typer.Option(help="qa: shortest answer (a Han character counts 3).")] = 20,
     max_answer_chars: Annotated[int, typer.Option(help="qa: longest answer.")] = 1500,
+    n_requests: Annotated[
+        int, typer.Option(min=1, help="self-instruct: requests to send, each asking for --k-new new tasks.")
+    ] = 1,
+    k_new: Annotated[int, typer.Option(min=1, help="self-instruct: new tasks asked for per request.")] = 8,
+    seed_tasks: Annotated[
+        Path | None,
+        typer.Option(
+            help="self-instruct: seed task YAML (see synth/tasks/seed_tasks.yaml). Default: the shipped seeds."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="openai backend: seconds to wait for one answer before retrying.")
+    ] = 60.0,
     force: Force = False,
 ) -> None:
     """Make InstructionRecords: rule-based (no key), through an LLM server, or with LangChain.
@@ -215,6 +247,7 @@ def synth(
     if backend == "openai":
         from synth.engine import DEFAULT_PRICES, load_prices
 
+        _check_generator(generator, seed_tasks)
         table = {**DEFAULT_PRICES, **(load_prices(prices) if prices else {})}
     # The request cache survives a rerun into the same folder: that is what makes the rerun free.
     with owned_output(out, force=force, keep=("synth_cache.sqlite",)) as folder:
@@ -242,6 +275,7 @@ def synth(
                 budget_tokens=budget_tokens,
                 budget_usd=budget_usd,
                 prices=table,
+                timeout=timeout,
             )
             summary = synth_llm(
                 folder,
@@ -254,6 +288,9 @@ def synth(
                 focus_topics=[t.strip() for t in focus.split(",") if t.strip()] or None,
                 min_answer_chars=min_answer_chars,
                 max_answer_chars=max_answer_chars,
+                num_requests=n_requests,
+                k_new=k_new,
+                seed_tasks=seed_tasks,
             )
     _print(summary)
     if summary.get("failed_summary"):

@@ -5,8 +5,12 @@ requests- and tokens-per-minute limits, retries with exponential backoff and jit
 honour Retry-After, JSON mode with a tolerant parser behind it, a SQLite cache that makes
 reruns free, a hard budget that stops cleanly, and a usage report. The client's own retry
 loop is switched off (max_retries=0) so every retry is counted and every wait is ours.
-A configuration mistake (no server at the URL, a bad key, an unknown model) stops the run
-with StageFailed after the first few requests (FailFast) instead of failing every one.
+
+A configuration mistake (no server at the URL, a bad key, an unknown model) is caught before
+the run by one cheap probe (``preflight``: GET /models, else one 1-token chat request) and,
+should one slip through, after the first few requests (FailFast), instead of failing every one.
+An answer that is malformed, truncated or a refusal is asked again (``EngineConfig.reask``)
+and only a valid one is cached as final.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import math
 import os
 import random
 import re
+import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
@@ -63,6 +68,19 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass(frozen=True)
 class GenRequest:
+    """One chat request and how to judge its answer.
+
+    An answer is valid when it is not cut at ``max_tokens``, not empty, not a refusal, parses as
+    JSON when the request wants JSON (``wants_json``), and passes the check registered for its
+    template: ``register_check("qa_", fn)`` makes ``fn(request, text, data) -> reason | None`` judge
+    every request whose template starts with ``qa_`` (the longest registered prefix wins). An
+    invalid answer is asked again up to ``EngineConfig.reask`` times with the same prompt, then
+    returned with the reason as ``GenResult.error`` and cached apart from valid answers.
+
+    The check lives in a module-level registry, not on the request, so it stays out of the cache
+    key and out of what is pickled for worker processes.
+    """
+
     template: str  # prompt template name: part of the cache key
     messages: list[dict]
     params: dict = field(default_factory=dict)  # temperature, max_tokens, response_format, ...
@@ -111,6 +129,15 @@ class EngineConfig:
     # Stop the run when the first this-many requests sent all failed with one configuration
     # problem (refused connection, 401/403, unknown model); 0 switches the check off.
     fail_fast_after: int = 8
+    # Probe the server (GET /models, else a 1-token chat) before sending anything.
+    preflight: bool = True
+    # How many times a malformed, truncated or refused answer is asked again before it is
+    # returned as a failure; each re-ask is a full request and is paid for.
+    reask: int = 2
+    # A rerun asks again what an earlier run stored as failed; False returns the stored failure.
+    reask_failures: bool = True
+    # No progress display and no stderr notices (worker processes: the parent reports).
+    quiet: bool = False
     cache_path: str | None = None
     budget_tokens: int | None = None
     budget_usd: float | None = None
@@ -280,6 +307,93 @@ class FailFast:
             raise StageFailed(f"synth stopped: {first} failed with {reason} ({problem}) (base URL {self.base_url})")
 
 
+# -- preflight -------------------------------------------------------------------------------------------
+def notice(line: str) -> None:
+    """One ``warning:`` line on stderr, in the CLI's format, for what the user should know but need not stop for."""
+    print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
+class _ProbeError(Exception):
+    def __init__(self, reason: str, listed: list[str] | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.listed = reason, listed
+
+
+async def preflight(cfg: EngineConfig, api_key: str) -> dict[str, int]:
+    """One cheap probe before a run: raise StageFailed when the URL, key or model is wrong.
+
+    GET /models first (free on every provider); a server without that endpoint, or one that
+    does not list the model, gets one chat request with max_tokens=1, because some servers
+    (llama.cpp) list a file name and answer to any model name. Only configuration failures
+    stop the run here; a 429, 5xx or timeout is left to the run's own retries. Returns the
+    requests made and the probe chat's token usage, which counts against budgets.
+    """
+    url = cfg.url()
+    client = openai.AsyncOpenAI(
+        base_url=url,
+        api_key=api_key,
+        max_retries=0,
+        timeout=openai.Timeout(cfg.timeout, connect=min(cfg.timeout, cfg.connect_timeout)),
+    )
+    usage = {"requests": 1, "prompt_tokens": 0, "completion_tokens": 0}
+    try:
+        listed: list[str] | None = None
+        try:
+            page = await _with_connect_retries(cfg, client.models.list)
+            listed = [m.id for m in page.data]
+        except openai.APIStatusError as exc:
+            reason = failure_reason(exc)
+            if reason in ("http_401", "http_403"):
+                raise _ProbeError(reason) from exc
+            # 404, 405, ...: no /models here (or a wrong path, which the chat probe will tell).
+        except openai.APIConnectionError as exc:
+            raise _ProbeError(failure_reason(exc)) from exc
+        except openai.APIError:
+            pass  # a 200 that is not a model list: the chat probe decides
+        if listed and cfg.model in listed:
+            return usage
+        body = {"model": cfg.model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+        usage["requests"] += 1
+        try:
+            response = await _with_connect_retries(
+                cfg, lambda: client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+            )
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:
+            reason = failure_reason(exc)
+            if config_problem(reason, cfg.model):
+                raise _ProbeError(reason, listed) from exc
+            return usage
+        usage["prompt_tokens"] = getattr(response.usage, "prompt_tokens", 0) or 0
+        usage["completion_tokens"] = getattr(response.usage, "completion_tokens", 0) or 0
+        return usage
+    except _ProbeError as probe:
+        raise StageFailed(_preflight_message(probe, cfg.model, url)) from probe.__cause__
+    finally:
+        await client.close()
+
+
+async def _with_connect_retries(cfg: EngineConfig, call: Callable[[], Any]) -> Any:
+    # The same quick retries of a refused connection as the run makes: a restart blip passes,
+    # a wrong URL is reported in about a second.
+    for attempt in range(cfg.connect_retries + 1):
+        try:
+            return await call()
+        except openai.APIConnectionError as exc:
+            if failure_reason(exc) not in ("connect_error", "connect_timeout") or attempt >= cfg.connect_retries:
+                raise
+            await asyncio.sleep(random.uniform(0, min(CONNECT_BACKOFF_MAX, cfg.backoff_base * 2**attempt)))
+    raise AssertionError("unreachable")
+
+
+def _preflight_message(probe: _ProbeError, model: str, url: str) -> str:
+    problem = config_problem(probe.reason, model) or probe.reason
+    known = ""
+    if probe.reason in ("http_404", "model_not_found") and probe.listed:
+        shown = ", ".join(probe.listed[:8]) + (", ..." if len(probe.listed) > 8 else "")
+        known = f"; the server lists: {shown}"
+    return f"synth cannot start: {probe.reason} ({problem}{known}) (base URL {url}, model '{model}')"
+
+
 def failure_summary(failed: Mapping[str, int], total: int, quarantine: str | Path) -> str | None:
     """'12 of 65 requests failed (http_500: 12); see <quarantine>', or None when none failed."""
     count = sum(failed.values())
@@ -296,6 +410,158 @@ def raise_if_all_failed(failed: Mapping[str, int], total: int, quarantine: str |
     """
     if total and sum(failed.values()) >= total:
         raise StageFailed(f"synth produced nothing: {failure_summary(failed, total, quarantine)}")
+
+
+# -- answer checks -------------------------------------------------------------------------------------
+AnswerCheck = Callable[[GenRequest, str, Any], str | None]
+_CHECKS: dict[str, AnswerCheck] = {}
+# A short answer that opens by declining: a long one that starts "I cannot stress enough" is not.
+_REFUSAL = re.compile(
+    r"^\s*(i'?m sorry|i am sorry|sorry, (but )?i|i apologi[sz]e|i cannot|i can'?t|i can not|i'?m unable|"
+    r"i am unable|i won'?t|i will not|as an ai\b|抱歉|很抱歉|對不起|对不起|我無法|我无法|我不能)",
+    re.IGNORECASE,
+)
+REFUSAL_MAX_CHARS = 400
+
+
+def register_check(template_prefix: str, check: AnswerCheck) -> None:
+    """Judge the answers of every request whose template starts with ``template_prefix``.
+
+    ``check(request, text, data)`` gets the answer's text and, for a JSON request, its parsed
+    data; it returns a short reason ("missing pairs") for an answer to ask again, or None. It
+    must be a module-level function: worker processes receive it by reference.
+    """
+    _CHECKS[template_prefix] = check
+
+
+def check_for(template: str) -> AnswerCheck | None:
+    """The registered check with the longest prefix of ``template``, or None."""
+    best = max((p for p in _CHECKS if template.startswith(p)), key=len, default=None)
+    return None if best is None else _CHECKS[best]
+
+
+def judge(req: GenRequest, text: str, finish_reason: str | None) -> tuple[Any, str | None]:
+    """(parsed data, None) for a valid answer, else (whatever parsed, the reason to ask again)."""
+    if finish_reason == "length":
+        return None, "truncated"
+    if not text.strip():
+        return None, "empty"
+    data = None
+    if req.wants_json():
+        try:
+            data = parse_json_loose(text)
+        except ValueError:
+            refused = len(text) <= REFUSAL_MAX_CHARS and _REFUSAL.match(text)
+            return None, "refused" if refused else "unparseable"
+    elif len(text) <= REFUSAL_MAX_CHARS and _REFUSAL.match(text):
+        return None, "refused"
+    check = check_for(req.template)
+    reason = check(req, text, data) if check is not None else None
+    return data, reason or None
+
+
+# -- budget --------------------------------------------------------------------------------------------
+class _Budget:
+    """Token and money limits shared by the requests of one run.
+
+    Each request holds its worst case (prompt + max_tokens) while in flight and gives back what
+    it did not use once its usage is known. A request whose hold does not fit waits for those in
+    flight to settle; only when it cannot fit with nothing in flight does the budget stop the run.
+    So concurrency costs no budget, and the run never spends more than the budget (as long as
+    the server's prompt count does not exceed our estimate: the estimate is scaled by the
+    largest actual/estimated ratio seen so far).
+    """
+
+    def __init__(self, tokens: int | None, usd: float | None, spent_tokens: int, spent_usd: float) -> None:
+        self.tokens, self.usd = tokens, usd
+        self.spent_tokens, self.spent_usd = spent_tokens, spent_usd
+        self.held_tokens, self.held_usd, self.holds = 0, 0.0, 0
+        self.stopped = False
+        self.changed = asyncio.Condition()
+
+    def _fits(self, tokens: int, usd: float) -> bool:
+        if self.tokens is not None and self.spent_tokens + self.held_tokens + tokens > self.tokens:
+            return False
+        return self.usd is None or self.spent_usd + self.held_usd + usd <= self.usd * (1 + 1e-9)
+
+    async def hold(self, tokens: int, usd: float) -> bool:
+        """Hold a request's worst case, waiting for room; False once the budget has stopped the run."""
+        if self.tokens is None and self.usd is None:
+            return True
+        async with self.changed:
+            while not self.stopped:
+                if self._fits(tokens, usd):
+                    self.held_tokens += tokens
+                    self.held_usd += usd
+                    self.holds += 1
+                    return True
+                if self.holds == 0:
+                    self.stopped = True
+                    self.changed.notify_all()
+                    break
+                await self.changed.wait()
+        return False
+
+    def settle(self, tokens: int, usd: float, used_tokens: int, used_usd: float) -> None:
+        """Give back a hold and charge what was used (synchronous, so it also runs on cancellation)."""
+        if self.tokens is None and self.usd is None:
+            return
+        self.held_tokens -= tokens
+        self.held_usd -= usd
+        self.holds -= 1
+        self.spent_tokens += used_tokens
+        self.spent_usd += used_usd
+
+    async def wake(self) -> None:
+        if self.tokens is None and self.usd is None:
+            return
+        async with self.changed:
+            self.changed.notify_all()
+
+
+class _Progress:
+    """Requests done/failed, tokens, cost and an ETA on stderr (tqdm); a no-op when switched off."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.bar = None
+        self.done = self.failed = self.cached = 0
+        if enabled and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                file=sys.stderr,
+                desc="synth",
+                bar_format="{desc}: {n_fmt}/{total_fmt} requests [{elapsed}<{remaining}] {postfix}",
+                mininterval=0.5,
+            )
+
+    def update(self, result: GenResult, report: Mapping[str, Any], n: int = 1) -> None:
+        if self.bar is None:
+            return
+        self.done += n if result.error is None else 0
+        self.failed += n if result.error is not None else 0
+        self.cached += n if result.cached else 0
+        tokens = report["prompt_tokens"] + report["completion_tokens"]
+        self.bar.set_postfix_str(
+            f"done={self.done} failed={self.failed} cached={self.cached} tokens={tokens} "
+            f"cost=${report['cost_usd']:.4f}",
+            refresh=False,
+        )
+        self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.refresh()
+            self.bar.close()
+
+
+def progress_enabled() -> bool:
+    """DATAAGENT_PROGRESS=1 or 0 decides; otherwise on only when stderr is a terminal."""
+    flag = os.environ.get("DATAAGENT_PROGRESS", "")
+    if flag:
+        return flag not in ("0", "false", "no")
+    return sys.stderr.isatty()
 
 
 class _RateLimiter:
@@ -328,10 +594,6 @@ class _RateLimiter:
                 await asyncio.sleep(max(waits))
 
 
-class BudgetExhaustedError(Exception):
-    pass
-
-
 class Engine:
     def __init__(self, cfg: EngineConfig) -> None:
         if cfg.budget_usd is not None and cfg.model not in cfg.prices:
@@ -345,17 +607,21 @@ class Engine:
         self.report: dict[str, Any] = {
             "model": cfg.model,
             "requests_sent": 0,
+            "preflight_requests": 0,
             "cache_hits": 0,
             "retries": 0,
+            "reasks": 0,
             "prompt_tokens": 0,
             "completion_tokens": 0,
             "cost_usd": 0.0,
             "failures": Counter(),
             "seconds": 0.0,
             "stopped_by_budget": False,
+            "budget_tokens": cfg.budget_tokens,
+            "budget_usd": cfg.budget_usd,
         }
-        self._reserved_tokens = 0
         self._json_mode = True  # switched off once if the server rejects response_format
+        self._prompt_ratio = 1.0  # largest server prompt count / our estimate seen: scales budget holds
 
     # -- public API ---------------------------------------------------------------------------------
     def generate(self, requests: list[GenRequest]) -> list[GenResult]:
@@ -363,12 +629,68 @@ class Engine:
 
     async def agenerate(self, requests: list[GenRequest]) -> list[GenResult]:
         api_key = api_key_for(self.cfg.url(), self.cfg.api_key)  # before anything is sent or spawned
-        workers = self.cfg.worker_count(len(requests))
-        if workers > 1:
-            return await self._agenerate_processes(requests, workers)
-        start = time.perf_counter()
         keys = [r.key(self.cfg.model) for r in requests]
-        hits = [self.cache.get(k) for k in keys]
+        hits = [self._cached(r, k) for r, k in zip(requests, keys, strict=True)]
+        if self.cfg.preflight and any(hit is None for hit in hits):  # a rerun with all cached probes nothing
+            if not (self.cfg.api_key or os.environ.get("OPENAI_API_KEY")) and not self.cfg.quiet:
+                notice(f"OPENAI_API_KEY is not set; sending a placeholder key to {self.cfg.url()}")
+            usage = await preflight(self.cfg, api_key)
+            self.report["preflight_requests"] += usage["requests"]
+            self._account(usage)
+        workers = self.cfg.worker_count(len(requests))
+        progress = _Progress(len(requests), progress_enabled() and not self.cfg.quiet)
+        try:
+            if workers > 1:
+                results = await self._agenerate_processes(requests, workers, progress)
+            else:
+                results = await self._agenerate_here(requests, keys, hits, api_key, progress)
+        finally:
+            progress.close()
+        if self.report["stopped_by_budget"] and not self.cfg.quiet:
+            notice(self.budget_stop_message(results))
+        return results
+
+    def budget_stop_message(self, results: list[GenResult]) -> str:
+        """One line: what the budget let through and what it left unsent."""
+        unsent = sum(r.error == "budget_exhausted" for r in results)
+        rep = self.report
+        if self.cfg.budget_tokens is not None:
+            used = rep["prompt_tokens"] + rep["completion_tokens"]
+            spent = f"{used:,} of {self.cfg.budget_tokens:,} tokens ({used / max(1, self.cfg.budget_tokens):.0%})"
+            flag = "--budget-tokens"
+        else:
+            budget = self.cfg.budget_usd or 0.0
+            spent = f"${rep['cost_usd']:.4f} of ${budget:.4f} ({rep['cost_usd'] / budget if budget else 1:.0%})"
+            flag = "--budget-usd"
+        return (
+            f"budget reached: used {spent}; {unsent} of {len(results)} requests not sent (budget_exhausted); "
+            f"rerun with a larger {flag} to send only those"
+        )
+
+    def _cached(self, req: GenRequest, key: str) -> dict | None:
+        """The cached answer to use, or None to send the request.
+
+        A cached answer is judged again, so one an older version (or a since-registered check)
+        let through is asked again instead of replayed.
+        """
+        hit = self.cache.get(key)
+        if hit is not None and judge(req, hit["text"], hit["finish_reason"])[1] is None:
+            return hit
+        if not self.cfg.reask_failures:
+            failed = self.cache.get_failure(key)
+            if failed is not None:
+                return failed
+        return None if hit is None or self.cfg.reask_failures else hit
+
+    async def _agenerate_here(
+        self,
+        requests: list[GenRequest],
+        keys: list[str],
+        hits: list[dict | None],
+        api_key: str,
+        progress: _Progress,
+    ) -> list[GenResult]:
+        start = time.perf_counter()
         to_send = [i for i, hit in enumerate(hits) if hit is None]
         watch = FailFast(min(self.cfg.fail_fast_after, len(to_send)), self.cfg.model, self.cfg.url())
         # Only the first few requests go out until FailFast has seen enough to let the rest
@@ -390,17 +712,26 @@ class Engine:
             for _ in range(max(1, -(-self.cfg.concurrency // CONNECTIONS_PER_CLIENT)))
         ]
         limiter = _RateLimiter(self.cfg.rpm, self.cfg.tpm)
+        budget = _Budget(
+            self.cfg.budget_tokens,
+            self.cfg.budget_usd,
+            self.report["prompt_tokens"] + self.report["completion_tokens"],
+            self.report["cost_usd"],
+        )
         gate = asyncio.Semaphore(self.cfg.concurrency)
 
         async def one(i: int) -> GenResult:
             req, hit = requests[i], hits[i]
             if hit is not None:
                 self.report["cache_hits"] += 1
-                return self._result(req, hit["text"], hit["finish_reason"], hit["usage"], cached=True)
+                result = self._result(req, hit["text"], hit["finish_reason"], hit["usage"], cached=True)
+                progress.update(result, self.report)
+                return result
             if i not in probes:
                 await opened.wait()
             async with gate:
-                result = await self._one(clients[i % len(clients)], limiter, req, keys[i])
+                result = await self._one(clients[i % len(clients)], limiter, budget, req, keys[i])
+            progress.update(result, self.report)
             if not watch.decided:
                 # An answer, even an unparseable one, or a budget stop says nothing against the
                 # configuration. note() raises StageFailed to stop; the gate then stays shut.
@@ -423,36 +754,53 @@ class Engine:
             self.report["seconds"] += time.perf_counter() - start
         return list(results)
 
-    async def _agenerate_processes(self, requests: list[GenRequest], workers: int) -> list[GenResult]:
+    async def _agenerate_processes(
+        self, requests: list[GenRequest], workers: int, progress: _Progress
+    ) -> list[GenResult]:
         """Shard requests round-robin over worker processes and merge their results and reports."""
         start = time.perf_counter()
-        share = {"processes": 1, "concurrency": max(1, self.cfg.concurrency // workers)}
+        share = {
+            "processes": 1,
+            "concurrency": max(1, self.cfg.concurrency // workers),
+            "preflight": False,  # the parent probed once for all
+            "quiet": True,
+        }
         for name in ("rpm", "tpm", "budget_tokens", "budget_usd"):
             value = getattr(self.cfg, name)
             share[name] = None if value is None else type(value)(value / workers)
         shard_cfg = replace(self.cfg, **share)
         shards = [requests[i::workers] for i in range(workers)]
         loop = asyncio.get_running_loop()
+        checks = dict(_CHECKS)
         # spawn, not fork: the caller may have threads (a server, a progress bar) that a fork would copy mid-lock.
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            outs = await asyncio.gather(*(loop.run_in_executor(pool, _run_shard, shard_cfg, shard) for shard in shards))
+            futures = [loop.run_in_executor(pool, _run_shard, shard_cfg, shard, checks) for shard in shards]
+            outs = []
+            for future in futures:
+                out = await future
+                outs.append(out)
+                self._merge(out[1])
+                for result in out[0]:
+                    progress.update(result, self.report)
         results: list[GenResult | None] = [None] * len(requests)
-        for w, (shard_results, report) in enumerate(outs):
+        for w, (shard_results, _) in enumerate(outs):
             for k, result in enumerate(shard_results):
                 results[w + k * workers] = result
-            for key, value in report.items():
-                if key == "failures":
-                    self.report["failures"].update(value)
-                elif key == "stopped_by_budget":
-                    self.report[key] = self.report[key] or value
-                elif isinstance(value, int | float) and key != "seconds":
-                    self.report[key] += value
         self.report["seconds"] += time.perf_counter() - start
         return results  # type: ignore[return-value]
 
+    def _merge(self, report: dict) -> None:
+        for key, value in report.items():
+            if key == "failures":
+                self.report["failures"].update(value)
+            elif key == "stopped_by_budget":
+                self.report[key] = self.report[key] or value
+            elif key not in ("seconds", "budget_tokens", "budget_usd") and isinstance(value, int | float):
+                self.report[key] += value
+
     def estimate(self, requests: list[GenRequest]) -> dict[str, Any]:
         """Dry run: what the uncached requests would send and cost, with completions at max_tokens."""
-        todo = [r for r in requests if self.cache.get(r.key(self.cfg.model)) is None]
+        todo = [r for r in requests if self._cached(r, r.key(self.cfg.model)) is None]
         prompt = sum(r.prompt_tokens() for r in todo)
         completion = sum(int(r.params.get("max_tokens", 512)) for r in todo)
         pin, pout = self.cfg.price()
@@ -473,29 +821,55 @@ class Engine:
         return rep
 
     # -- one request ----------------------------------------------------------------------------------
-    async def _one(self, client: openai.AsyncOpenAI, limiter: _RateLimiter, req: GenRequest, key: str) -> GenResult:
-        estimate = req.prompt_tokens() + int(req.params.get("max_tokens", 512))
-        try:
-            self._reserve(estimate)
-        except BudgetExhaustedError:
-            self.report["stopped_by_budget"] = True
-            return self._fail(req, "budget_exhausted")
-        try:
-            await limiter.acquire(estimate)
-            response = await self._call_with_retries(client, req)
-        except _GiveUpError as exc:
-            return self._fail(req, exc.reason)
-        finally:
-            self._reserved_tokens -= estimate
-        choice = response.choices[0]
-        text = choice.message.content or ""
-        usage = {
-            "prompt_tokens": getattr(response.usage, "prompt_tokens", 0) or 0,
-            "completion_tokens": getattr(response.usage, "completion_tokens", 0) or 0,
-        }
-        self._account(usage)
-        self.cache.put(key, req.template, self.cfg.model, text, choice.finish_reason or "", usage)
-        return self._result(req, text, choice.finish_reason, usage, cached=False)
+    async def _one(
+        self, client: openai.AsyncOpenAI, limiter: _RateLimiter, budget: _Budget, req: GenRequest, key: str
+    ) -> GenResult:
+        max_tokens = int(req.params.get("max_tokens", 512))
+        total = {"prompt_tokens": 0, "completion_tokens": 0}
+        last: tuple[str, str, Any, str] | None = None  # text, finish_reason, data, reason of the last invalid answer
+        for attempt in range(max(0, self.cfg.reask) + 1):
+            prompt = math.ceil(req.prompt_tokens() * self._prompt_ratio)
+            pin, pout = self.cfg.price()
+            hold_tokens, hold_usd = prompt + max_tokens, (prompt * pin + max_tokens * pout) / 1e6
+            if not await budget.hold(hold_tokens, hold_usd):
+                self.report["stopped_by_budget"] = True
+                if last is None:
+                    return self._fail(req, "budget_exhausted")
+                break  # the invalid answer already paid for is the result
+            usage = {"prompt_tokens": 0, "completion_tokens": 0}
+            gave_up = None
+            try:
+                await limiter.acquire(hold_tokens)
+                response = await self._call_with_retries(client, req)
+                usage["prompt_tokens"] = getattr(response.usage, "prompt_tokens", 0) or 0
+                usage["completion_tokens"] = getattr(response.usage, "completion_tokens", 0) or 0
+                self._account(usage)
+            except _GiveUpError as exc:
+                gave_up = exc.reason
+            finally:
+                used_usd = (usage["prompt_tokens"] * pin + usage["completion_tokens"] * pout) / 1e6
+                budget.settle(hold_tokens, hold_usd, usage["prompt_tokens"] + usage["completion_tokens"], used_usd)
+            await budget.wake()
+            if gave_up is not None:
+                return self._fail(req, gave_up)
+            if usage["prompt_tokens"] > req.prompt_tokens() > 0:
+                self._prompt_ratio = max(self._prompt_ratio, usage["prompt_tokens"] / req.prompt_tokens())
+            for name in total:
+                total[name] += usage[name]
+            choice = response.choices[0]
+            text, finish = choice.message.content or "", choice.finish_reason or ""
+            data, reason = judge(req, text, finish)
+            if reason is None:
+                self.cache.put(key, req.template, self.cfg.model, text, finish, usage)
+                return self._result(req, text, finish, total, cached=False, judged=(data, None))
+            last = (text, finish, data, reason)
+            if attempt < self.cfg.reask:
+                self.report["reasks"] += 1
+        text, finish, data, reason = last
+        # Kept apart from valid answers: a rerun asks again (unless told not to), and nothing
+        # invalid is ever replayed as if it were an answer.
+        self.cache.put_failure(key, req.template, self.cfg.model, text, finish, total, reason)
+        return self._result(req, text, finish, total, cached=False, judged=(data, reason))
 
     async def _call_with_retries(self, client: openai.AsyncOpenAI, req: GenRequest) -> Any:
         params = dict(req.params)
@@ -551,20 +925,7 @@ class Engine:
         # Full jitter: spreads retries of many concurrent requests instead of synchronising them.
         return random.uniform(0, min(self.cfg.backoff_max, self.cfg.backoff_base * 2**attempt))
 
-    # -- budget and results ---------------------------------------------------------------------------
-    def _reserve(self, tokens: int) -> None:
-        rep = self.report
-        spent = rep["prompt_tokens"] + rep["completion_tokens"]
-        if self.cfg.budget_tokens is not None and spent + self._reserved_tokens + tokens > self.cfg.budget_tokens:
-            raise BudgetExhaustedError
-        if self.cfg.budget_usd is not None:
-            pin, pout = self.cfg.price()
-            # Reserve the worst case (the whole estimate at the output price) so concurrent
-            # requests cannot overshoot the budget between them.
-            if rep["cost_usd"] + (self._reserved_tokens + tokens) * max(pin, pout) / 1e6 > self.cfg.budget_usd:
-                raise BudgetExhaustedError
-        self._reserved_tokens += tokens
-
+    # -- accounting and results -----------------------------------------------------------------------
     def _account(self, usage: dict) -> None:
         pin, pout = self.cfg.price()
         self.report["prompt_tokens"] += usage["prompt_tokens"]
@@ -575,21 +936,25 @@ class Engine:
         self.report["failures"][reason] += 1
         return GenResult(req, None, None, reason, {}, cached=False)
 
-    def _result(self, req: GenRequest, text: str, finish: str | None, usage: dict, cached: bool) -> GenResult:
-        error, data = None, None
-        if finish == "length":
-            error = "truncated"
-        elif req.wants_json():
-            try:
-                data = parse_json_loose(text)
-            except ValueError:
-                error = "unparseable"
+    def _result(
+        self,
+        req: GenRequest,
+        text: str,
+        finish: str | None,
+        usage: dict,
+        cached: bool,
+        judged: tuple[Any, str | None] | None = None,
+    ) -> GenResult:
+        data, error = judged if judged is not None else judge(req, text, finish)
         if error:
             self.report["failures"][error] += 1
         return GenResult(req, text, data, error, usage, cached)
 
 
-def _run_shard(cfg: EngineConfig, requests: list[GenRequest]) -> tuple[list[GenResult], dict]:
+def _run_shard(
+    cfg: EngineConfig, requests: list[GenRequest], checks: dict[str, AnswerCheck]
+) -> tuple[list[GenResult], dict]:
+    _CHECKS.update(checks)  # a spawned worker has not imported the generators that registered them
     engine = Engine(cfg)
     results = engine.generate(requests)
     report = engine.usage_report()

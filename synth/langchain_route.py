@@ -6,7 +6,8 @@ chunk and crashes when the model wraps its JSON in a Markdown fence:
 
     ChatPromptTemplate  ->  ChatOpenAI (any OpenAI-compatible server)  ->  tolerant JSON parser
 
-over chunks from synth/chunking.py (langchain-text-splitters with Chinese sentence punctuation).
+over the ``qa`` generator's chunks and doc_qa prompt (synth/generators/qa.py), whose checks
+also judge the answers: the two backends differ only in how requests travel.
 It has no cache or budget of its own; the `openai` backend is the one with cost control
 and resume. Failures are judged as the engine judges them (synth.engine.FailFast,
 failure_reason): a wrong URL, key or model stops after the first few chunks, and
@@ -16,7 +17,6 @@ failure_reason): a wrong URL, key or model stops after the first few chunks, and
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +24,6 @@ from langchain_core.output_parsers import BaseOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
 
-from synth.chunking import chunk_document
 from synth.engine import (
     FailFast,
     api_key_for,
@@ -33,18 +32,16 @@ from synth.engine import (
     failure_summary,
     raise_if_all_failed,
 )
+from synth.generators import ParseError, qa, raw_of
 from synth.jsonparse import parse_json_loose
-from synth.records import make_record
 from validate.contracts import Document, InstructionRecord
 from validate.io import read_records, write_records, write_table
 
-SYSTEM = (
-    "You write question/answer pairs for training a domain assistant. Answer only from the text. "
-    'Reply with JSON: {{"pairs": [{{"question": "...", "answer": "..."}}]}}.'
-)
-USER = "Write {n} question/answer pairs in the language of this text.\n\nText:\n{text}"
 FAIL_FAST_AFTER = 8  # as EngineConfig.fail_fast_after
 PROBE_RETRIES = 2  # the openai client's backoff makes 6 retries of a refused connection take ~20 s
+TEMPLATE = qa.TEMPLATE  # quarantine rows name the qa template: the checks and reasons are the same
+# The openai backend's quarantine columns (synth/run_llm.py), plus the chunk the answer was written from.
+QUARANTINE_COLUMNS = ["source_ref", "template", "reason", "detail", "raw", "chunk"]
 
 
 class LooseJsonParser(BaseOutputParser):
@@ -67,16 +64,17 @@ def build_chain(
         max_tokens=max_tokens,
         max_retries=max_retries,
     )
-    prompt = ChatPromptTemplate.from_messages([("system", SYSTEM), ("user", USER)])
+    # The messages are the qa generator's, rendered already: the template only passes them through.
+    prompt = ChatPromptTemplate.from_messages([("system", "{system}"), ("user", "{user}")])
     return prompt | llm | LooseJsonParser()
 
 
-def chunk_documents(docs: pd.DataFrame, chunk_tokens: int = 600) -> Iterator[tuple[object, str]]:
-    """(document, chunk text) pairs from the same CJK-aware splitter the openai backend uses."""
-    for doc in docs.itertuples(index=False):
-        for chunk in chunk_document(doc.text, chunk_size=chunk_tokens):
-            if chunk.text.strip():
-                yield doc, chunk.text
+def qa_inputs(docs: pd.DataFrame, pairs_per_chunk: int, model: str) -> list[tuple[dict, dict]]:
+    """(request meta, chain input) per chunk: the ``qa`` generator's own chunks and doc_qa prompt
+    (in the document's language), so both backends ask the same question of the same text."""
+    # Every non-empty chunk is asked, as this route always did; the openai backend skips tiny ones.
+    requests = qa.build_requests(docs, n_pairs=pairs_per_chunk, min_chunk_tokens=0, model=model)
+    return [(r.meta, {"system": r.messages[0]["content"], "user": r.messages[1]["content"]}) for r in requests]
 
 
 def _request_failure(out: object) -> str | None:
@@ -88,10 +86,13 @@ def _request_failure(out: object) -> str | None:
 
 def _batch(
     docs: pd.DataFrame, base_url: str | None, model: str, pairs_per_chunk: int, concurrency: int
-) -> tuple[list[tuple[object, str]], list[object]]:
-    """(chunks, outputs or exceptions); StageFailed when the first requests show a configuration problem."""
-    items = list(chunk_documents(docs))
-    inputs = [{"n": pairs_per_chunk, "text": chunk} for _, chunk in items]
+) -> tuple[list[tuple[dict, dict]], list[object]]:
+    """(each chunk's request meta and chain input, outputs or exceptions).
+
+    StageFailed when the first requests show a configuration problem.
+    """
+    items = qa_inputs(docs, pairs_per_chunk, model)
+    inputs = [chain_input for _, chain_input in items]
     config = {"max_concurrency": concurrency}
     watch = FailFast(min(FAIL_FAST_AFTER, len(inputs)), model, effective_base_url(base_url))
     # The first few go alone and with few retries, so a wrong URL, key or model is reported
@@ -113,39 +114,55 @@ def _batch(
 def _qa(
     docs: pd.DataFrame, base_url: str | None, model: str, pairs_per_chunk: int, concurrency: int
 ) -> tuple[list[dict], list[dict], Counter, Counter]:
-    """langchain_qa's three results and the failed requests by reason."""
+    """langchain_qa's three results and the failed requests by reason.
+
+    Answers are judged by the ``qa`` generator's own functions (``pairs_of``, ``pair_records``):
+    the same shapes accepted, the same per-pair checks, the same quarantine reasons.
+    """
     items, outputs = _batch(docs, base_url, model, pairs_per_chunk, concurrency)
     records, quarantine, stats, failed = [], [], Counter(requests=len(items)), Counter()
-    for (doc, chunk), out in zip(items, outputs, strict=True):
-        pairs = out.get("pairs") if isinstance(out, dict) else None
-        if isinstance(out, Exception) or not isinstance(pairs, list):
-            request_failure = _request_failure(out)
-            reason = request_failure or ("unparseable" if isinstance(out, ValueError) else "wrong_shape")
-            if request_failure:
-                failed[reason] += 1
-            quarantine.append({"source_ref": doc.canonical_url, "chunk": chunk, "reason": reason, "raw": str(out)})
-            stats[f"failed/{reason}"] += 1
+
+    def reject(source: str, chunk: str, category: str, detail: str | None, raw: str) -> None:
+        quarantine.append(_row(source, chunk, category, detail, raw))
+        stats[f"failed/{category}"] += 1
+
+    for (meta, _), out in zip(items, outputs, strict=True):
+        source, chunk = meta["source_ref"], meta["chunk"]
+        request_failure = _request_failure(out)
+        if request_failure:
+            failed[request_failure] += 1
+            reject(source, chunk, request_failure, str(out), "")
             continue
-        for pair in pairs:
-            q, a = (pair.get("question"), pair.get("answer")) if isinstance(pair, dict) else (None, None)
-            if not (isinstance(q, str) and isinstance(a, str) and q.strip() and a.strip()):
-                quarantine.append(
-                    {"source_ref": doc.canonical_url, "chunk": chunk, "reason": "wrong_shape", "raw": str(pair)}
-                )
-                stats["failed/wrong_shape"] += 1
-                continue
-            records.append(
-                make_record(
-                    q.strip(),
-                    a.strip(),
-                    task_type="doc_qa",
-                    language=doc.language,
-                    generator=f"langchain:{model}",
-                    source_ref=doc.canonical_url,
-                )
-            )
+        if isinstance(out, ValueError):
+            reject(source, chunk, "unparseable", str(out).removeprefix("unparseable: "), _raw_answer(out))
+            continue
+        try:
+            pairs = qa.pairs_of(out)
+        except ParseError as exc:
+            reject(source, chunk, exc.category, exc.detail, raw_of(out))
+            continue
+        good, bad = qa.pair_records(pairs, meta, generator=f"langchain:{model}", limit=pairs_per_chunk)
+        records += good
+        for item in bad:
+            reject(source, chunk, item.category, item.detail, item.raw)
         stats["chunks"] += 1
     return records, quarantine, stats, failed
+
+
+def _row(source: str, chunk: str, reason: str, detail: str | None, raw: str) -> dict:
+    return {
+        "source_ref": source,
+        "template": TEMPLATE,
+        "reason": reason,
+        "detail": detail or reason,
+        "raw": raw,
+        "chunk": chunk,
+    }
+
+
+def _raw_answer(exc: Exception) -> str:
+    # LangChain's OutputParserException keeps the model's text; a plain ValueError has only its message.
+    return str(getattr(exc, "llm_output", None) or exc)
 
 
 def langchain_qa(
@@ -183,13 +200,13 @@ def synth_langchain(
         # The same pair made from two chunks keeps its first copy; the others are quarantined, not dropped.
         repeat = frame["id"].duplicated(keep="first")
         quarantine += [
-            {"source_ref": r["source_ref"], "chunk": "", "reason": "duplicate_id", "raw": r["output"]}
+            _row(r["source_ref"], "", "duplicate_id", None, r["output"])
             for r in frame.loc[repeat].to_dict(orient="records")
         ]
         frame = frame.loc[~repeat]
     write_records(frame, out / "instructions", InstructionRecord)
     quarantine_file, _ = write_table(
-        pd.DataFrame(quarantine, columns=["source_ref", "chunk", "reason", "raw"]), out / "generation_quarantine"
+        pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS), out / "generation_quarantine"
     )
     total = stats["requests"]  # one per chunk
     raise_if_all_failed(failed, total, quarantine_file)

@@ -21,6 +21,7 @@ from validate.contracts import CodeUnit, Document, InstructionRecord
 from validate.errors import DataAgentError
 from validate.gate import REASONS, split_by_contract
 from validate.io import read_records, write_records, write_table
+from validate.text import utc_now
 
 GENERATORS = ("qa", "self-instruct", "code", "task:<name>")
 
@@ -44,7 +45,7 @@ def build(
         )
     if generator == "self-instruct":
         return self_instruct, self_instruct.build_requests(
-            self_instruct.load_seed_tasks(), model=model, **_pick(opts, "num_requests", "k_new", "language")
+            _seeds(opts), model=model, **_pick(opts, "num_requests", "k_new", "language")
         )
     if generator == "code":
         return code_tasks, code_tasks.build_requests(
@@ -83,7 +84,7 @@ def synth_llm(
     results = engine.generate(requests)
     records, quarantine = _collect(module, results)
     if module is self_instruct and records:
-        kept, rejected = self_instruct.filter_tasks(records, self_instruct.load_seed_tasks())
+        kept, rejected = self_instruct.filter_tasks(records, _seeds(opts))
         records = list(kept)
         quarantine += [
             _quarantine_row(task.get("source_ref", ""), "self_instruct", reason, json.dumps(task))
@@ -119,10 +120,55 @@ def synth_llm(
         "failed_summary": failure_summary(failed, len(requests), quarantine_file),
         "build_stats": dict(stats),
         "usage": engine.usage_report(),
+        "finished_at": utc_now(),
     }
-    (out / "usage_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    report = accumulate_usage(out / "usage_report.json", report)
     raise_if_all_failed(failed, len(requests), quarantine_file)
     return report
+
+
+RUN_TOTALS = ("requests_sent", "preflight_requests", "retries", "reasks", "prompt_tokens", "completion_tokens")
+
+
+def accumulate_usage(path: Path, report: dict) -> dict:
+    """Write ``report`` as the latest run into ``path``, keeping every earlier run and a running total.
+
+    A rerun into the same folder sends only what was missing, so its own usage is a fraction of
+    the job's: what the job cost is the sum over its runs, which overwriting would lose. The
+    file's top level stays the latest run's report; ``runs`` lists each run and ``total`` sums them.
+    """
+    runs: list[dict] = []
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None  # unreadable: start over rather than fail a finished run
+        if isinstance(previous, dict):
+            # A file from before runs were kept holds one run at its top level.
+            runs = previous.get("runs") or ([_run_entry(previous)] if "usage" in previous else [])
+    runs = [*runs, _run_entry(report)]
+    total: dict[str, Any] = {"runs": len(runs)}
+    for name in (*RUN_TOTALS, "cost_usd", "seconds"):
+        total[name] = sum((run.get("usage") or {}).get(name, 0) or 0 for run in runs)
+    total["cost_usd"] = round(total["cost_usd"], 6)
+    total["seconds"] = round(total["seconds"], 3)
+    total["records"] = sum(run.get("records", 0) for run in runs)
+    report = {**report, "runs": runs, "total": total}
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    return report
+
+
+def _run_entry(report: dict) -> dict:
+    usage = report.get("usage") or {}
+    keep = (*RUN_TOTALS, "cache_hits", "cost_usd", "seconds", "stopped_by_budget", "failures", "model")
+    return {
+        "finished_at": report.get("finished_at") or utc_now(),
+        "generator": report.get("generator"),
+        "requests": report.get("requests"),
+        "records": report.get("records", 0),
+        "quarantined": report.get("quarantined", 0),
+        "usage": {k: usage[k] for k in keep if k in usage},
+    }
 
 
 def _collect(module: Any, results: list[GenResult]) -> tuple[list[dict], list[dict]]:
@@ -130,12 +176,18 @@ def _collect(module: Any, results: list[GenResult]) -> tuple[list[dict], list[di
     for result in results:
         source = result.request.meta.get("source_ref") or result.request.meta.get("url") or ""
         try:
-            records += module.to_records(result)
+            # Items are judged one by one: one malformed pair in an answer costs that pair, not the other four.
+            kept, rejects = module.split_records(result)
         except ParseError as exc:
             reason = result.error or exc.reason
             quarantine.append(
                 _quarantine_row(source, result.request.template, _category(reason), result.text or "", detail=reason)
             )
+            continue
+        records += kept
+        quarantine += [
+            _quarantine_row(source, result.request.template, r.category, r.raw, detail=r.reason) for r in rejects
+        ]
     return records, quarantine
 
 
@@ -146,6 +198,11 @@ def _quarantine_row(source: str, template: str, reason: str, raw: str, detail: s
 def _category(reason: str) -> str:
     """'pairs[2].answer too short (12 < 20 weighted chars)' -> 'pairs[].answer too short': countable."""
     return re.sub(r"\[\d+\]", "[]", re.sub(r"\s*\(.*\)\s*$", "", reason))
+
+
+def _seeds(opts: dict[str, Any]) -> list[dict]:
+    path = opts.get("seed_tasks")
+    return self_instruct.load_seed_tasks(path) if path else self_instruct.load_seed_tasks()
 
 
 def _need(frame: pd.DataFrame | None, flag: str, generator: str) -> pd.DataFrame:

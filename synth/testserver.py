@@ -16,6 +16,10 @@ requests from 0) or a list of replies used in order, the last one repeating. A r
 a string (the answer), a dict or list (sent as its JSON text) or a ``Fault``. With no
 script, ``default_script`` answers every prompt with deterministic QA-pair JSON.
 
+``GET /v1/models`` lists ``models`` (default: ``test-model``; chat accepts any model name,
+as llama.cpp's server does), or answers with a ``Fault`` (``Fault.not_found()`` for a server
+without the endpoint). ``api_key`` makes both endpoints answer 401 to any other key.
+
 Run it alone with ``python -m synth.testserver --port 8000 --latency 0.2``.
 """
 
@@ -80,6 +84,26 @@ class Fault:
     def unauthorized(cls) -> Fault:
         """HTTP 401 as api.openai.com answers a missing or wrong API key."""
         return cls("unauthorized", content="Incorrect API key provided.", status=401)
+
+    @classmethod
+    def forbidden(cls) -> Fault:
+        """HTTP 403: a key without access to the model or project."""
+        return cls("forbidden", content="You do not have access to this model.", status=403)
+
+    @classmethod
+    def not_found(cls) -> Fault:
+        """HTTP 404 for a path the server does not implement (a wrong base URL, or no /models)."""
+        return cls("not_found", content="Not Found", status=404)
+
+    @classmethod
+    def refusal(cls, text: str = "I'm sorry, but I can't help with that request.") -> Fault:
+        """A 200 completion that declines the task instead of doing it."""
+        return cls("refusal", content=text)
+
+    @classmethod
+    def empty(cls) -> Fault:
+        """A 200 completion with empty content, as some servers send for a filtered answer."""
+        return cls("empty", content="")
 
     @classmethod
     def unknown_model(cls) -> Fault:
@@ -178,8 +202,13 @@ def default_script(body: dict, n: int) -> Reply:
 class ServerHandle:
     """What ``serve`` yields: the address, the record of requests, and knobs that take effect at once."""
 
-    def __init__(self, script: Script, latency: float) -> None:
+    def __init__(
+        self, script: Script, latency: float, models: Sequence[str] | Fault = (MODEL,), api_key: str | None = None
+    ) -> None:
         self.base_url = ""
+        self.models = models  # what GET /models lists, or the Fault it answers with
+        self.api_key = api_key  # when set, any other bearer key gets a 401 on every endpoint
+        self.model_requests = 0  # GET /models requests seen
         self.port = 0
         self.latency = latency  # read per request, so it may be changed while serving
         self.requests: list[Received] = []
@@ -207,8 +236,17 @@ class ServerHandle:
         self._cursor += 1
         return reply
 
+    def _refuse_key(self, request: Request) -> JSONResponse | None:
+        if self.api_key is None or request.headers.get("authorization") == f"Bearer {self.api_key}":
+            return None
+        self.counts["bad_key"] += 1
+        return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+
     async def _chat(self, request: Request) -> JSONResponse:
         self._loop = asyncio.get_running_loop()
+        refused = self._refuse_key(request)
+        if refused is not None:
+            return refused
         try:
             body = await request.json()
         except ValueError:
@@ -233,23 +271,8 @@ class ServerHandle:
 
         fault = reply if isinstance(reply, Fault) else None
         self.counts[fault.kind if fault else "ok"] += 1
-        if fault and fault.kind == "rate_limit":
-            return _error(
-                429,
-                "Rate limit reached for requests.",
-                "requests",
-                "rate_limit_exceeded",
-                {"Retry-After": f"{fault.seconds:g}"},
-            )
-        if fault and fault.kind == "bad_request":
-            return _error(400, fault.content, "invalid_request_error")
-        if fault and fault.kind == "unauthorized":
-            return _error(401, fault.content, "invalid_request_error", "invalid_api_key")
-        if fault and fault.kind == "unknown_model":
-            message = fault.content.replace("{model}", str(body.get("model")))
-            return _error(404, message, "invalid_request_error", "model_not_found")
-        if fault and fault.kind == "server_error":
-            return _error(500, "The server had an error while processing your request.", "server_error")
+        if fault and fault.kind not in _ANSWER_KINDS:
+            return _fault_response(fault, body.get("model"))
         if fault and fault.kind == "timeout":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), fault.seconds)
@@ -286,9 +309,31 @@ class ServerHandle:
         )
 
     async def _models(self, request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "dataagent"}]}
-        )
+        self.model_requests += 1
+        refused = self._refuse_key(request)
+        if refused is not None:
+            return refused
+        if isinstance(self.models, Fault):
+            return _fault_response(self.models, None)
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "dataagent"} for m in self.models]
+        return JSONResponse({"object": "list", "data": data})
+
+
+# Faults that still answer 200 with a completion; every other kind is an HTTP error.
+_ANSWER_KINDS = frozenset({"timeout", "malformed", "fenced", "truncated", "refusal", "empty"})
+
+
+def _fault_response(fault: Fault, model: Any) -> JSONResponse:
+    if fault.kind == "rate_limit":
+        headers = {"Retry-After": f"{fault.seconds:g}"}
+        return _error(429, "Rate limit reached for requests.", "requests", "rate_limit_exceeded", headers)
+    if fault.kind == "unauthorized":
+        return _error(401, fault.content, "invalid_request_error", "invalid_api_key")
+    if fault.kind == "unknown_model":
+        return _error(404, fault.content.replace("{model}", str(model)), "invalid_request_error", "model_not_found")
+    if fault.kind == "server_error":
+        return _error(500, "The server had an error while processing your request.", "server_error")
+    return _error(fault.status, fault.content or fault.kind, "invalid_request_error")
 
 
 def _error(
@@ -301,9 +346,16 @@ def _error(
 
 
 @contextlib.contextmanager
-def serve(script: Script = None, latency: float = 0.0, port: int = 0) -> Iterator[ServerHandle]:
+def serve(
+    script: Script = None,
+    latency: float = 0.0,
+    port: int = 0,
+    *,
+    models: Sequence[str] | Fault = (MODEL,),
+    api_key: str | None = None,
+) -> Iterator[ServerHandle]:
     """Serve on 127.0.0.1 (``port=0``: any free port) for the duration of the ``with`` block."""
-    handle = ServerHandle(script, latency)
+    handle = ServerHandle(script, latency, models, api_key)
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", handle._chat, methods=["POST"]),

@@ -214,7 +214,7 @@ def _cases(w: Path, port: int) -> dict[str, Case]:
         "synth/bad-prices": Case(
             openai_synth("--prices", "bad_prices.yaml"), 2, r"bad_prices.yaml.*line|line.*bad_prices.yaml"
         ),
-        "synth/unreachable": Case(openai_synth(), 2, r"synth stopped|every request failed"),
+        "synth/unreachable": Case(openai_synth(), 2, r"synth cannot start: connect_error"),
         # publish
         "publish/gate-report-missing": Case(
             ["publish", "good.jsonl", "--gate-report", "missing.json", "--out", "OUT"],
@@ -255,8 +255,8 @@ def test_cli_failure_contract(world, name, crawl_dir):
     assert (world / "notes.txt").read_text() == "the user's own file"
     if name == "crawl/server-down":  # refused before Scrapy started: no crawl log, no polite retries
         assert not (out / "crawl.log").exists() and not (out / "crawl_stats.json").exists()
-    if name == "synth/unreachable":  # stopped after the first requests, not after every one of them
-        assert "the first 8 requests" in proc.stderr
+    if name == "synth/unreachable":  # stopped by the preflight probe, before any of its requests
+        assert "is the server running" in proc.stderr and not (out / "instructions.jsonl").exists()
 
 
 @pytest.mark.parametrize(

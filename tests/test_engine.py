@@ -65,7 +65,8 @@ def test_faults_are_retried_or_quarantined_with_reasons(tmp_path):
         Fault.truncated(json.dumps(good)),
     ]
     with serve(script) as handle:
-        engine = Engine(cfg(handle, tmp_path, concurrency=1))
+        # No re-asks: this maps each fault to its reason (re-asking is tested in test_synth_engine16.py).
+        engine = Engine(cfg(handle, tmp_path, concurrency=1, reask=0))
         start = time.monotonic()
         results = engine.generate([req(i) for i in range(4)])
     assert time.monotonic() - start >= 0.2  # Retry-After honoured
@@ -127,12 +128,13 @@ def test_server_without_json_mode_falls_back_to_tolerant_parsing():
 
 
 def test_kill_9_resends_at_most_the_requests_in_flight(tmp_path):
+    # The model the server lists, so the preflight needs no chat probe that would count as a request.
     code = """
 import sys
 from synth.engine import Engine, EngineConfig, GenRequest
 base, cache = sys.argv[1], sys.argv[2]
 reqs = [GenRequest("t", [{"role": "user", "content": f"q{i}"}], {"max_tokens": 20}) for i in range(60)]
-Engine(EngineConfig(base_url=base, model="m", api_key="k", cache_path=cache, concurrency=4)).generate(reqs)
+Engine(EngineConfig(base_url=base, model="test-model", api_key="k", cache_path=cache, concurrency=4)).generate(reqs)
 """
     with serve(latency=0.05) as handle:
         env = {**os.environ, "PYTHONPATH": os.getcwd()}
@@ -145,7 +147,11 @@ Engine(EngineConfig(base_url=base, model="m", api_key="k", cache_path=cache, con
         before = len(handle.requests)
         engine = Engine(
             EngineConfig(
-                base_url=handle.base_url, model="m", api_key="k", cache_path=str(tmp_path / "c.sqlite"), concurrency=4
+                base_url=handle.base_url,
+                model="test-model",
+                api_key="k",
+                cache_path=str(tmp_path / "c.sqlite"),
+                concurrency=4,
             )
         )
         reqs = [GenRequest("t", [{"role": "user", "content": f"q{i}"}], {"max_tokens": 20}) for i in range(60)]

@@ -19,17 +19,25 @@ from synth.chunking import token_length
 from synth.engine import GenRequest, GenResult
 from synth.generators import (
     ParseError,
+    Reject,
+    answer_value,
     check_language,
     check_length,
     check_result,
+    find_items,
+    first_problem,
     generator_name,
     load_prompt,
-    need_dict,
+    lower_keys,
     need_str,
+    pick_field,
     prompt_language,
+    register_check,
     render,
     rows,
+    useless_answer,
 )
+from synth.jsonparse import parse_json_loose
 from synth.records import make_record
 
 DESCRIBE, TESTS = "code_description", "code_tests"  # prompt (template) names
@@ -50,6 +58,8 @@ FRAMEWORKS = {
     "php": "PHPUnit",
 }
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
+_LANG_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n`]*\n(.*?)```", re.DOTALL)
+DESCRIPTION_KEYS = ("description", "summary")
 
 
 def _ref(unit: Mapping) -> str:
@@ -140,9 +150,18 @@ def _quoted_code_lines(text: str, code: str, skip: str) -> int:
     return sum(1 for ln in lines if len(ln) >= 12 and ln in text)
 
 
+def description_of(value: object) -> str:
+    """The description in a parsed answer: {"description": ...} or a one-item list of that."""
+    items = find_items(value, DESCRIPTION_KEYS, ("items", "data", "results", "output"))
+    item = items[0]
+    if not isinstance(item, dict):
+        raise ParseError("item is not a JSON object", f"got {type(item).__name__}")
+    return need_str({"description": pick_field(lower_keys(item), DESCRIPTION_KEYS)}, "description", "answer")
+
+
 def _description_record(result: GenResult) -> dict:
     meta = result.request.meta
-    description = need_str(need_dict(result.data), "description", "answer")
+    description = description_of(answer_value(result))
     check_length(description, 60, 3000, "description")
     # The description becomes the record's input and the code its output: code in the
     # description would hand the answer to the model being trained.
@@ -172,7 +191,7 @@ def check_python_tests(tests: str, symbol: str) -> None:
     try:
         tree = ast.parse(tests)
     except SyntaxError as exc:
-        raise ParseError(f"tests do not parse: {exc.msg} (line {exc.lineno})") from None
+        raise ParseError("tests do not parse", f"{exc.msg}, line {exc.lineno}") from None
     defs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     if not any(d.name.startswith("test") for d in defs):
         raise ParseError("tests define no test function")
@@ -180,9 +199,9 @@ def check_python_tests(tests: str, symbol: str) -> None:
     if any(
         isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and n.name == symbol for n in tree.body
     ):
-        raise ParseError(f"tests redefine {symbol}")
+        raise ParseError("tests redefine the function", symbol)
     if not any(isinstance(n, ast.Name | ast.Attribute | ast.alias) and symbol in _names(n) for n in ast.walk(tree)):
-        raise ParseError(f"tests never use {symbol}")
+        raise ParseError("tests never use the function", symbol)
 
 
 def _names(node: ast.AST) -> tuple[str, ...]:
@@ -195,14 +214,16 @@ def _names(node: ast.AST) -> tuple[str, ...]:
 
 def _tests_record(result: GenResult) -> dict:
     meta = result.request.meta
+    check_result(result)
+    problem = _fence_problem(result.text or "")
+    if problem:
+        raise ParseError(problem)
     tests = extract_code(result.text or "")
-    if not tests:
-        raise ParseError("empty answer")
     check_length(tests, 80, 12_000, "tests")
     if meta["code_language"] == "python":
         check_python_tests(tests, meta["symbol"])
     elif meta["symbol"] not in tests:
-        raise ParseError(f"tests never use {meta['symbol']}")
+        raise ParseError("tests never use the function", meta["symbol"])
     fields = {"language": meta["code_language"], "kind": meta["kind"], "name": meta["name"]}
     return make_record(
         load_prompt(TESTS)[meta["language"]]["instruction"].format(framework=meta["framework"], **fields),
@@ -224,3 +245,66 @@ def to_records(result: GenResult) -> list[dict]:
     if task == TESTS:
         return [_tests_record(result)]
     raise ValueError(f"not a code task: {task}")
+
+
+def split_records(result: GenResult) -> tuple[list[dict], list[Reject]]:
+    """(records, rejects) like the other generators; a code answer is one item, so rejects stay empty."""
+    return to_records(result), []
+
+
+def _fence_problem(text: str) -> str | None:
+    if not text.strip():
+        return "empty answer"
+    if text.count("```") % 2:
+        return "unclosed code fence"  # the answer stopped inside its code block
+    if not extract_code(text):
+        return "empty answer"
+    return None
+
+
+def check_description_answer(text: str) -> str | None:
+    """Why a description answer cannot make a record whatever the unit (None when it can)."""
+
+    def parse() -> None:
+        try:
+            value = parse_json_loose(text)
+        except ValueError as exc:
+            raise ParseError("unparseable") from exc
+        description_of(value)
+
+    return first_problem(parse)
+
+
+def check_tests_answer(text: str) -> str | None:
+    """Why a tests answer cannot make a record whatever the unit (None when it can): empty, cut off, or
+    Python (by its fence) that does not parse."""
+    problem = _fence_problem(text)
+    if problem:
+        return problem
+    blocks = _LANG_FENCE.findall(text)
+    if not blocks:
+        return None
+    lang, code = max(blocks, key=lambda b: len(b[1]))
+    if lang.lower() in ("python", "py", "python3"):
+        try:
+            ast.parse(code)
+        except SyntaxError:
+            return "tests do not parse"
+    return None
+
+
+CHECKS = {DESCRIBE: check_description_answer, TESTS: check_tests_answer}
+
+
+def check_answer(text: str, task: str = DESCRIBE) -> str | None:
+    """The check for ``task``'s answers (``code_description`` or ``code_tests``)."""
+    return CHECKS[task](text)
+
+
+def engine_check(request: GenRequest, text: str, data: object) -> str | None:
+    """The engine's re-ask check (synth.engine.register_check): why this answer makes no record, or None."""
+    return useless_answer(split_records, request, text, data)
+
+
+for _template in CHECKS:
+    register_check(_template, engine_check)

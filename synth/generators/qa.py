@@ -16,23 +16,35 @@ from synth.chunking import chunk_document
 from synth.engine import GenRequest, GenResult
 from synth.generators import (
     ParseError,
+    Reject,
+    all_or_nothing,
+    answer_value,
+    check_items,
     check_language,
     check_length,
-    check_result,
+    find_items,
+    first_problem,
     generator_name,
     load_prompt,
-    need_dict,
-    need_list,
+    lower_keys,
     need_str,
+    pick_field,
     prompt_language,
+    register_check,
     render,
     rows,
+    useless_answer,
 )
+from synth.jsonparse import parse_json_loose
 from synth.records import make_record
 from validate.text import detect_language, normalize_text
 
 TEMPLATE = "doc_qa"
 TASK_TYPE = "doc_qa"
+# Where servers put the list of pairs, best first; any other key holding the only list of objects also works.
+LIST_KEYS = ("pairs", "qa_pairs", "qa", "qas", "items", "questions", "data", "results", "faq", "faqs", "output")
+QUESTION_KEYS = ("question", "q", "query")
+ANSWER_KEYS = ("answer", "a", "response")
 # Phrases that make a question unanswerable without the chunk it was written from.
 _REFERS_TO_SOURCE = re.compile(
     r"\b(the|this|that|above|given|following) (text|passage|article|excerpt|document|paragraph|section|source)\b"
@@ -135,36 +147,107 @@ def build_requests(
     return requests
 
 
-def to_records(result: GenResult) -> list[dict]:
-    """One ``doc_qa`` record per pair; any malformed pair rejects the whole answer (ParseError)."""
-    check_result(result)
-    meta = result.request.meta
-    data = need_dict(result.data)
-    pairs = need_list(data, "pairs")
-    language = meta["language"]
-    records, seen = [], set()
-    for i, pair in enumerate(pairs[: meta.get("n_pairs", len(pairs))]):
-        where = f"pairs[{i}]"
-        pair = need_dict(pair, where)
-        question = need_str(pair, "question", where)
-        answer = need_str(pair, "answer", where)
-        check_length(question, 4, 600, f"{where}.question")
-        check_length(answer, meta.get("min_answer_chars", 20), meta.get("max_answer_chars", 1500), f"{where}.answer")
-        if _REFERS_TO_SOURCE.search(question):
-            raise ParseError(f"{where}.question refers to the source text, which the record does not include")
-        check_language(f"{question}\n{answer}", language)
-        if normalize_text(question) in seen:
-            continue  # the same question twice adds nothing; not worth rejecting the others for
-        seen.add(normalize_text(question))
+def pairs_of(value: object) -> list:
+    """The question/answer items of a parsed answer, in any of the shapes servers produce (see find_items)."""
+    return find_items(value, ("question", "answer"), LIST_KEYS)
+
+
+def check_pair(
+    pair: object, where: str, *, language: str, min_answer_chars: int = 20, max_answer_chars: int = 1500
+) -> tuple[str, str]:
+    """(question, answer) of one item, or a ParseError with a fixed category.
+
+    The one per-item check for doc QA: the ``qa`` generator and the LangChain route both use it,
+    so the same answer gets the same records and the same quarantine reasons on either backend.
+    """
+    if not isinstance(pair, dict):
+        raise ParseError("item is not a JSON object", f"{where}: got {type(pair).__name__}")
+    item = lower_keys(pair)
+    fields = {"question": pick_field(item, QUESTION_KEYS), "answer": pick_field(item, ANSWER_KEYS)}
+    question = need_str(fields, "question", where)
+    answer = need_str(fields, "answer", where)
+    check_length(question, 4, 600, "question", where)
+    check_length(answer, min_answer_chars, max_answer_chars, "answer", where)
+    if _REFERS_TO_SOURCE.search(question):
+        raise ParseError("question refers to the source text", where)
+    check_language(f"{question}\n{answer}", language)
+    return question, answer
+
+
+def pair_records(
+    pairs: list, meta: Mapping, *, generator: str, limit: int | None = None
+) -> tuple[list[dict], list[Reject]]:
+    """(records, rejects) for the items of one answer; a question asked twice keeps its first answer."""
+    seen: set[str] = set()
+
+    def one(pair: object, where: str) -> dict | None:
+        question, answer = check_pair(
+            pair,
+            where,
+            language=meta["language"],
+            min_answer_chars=meta.get("min_answer_chars", 20),
+            max_answer_chars=meta.get("max_answer_chars", 1500),
+        )
+        key = normalize_text(question)
+        if key in seen:
+            return None  # the same question twice adds nothing; not worth quarantining
+        seen.add(key)
         record = make_record(
             question,
             answer,
             task_type=TASK_TYPE,
-            language=language,
-            generator=generator_name(meta),
+            language=meta["language"],
+            generator=generator,
             source_ref=meta["source_ref"],
         )
-        # Not a contract field (the gate drops it): kept for review and for tracing a pair to its section.
-        record["meta"] = {"heading_path": meta["heading_path"], "chunk_index": meta["chunk_index"]}
-        records.append(record)
-    return records
+        if "heading_path" in meta:
+            # Not a contract field (the gate drops it): kept for review and for tracing a pair to its section.
+            record["meta"] = {"heading_path": meta["heading_path"], "chunk_index": meta["chunk_index"]}
+        return record
+
+    return check_items(pairs[:limit] if limit else pairs, one)
+
+
+def split_records(result: GenResult) -> tuple[list[dict], list[Reject]]:
+    """(records, rejected items): each pair judged alone; a ParseError when the answer as a whole is unusable."""
+    meta = result.request.meta
+    pairs = pairs_of(answer_value(result))
+    return pair_records(pairs, meta, generator=generator_name(meta), limit=meta.get("n_pairs"))
+
+
+def to_records(result: GenResult) -> list[dict]:
+    """One ``doc_qa`` record per pair; any malformed pair rejects the whole answer (ParseError)."""
+    return all_or_nothing(*split_records(result))
+
+
+def check_answer(text: str) -> str | None:
+    """Why an answer cannot make records whatever its content (None when it can): for re-asking before caching.
+
+    Only what a second try can fix is judged: no JSON, no list of pairs, no pair with a question and an
+    answer. Lengths and language depend on the request and are left to ``to_records``.
+    """
+
+    def parse() -> None:
+        try:
+            value = parse_json_loose(text)
+        except ValueError as exc:
+            raise ParseError("unparseable") from exc
+        items = [lower_keys(p) for p in pairs_of(value) if isinstance(p, dict)]
+        if not any(
+            isinstance(pick_field(p, QUESTION_KEYS), str)
+            and str(pick_field(p, QUESTION_KEYS)).strip()
+            and isinstance(pick_field(p, ANSWER_KEYS), str)
+            and str(pick_field(p, ANSWER_KEYS)).strip()
+            for p in items
+        ):
+            raise ParseError("no item has a question and an answer")
+
+    return first_problem(parse)
+
+
+def engine_check(request: GenRequest, text: str, data: object) -> str | None:
+    """The engine's re-ask check (synth.engine.register_check): why this answer makes no record, or None."""
+    return useless_answer(split_records, request, text, data)
+
+
+register_check(TEMPLATE, engine_check)

@@ -15,27 +15,43 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import yaml
-
-from synth.engine import GenRequest, GenResult
+from synth.engine import GenRequest, GenResult, read_yaml
 from synth.generators import (
     TASKS_DIR,
+    ParseError,
+    Reject,
+    all_or_nothing,
+    answer_value,
+    check_items,
     check_language,
-    check_result,
+    check_length,
+    find_items,
+    first_problem,
     generator_name,
     load_prompt,
-    need_dict,
-    need_list,
+    lower_keys,
     need_str,
+    pick_field,
     prompt_language,
+    register_check,
     render,
+    useless_answer,
 )
+from synth.jsonparse import parse_json_loose
 from synth.records import make_record
+from validate.errors import DataAgentError
 from validate.text import detect_language, normalize_text
 
 TEMPLATE = "self_instruct"
 TASK_TYPE = "self_instruct"
 SEED_FILE = TASKS_DIR / "seed_tasks.yaml"
+# Where servers put the list of tasks, best first; any other key holding the only list of objects also works.
+LIST_KEYS = ("tasks", "instructions", "new_tasks", "items", "examples", "data", "results")
+INSTRUCTION_KEYS = ("instruction", "task", "prompt")
+INPUT_KEYS = ("input", "context")
+OUTPUT_KEYS = ("output", "answer", "response")
+# Weighted characters (a Han character counts three): far above any real task, far below a runaway answer.
+MAX_INSTRUCTION_CHARS, MAX_INPUT_CHARS, MAX_OUTPUT_CHARS = 3000, 12_000, 12_000
 ROUGE_THRESHOLD = 0.7  # Alpaca's: a candidate this close to any pool instruction is a near-duplicate
 
 _CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -63,13 +79,18 @@ _CANNOT_DO = re.compile(
 
 
 def load_seed_tasks(path: str | Path = SEED_FILE) -> list[dict]:
-    """The seed tasks: dicts with instruction, input, output (and domain when given)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    seeds = data["seeds"] if isinstance(data, dict) else data
+    """The seed tasks: dicts with instruction, input, output (and domain when given).
+
+    A file that cannot be used is a DataAgentError naming it, which the CLI prints as one line.
+    """
+    data = read_yaml(path)
+    seeds = data.get("seeds") if isinstance(data, dict) else data
+    if not isinstance(seeds, list) or not seeds:
+        raise DataAgentError("seed tasks must be a list (or a mapping with a 'seeds' list)", path)
     out = []
     for i, seed in enumerate(seeds):
         if not isinstance(seed, dict) or not seed.get("instruction") or not seed.get("output"):
-            raise ValueError(f"{path}: seed {i} needs a non-empty instruction and output")
+            raise DataAgentError(f"seed {i} needs a non-empty instruction and output", path)
         out.append({**seed, "input": seed.get("input") or ""})
     return out
 
@@ -141,37 +162,77 @@ def build_requests(
     return requests
 
 
-def to_records(result: GenResult) -> list[dict]:
-    """One ``self_instruct`` record per generated task, shapes checked; filtering is ``filter_tasks``'s job."""
-    check_result(result)
+def tasks_of(value: object) -> list:
+    """The task items of a parsed answer, in any of the shapes servers produce (see find_items)."""
+    return find_items(value, ("instruction", "output"), LIST_KEYS)
+
+
+def check_task(task: object, where: str, *, language: str = "en") -> tuple[str, str, str]:
+    """(instruction, input, output) of one item, or a ParseError with a fixed category."""
+    if not isinstance(task, dict):
+        raise ParseError("item is not a JSON object", f"{where}: got {type(task).__name__}")
+    item = lower_keys(task)
+    fields = {
+        "instruction": pick_field(item, INSTRUCTION_KEYS),
+        "input": pick_field(item, INPUT_KEYS) or "",
+        "output": pick_field(item, OUTPUT_KEYS),
+    }
+    instruction = need_str(fields, "instruction", where)
+    input_ = need_str(fields, "input", where, allow_empty=True)
+    output = need_str(fields, "output", where)
+    # Sane bounds only: word counts and the rest of Alpaca's filter are filter_tasks's job.
+    check_length(instruction, 4, MAX_INSTRUCTION_CHARS, "instruction", where)
+    check_length(input_, 0, MAX_INPUT_CHARS, "input", where)
+    check_length(output, 1, MAX_OUTPUT_CHARS, "output", where)
+    if input_.casefold() in _NO_INPUT:
+        input_ = ""  # Alpaca-style placeholders for "no input" mean an empty input here
+    # Only script drift is an error: an English prompt may well yield "translate into Chinese" tasks.
+    check_language(f"{instruction}\n{input_}\n{output}", language, same_family_only=True)
+    return instruction, input_, output
+
+
+def split_records(result: GenResult) -> tuple[list[dict], list[Reject]]:
+    """(records, rejected items), shapes checked item by item; filtering is ``filter_tasks``'s job."""
     meta = result.request.meta
-    data = need_dict(result.data)
-    tasks = need_list(data, "tasks")
-    records = []
-    for i, task in enumerate(tasks):
-        where = f"tasks[{i}]"
-        task = need_dict(task, where)
-        instruction = need_str(task, "instruction", where)
-        input_ = need_str(task, "input", where, allow_empty=True)
-        output = need_str(task, "output", where)
-        if input_.casefold() in _NO_INPUT:
-            input_ = ""  # Alpaca-style placeholders for "no input" mean an empty input here
-        text = f"{instruction}\n{input_}\n{output}"
-        # Only script drift is an error: an English prompt may well yield "translate into Chinese" tasks.
-        check_language(text, meta.get("language", "en"), same_family_only=True)
+    tasks = tasks_of(answer_value(result))
+
+    def one(task: object, where: str) -> dict:
+        instruction, input_, output = check_task(task, where, language=meta.get("language", "en"))
         language = detect_language(f"{instruction}\n{input_}")
-        records.append(
-            make_record(
-                instruction,
-                output,
-                input=input_,
-                task_type=TASK_TYPE,
-                language=language if language != "und" else meta.get("language", "en"),
-                generator=generator_name(meta),
-                source_ref=f"self-instruct:{meta.get('domain') or 'general'}",
-            )
+        return make_record(
+            instruction,
+            output,
+            input=input_,
+            task_type=TASK_TYPE,
+            language=language if language != "und" else meta.get("language", "en"),
+            generator=generator_name(meta),
+            source_ref=f"self-instruct:{meta.get('domain') or 'general'}",
         )
-    return records
+
+    return check_items(tasks, one)
+
+
+def to_records(result: GenResult) -> list[dict]:
+    """One ``self_instruct`` record per generated task; any malformed task rejects the whole answer (ParseError)."""
+    return all_or_nothing(*split_records(result))
+
+
+def check_answer(text: str) -> str | None:
+    """Why an answer cannot make tasks whatever its content (None when it can): for re-asking before caching."""
+
+    def parse() -> None:
+        try:
+            value = parse_json_loose(text)
+        except ValueError as exc:
+            raise ParseError("unparseable") from exc
+        for task in tasks_of(value):
+            item = lower_keys(task) if isinstance(task, dict) else {}
+            instruction, output = pick_field(item, INSTRUCTION_KEYS), pick_field(item, OUTPUT_KEYS)
+            if isinstance(instruction, str) and instruction.strip() and isinstance(output, str) and output.strip():
+                return
+        raise ParseError("no item has an instruction and an output")
+
+    return first_problem(parse)
 
 
 def rouge_tokens(text: str) -> list[str]:
@@ -278,3 +339,11 @@ def filter_tasks(
 def count_reasons(rejected: Iterable[tuple[dict, str]]) -> dict[str, int]:
     """How many tasks each rejection reason removed."""
     return dict(Counter(reason for _, reason in rejected))
+
+
+def engine_check(request: GenRequest, text: str, data: object) -> str | None:
+    """The engine's re-ask check (synth.engine.register_check): why this answer makes no record, or None."""
+    return useless_answer(split_records, request, text, data)
+
+
+register_check(TEMPLATE, engine_check)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, MutableMapping
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 import pandas as pd
 
@@ -21,21 +22,50 @@ from synth.generators import (
     PROMPTS_DIR,
     TASKS_DIR,
     ParseError,
+    Reject,
+    answer_value,
     check_language,
     check_length,
     check_result,
+    first_problem,
     generator_name,
     load_prompt,
+    lower_keys,
     need_dict,
+    register_check,
     render,
     rows,
+    useless_answer,
 )
+from synth.jsonparse import parse_json_loose
 from synth.records import make_record
 from validate.errors import DataAgentError
-from validate.text import detect_language
+from validate.text import detect_language, normalize_text
 
 NOT_TASKS = {"seed_tasks"}  # YAML files in synth/tasks/ that are not task definitions
 _FENCED = re.compile(r"^```[\w-]*\n(.*)\n```$", re.DOTALL)
+_JSON_FENCE = re.compile(r"^```[ \t]*(json|jsonl|JSON)\b", re.MULTILINE)
+_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
+_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
+_LATIN_WORD = re.compile(f"[^\\W_{_CJK_CLASS}]+")
+# Prose checks (see prose_problem and overlap_problem).
+MIN_PROSE_WORDS = 8
+MIN_TOKENS, MIN_SHARED, MIN_OVERLAP = 5, 3, 0.1
+_BRACKETS = (("(", ")"), ("[", "]"), ("{", "}"), ("（", "）"), ("「", "」"), ("『", "』"), ("【", "】"), ("《", "》"))
+_TERMINAL = set(".!?。！？…\"'”’)）」』】》〉]*`~")
+_DANGLING_PUNCT = set(",，、;；:：-–—(（[「/&")
+_DANGLING_WORDS = {
+    "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "with", "from",
+    "that", "which", "who", "is", "are", "was", "were", "be", "as", "if", "than", "their", "its", "this",
+}  # fmt: skip
+_LIST_OR_HEADING = re.compile(r"^([-*•+>#|]|\d+[.)、]|[a-zA-Z][.)]\s)")
+_STOP_WORDS = {
+    "the", "and", "for", "are", "was", "were", "with", "that", "this", "from", "have", "has", "had", "not",
+    "but", "you", "your", "they", "their", "them", "its", "can", "may", "will", "shall", "must", "who",
+    "which", "what", "when", "where", "how", "any", "all", "each", "into", "than", "then", "also", "only",
+    "such", "other", "more", "most", "some", "these", "those", "there", "here", "about", "been", "being",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -159,42 +189,156 @@ def build_requests(
     return requests
 
 
+def _json_object(task: TaskTemplate, data: object) -> dict:
+    """The answer object: as given, unwrapped from a one-item list or a wrapper key, or JSON lines merged."""
+    if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
+        merged: dict = {}
+        for part in data:  # JSON lines, one field (or a few) per line
+            for key, value in lower_keys(part).items():
+                merged.setdefault(key, []).extend(value if isinstance(value, list) else [value])
+        return merged if any(f in merged for f in task.fields) else _json_object(task, data[0])
+    obj = need_dict(data)
+    folded = lower_keys(obj)
+    if not any(f in folded for f in task.fields):
+        nested = [v for v in folded.values() if isinstance(v, dict)]
+        if len(nested) == 1:
+            return lower_keys(nested[0])  # {"entities": {"people": [...], ...}}
+    return folded
+
+
 def _json_output(task: TaskTemplate, data: object) -> tuple[str, str]:
     """(serialised answer, its text for the language check); only the task's fields, in its order."""
-    obj = need_dict(data)
+    obj = _json_object(task, data)
     clean: dict[str, list[str]] = {}
     for field in task.fields:
         if field not in obj:
-            raise ParseError(f"answer lacks the field '{field}'")
+            raise ParseError("answer lacks a field", field)
         values = obj[field]
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ParseError(f"'{field}' is not a list of strings")
-        clean[field] = [v.strip() for v in values if v.strip()]
+        if values is None:
+            values = []  # null for "none found" is what some models write for an empty list
+        if not isinstance(values, list) or not all(isinstance(v, str | int | float) for v in values):
+            raise ParseError("field is not a list of strings", field)
+        clean[field] = [str(v).strip() for v in values if str(v).strip()]
     if not any(clean.values()):
         raise ParseError("every field is empty")
     joined = "\n".join(v for values in clean.values() for v in values)
     return json.dumps(clean, ensure_ascii=False), joined
 
 
+def _unfenced(text: str) -> str:
+    output = (text or "").strip()
+    fenced = _FENCED.match(output)
+    # A whole answer wrapped in a fence is still prose; a ```json fence is judged as JSON below.
+    return fenced.group(1).strip() if fenced else output
+
+
+def _words(text: str) -> int:
+    """Words, counting two Han characters as one (Chinese words average about two characters)."""
+    return len(_LATIN_WORD.findall(text)) + len(_CJK_CHAR.findall(text)) // 2
+
+
+def _unbalanced(text: str) -> str | None:
+    # Only more openers than closers: "1)" and "a)" list markers close what was never opened.
+    for opener, closer in _BRACKETS:
+        opened, closed = text.count(opener), text.count(closer)
+        if opened > closed:
+            return f"{opener} opened {opened} times, closed {closed}"
+    return None
+
+
+def _ends_mid_sentence(text: str) -> bool:
+    """Whether the last line stops where no writer would: after a comma or a connective, or mid-sentence.
+
+    A list item or heading may end without punctuation (marketing copy's bullets do);
+    a paragraph line of six words or more (twelve Han characters) may not.
+    """
+    last = text.rstrip().splitlines()[-1].strip()
+    if last[-1] in _DANGLING_PUNCT:
+        return True
+    tail = _LATIN_WORD.findall(last[-30:])
+    if tail and last[-1].isalpha() and tail[-1].casefold() in _DANGLING_WORDS:
+        return True
+    if _LIST_OR_HEADING.match(last) or last[-1] in _TERMINAL or unicodedata.category(last[-1]) == "So":
+        return False
+    return _words(last) >= 6
+
+
+def content_tokens(text: str) -> set[str]:
+    """What two texts about the same thing share: Latin words (stop words out, cut to 5 letters so
+    'deposits' meets 'deposit') and CJK character pairs (Chinese has no spaces to split words on)."""
+    norm = normalize_text(text)
+    tokens = {w[:5] for w in _LATIN_WORD.findall(norm) if len(w) >= 3 and w not in _STOP_WORDS}
+    for run in _CJK_RUN.findall(norm):
+        tokens.update(run[i : i + 2] for i in range(len(run) - 1))
+    return tokens
+
+
+def overlap_problem(answer: str, source: str) -> str | None:
+    """Why a prose answer does not address its input, or None.
+
+    The rule: when both texts have at least MIN_TOKENS content tokens, the answer must share at
+    least MIN_SHARED of them with the input, and at least MIN_OVERLAP of its own. A summary or a
+    rewrite names the subject, the parties and the terms of its source; an answer about something
+    else shares almost nothing. Deliberately lax: it catches answers to another prompt, not loose summaries.
+    """
+    mine, theirs = content_tokens(answer), content_tokens(source)
+    if len(mine) < MIN_TOKENS or len(theirs) < MIN_TOKENS:
+        return None
+    shared = len(mine & theirs)
+    if shared < MIN_SHARED or shared < MIN_OVERLAP * len(mine):
+        return f"{shared} of {len(mine)} content tokens shared with the input"
+    return None
+
+
+def prose_problem(text: str) -> tuple[str, str | None] | None:
+    """(category, detail) when a prose answer is not prose: JSON, too few words, unbalanced brackets,
+    or cut off mid-sentence; None when it reads as prose. Needs nothing but the answer."""
+    output = _unfenced(text)
+    if not output:
+        return "empty answer", None
+    if _JSON_FENCE.search(text or "") or (output[0] in "{[" and output[-1] in "}]"):
+        return "prose answer is JSON", None
+    words = _words(output)
+    if words < MIN_PROSE_WORDS:
+        return "prose answer has too few words", f"{words} < {MIN_PROSE_WORDS}"
+    unbalanced = _unbalanced(output)
+    if unbalanced:
+        return "prose answer has unbalanced brackets", unbalanced
+    if _ends_mid_sentence(output):
+        return "prose answer ends mid-sentence", output[-40:]
+    return None
+
+
+def _text_output(task: TaskTemplate, text: str | None, meta: Mapping) -> str:
+    output = _unfenced(text or "")
+    if not output:
+        raise ParseError("empty answer")
+    if _JSON_FENCE.search(text or "") or (output[0] in "{[" and output[-1] in "}]"):
+        raise ParseError("prose answer is JSON")
+    check_language(output, meta["language"])
+    check_length(output, task.min_chars, task.max_chars, "answer")
+    problem = prose_problem(output)
+    if problem:
+        raise ParseError(*problem)
+    off = overlap_problem(output, meta["input"])
+    if off:
+        raise ParseError("prose answer does not address the input", off)
+    return output
+
+
 def to_records(result: GenResult) -> list[dict]:
     """One record: the task's instruction, the text shown as input, the model's checked answer."""
-    check_result(result)
     meta = result.request.meta
     task = load_template(meta["task"])
     language = meta["language"]
     if task.output == "json":
-        output, text = _json_output(task, result.data)
+        output, text = _json_output(task, answer_value(result))
         # Entity lists mix scripts (English names in Chinese articles), so judge the script only.
         check_language(text, language, same_family_only=True)
+        check_length(output, task.min_chars, task.max_chars, "answer")
     else:
-        output = (result.text or "").strip()
-        fenced = _FENCED.match(output)
-        if fenced:
-            output = fenced.group(1).strip()  # a whole answer wrapped in a fence is still prose
-        if not output:
-            raise ParseError("empty answer")
-        check_language(output, language)
-    check_length(output, task.min_chars, task.max_chars, "answer")
+        check_result(result)
+        output = _text_output(task, result.text, meta)
     return [
         make_record(
             meta["instruction"],
@@ -206,3 +350,48 @@ def to_records(result: GenResult) -> list[dict]:
             source_ref=meta["source_ref"],
         )
     ]
+
+
+def split_records(result: GenResult) -> tuple[list[dict], list[Reject]]:
+    """(records, rejects) like the other generators; a task answer is one item, so rejects stay empty."""
+    return to_records(result), []
+
+
+def check_answer(text: str) -> str | None:
+    """Why a prose answer is not prose (JSON, a fragment), or None: for re-asking before caching.
+
+    Whether it addresses its input needs the input, so that is judged in ``to_records`` only.
+    """
+    problem = prose_problem(text)
+    return problem[0] if problem else None
+
+
+def check_json_answer(text: str, fields: Iterable[str]) -> str | None:
+    """Why a JSON task's answer lacks the task's shape (unparseable, a field missing), or None."""
+    task = TaskTemplate("", "", "json", "", 0, 0, 0, tuple(fields), {}, {})
+
+    def parse() -> None:
+        try:
+            value = parse_json_loose(text)
+        except ValueError as exc:
+            raise ParseError("unparseable") from exc
+        _json_output(task, value)
+
+    return first_problem(parse)
+
+
+def check_for(name: str) -> Callable[[str], str | None]:
+    """The answer check of task ``name``: prose checks for a text task, shape checks for a JSON one."""
+    task = load_template(name)
+    if task.output == "json":
+        return partial(check_json_answer, fields=task.fields)
+    return check_answer
+
+
+def engine_check(request: GenRequest, text: str, data: object) -> str | None:
+    """The engine's re-ask check (synth.engine.register_check): why this answer makes no record, or None."""
+    return useless_answer(split_records, request, text, data)
+
+
+for _name in list_templates():
+    register_check(_name, engine_check)
