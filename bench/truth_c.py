@@ -15,7 +15,8 @@ Truth is libclang (PyPI ``libclang``, pinned in requirements-dev.txt). Each file
 ``.c`` as C (``-x c -std=gnu11``), ``.cc``/``.cpp``/``.hpp``/... as C++ (``-x c++ -std=c++17``), and a
 ``.h`` as the project's language (so the truth does not lean on the extractor's own header guess), with
 every project folder that holds headers on the include path. Missing system or third-party headers
-give errors; libclang still builds a tree and the functions in it are counted. Every FUNCTION_DECL,
+give errors; libclang is told to keep going past them (a missing include is otherwise fatal and the rest of
+the file went unread), builds a tree, and the functions in it are counted. Every FUNCTION_DECL,
 CXX_METHOD, CONSTRUCTOR, DESTRUCTOR, FUNCTION_TEMPLATE and CONVERSION_FUNCTION cursor located in the
 file that is a definition with a body (not ``= default``/``= delete``) is one item:
 
@@ -260,7 +261,8 @@ def _file_truth(path: Path, lang: str, includes: list[str]) -> dict[tuple[str, i
         try:
             unsaved = [(str(path), text)] if text is not data else None
             # The detailed record is what keeps the skipped (inactive) ranges.
-            tu = index.parse(str(path), args, unsaved, ci.TranslationUnit.PARSE_DETAILED_PROCESSING_RECORD)
+            options = ci.TranslationUnit.PARSE_DETAILED_PROCESSING_RECORD | _KEEP_GOING
+            tu = index.parse(str(path), args, unsaved, options)
         except ci.TranslationUnitLoadError:
             break
         macros = {c.spelling: c for c in tu.cursor.get_children() if c.kind == ci.CursorKind.MACRO_DEFINITION}
@@ -277,6 +279,9 @@ def _file_truth(path: Path, lang: str, includes: list[str]) -> dict[tuple[str, i
     return items
 
 
+# CXTranslationUnit_KeepGoing (not in the Python bindings): a missing header (`Python.h`, `node_api.h`) is a
+# fatal error, after which clang stops reading the file; the functions after the #include were not in the truth.
+_KEEP_GOING = 0x200
 _MAX_VARIANTS = 8  # a group of many #elif branches (one per CPU) needs one parse per branch
 
 
