@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from validate.gate import REASONS  # noqa: E402
 from validate.hanzi import COMMON, SIMP_ONLY, TOP, TRAD_ONLY  # noqa: E402
-from validate.pii import record_id  # noqa: E402
 from validate.quality import GateConfig, run_gate  # noqa: E402
 from validate.spec import check_records  # noqa: E402
+from validate.text import record_id  # noqa: E402
 
 # Common characters of each script (shared ones in both), in a fixed order; the 1,000 most frequent four times
 # as likely as the others, roughly as in running text.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html as html_lib
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +10,8 @@ from typing import Any
 from lxml import etree
 from parsel import Selector
 from w3lib.html import remove_tags
+
+from validate.jsonparse import loads_lenient
 
 __all__ = ["extract_qa_pairs"]
 
@@ -80,7 +81,6 @@ _SENTENCE_END = re.compile(r"[。！!；;.?？]")
 _FIRST_WORD = re.compile(r"[a-z]+")
 # Only block boundaries matter inside JSON-LD answer HTML; this runs on a JSON string value, never on the page.
 _FRAGMENT_BREAK = re.compile(r"<\s*(?:br|/?(?:p|div|li|ul|ol|h[1-6]|tr|blockquote|pre|dd|dt))\b[^>]*>", re.IGNORECASE)
-_TRAILING_COMMA = re.compile(r",\s*([\]}])")
 _JSON_WRAPPERS = (("<!--", "-->"), ("<![CDATA[", "]]>"), ("//<![CDATA[", "//]]>"), ("/*<![CDATA[*/", "/*]]>*/"))
 
 _JSONLD_XPATH = (
@@ -180,12 +180,8 @@ def _load_json(raw: str) -> Any:
     if not text:
         return None
     try:
-        # strict=False: raw newlines inside strings are the most common defect in hand-written JSON-LD.
-        return json.loads(text, strict=False)
-    except (ValueError, RecursionError):
-        pass
-    try:
-        return json.loads(_TRAILING_COMMA.sub(r"\1", text), strict=False)
+        # Raw newlines inside strings are the most common defect in hand-written JSON-LD, trailing commas next.
+        return loads_lenient(text)
     except (ValueError, RecursionError):
         return None  # a broken block must not cost us the good ones next to it
 

@@ -21,7 +21,9 @@ class DocumentItem:
 
 
 @dataclass
-class QAItem:
+class QAPairItem:
+    """A FAQ pair as the spider scrapes it; the pipelines check it against validate.contracts.QAItem."""
+
     url: str
     question: str
     answer: str

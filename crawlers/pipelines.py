@@ -18,19 +18,18 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHashLSH
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from w3lib.url import canonicalize_url
-from xxhash import xxh32_intdigest
 
-from crawlers.items import DocumentItem, QAItem
-from validate.contracts import Document
-from validate.contracts import QAItem as QAContract
+from crawlers.items import DocumentItem, QAPairItem
+from validate.contracts import Document, QAItem
 from validate.gate import split_by_contract
 from validate.io import read_table, write_records, write_table
-from validate.text import content_hash, normalize_text, weighted_length
+from validate.shingles import char_shingles, jaccard, minhash
+from validate.text import content_hash, weighted_length
 
 # Query parameters that only track the visitor; two URLs differing in them are one page.
 TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "_ga", "ref_src", "spm")
@@ -104,7 +103,7 @@ class ExactDedupPipeline(_Step):
     def process_item(self, item: Any, spider: Any = None) -> Any:
         if isinstance(item, DocumentItem):
             seen, key, reason = self.state("content_hashes", set), item.content_hash, "duplicate_content"
-        elif isinstance(item, QAItem):
+        elif isinstance(item, QAPairItem):
             seen, key, reason = self.state("qa_hashes", set), content_hash(item.question, item.answer), "duplicate_qa"
         else:
             return item
@@ -123,15 +122,9 @@ class FilterPipeline(_Step):
                 self.drop("too_short", item)
             if self.recipe.languages and item.language not in self.recipe.languages:
                 self.drop("language", item)
-        elif isinstance(item, QAItem) and self.recipe.languages and item.language not in self.recipe.languages:
+        elif isinstance(item, QAPairItem) and self.recipe.languages and item.language not in self.recipe.languages:
             self.drop("language", item)
         return item
-
-
-def shingles(text: str, n: int = 5) -> set[bytes]:
-    """Character n-grams: they work for CJK, which has no spaces to split words on."""
-    norm = normalize_text(text)
-    return {norm[i : i + n].encode("utf-8") for i in range(max(1, len(norm) - n + 1))}
 
 
 class NearDupPipeline(_Step):
@@ -141,6 +134,10 @@ class NearDupPipeline(_Step):
     above its own); each candidate is confirmed on the exact Jaccard of the two pages' shingle sets, because
     the 128-permutation estimate is off by up to ±0.05 and dropped pages of exact Jaccard 0.88 under a 0.9
     threshold. Kept texts are held zlib-compressed for that check (a few KB a page).
+
+    Shingles (character 5-grams of the normalised page, as 64-bit hashes) and signatures come from
+    validate.shingles, the gate's own primitives; the gate shingles records differently (words, folded
+    punctuation), so only the hashing and the MinHash engine are shared, not the threshold's meaning.
     """
 
     NUM_PERM = 128
@@ -153,20 +150,14 @@ class NearDupPipeline(_Step):
             "near_dup_lsh", lambda: MinHashLSH(threshold=max(0.5, threshold - 0.2), num_perm=self.NUM_PERM)
         )
         texts = self.state("near_dup_texts", dict)
-        grams = shingles(item.text)
-        # xxh32 instead of datasketch's default sha1: same quality for this use, several times faster.
-        mh = MinHash(num_perm=self.NUM_PERM, hashfunc=xxh32_intdigest)
-        mh.update_batch(list(grams))
+        grams = char_shingles(item.text)
+        mh = minhash(list(grams), self.NUM_PERM)
         for key in lsh.query(mh):
-            if jaccard(grams, shingles(zlib.decompress(texts[key]).decode("utf-8"))) >= threshold:
+            if jaccard(grams, char_shingles(zlib.decompress(texts[key]).decode("utf-8"))) >= threshold:
                 self.drop("near_duplicate", item)
         lsh.insert(item.canonical_url, mh)
         texts[item.canonical_url] = zlib.compress(item.text.encode("utf-8"))
         return item
-
-
-def jaccard(a: set, b: set) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
 
 
 class ContractWriterPipeline(_Step):
@@ -177,7 +168,7 @@ class ContractWriterPipeline(_Step):
     that break the contract go to ``*.quarantine.*`` with the reason, never dropped silently.
     """
 
-    OUTPUTS = (("documents", DocumentItem, Document), ("qa", QAItem, QAContract))
+    OUTPUTS = (("documents", DocumentItem, Document), ("qa", QAPairItem, QAItem))
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)

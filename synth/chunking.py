@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from validate.text import HAN_CLASS, MD_HEADING
+
 # Paragraphs, lines, then sentences (Chinese full-width punctuation has no trailing
 # space, so it needs its own separators), then clauses, then words, then characters.
 SEPARATORS = [
@@ -34,12 +36,10 @@ SEPARATORS = [
     " ",
     "",
 ]
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 # Han, kana, hangul, CJK punctuation and full-width forms: each is about one token.
 _WIDE = re.compile(
-    r"[\u1100-\u11ff\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf"
-    r"\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003ffff]"
+    "[\u1100-\u11ff\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\uac00-\ud7af\uff00-\uffef" + HAN_CLASS + "]"
 )
 
 
@@ -88,7 +88,7 @@ def sections(markdown: str) -> Iterator[tuple[tuple[str, ...], str, str]]:
     for line in markdown.splitlines():
         if _FENCE.match(line):
             in_fence = not in_fence
-        match = None if in_fence else _HEADING.match(line)
+        match = None if in_fence else MD_HEADING.match(line)
         if match is None:
             body.append(line)
             continue

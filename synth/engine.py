@@ -39,8 +39,9 @@ import yaml
 from openai.types.chat import ChatCompletion
 
 from synth.cache import ResponseCache
-from synth.jsonparse import parse_json_loose
 from validate.errors import DataAgentError, StageFailed
+from validate.jsonparse import parse_json_loose
+from validate.text import estimate_tokens
 
 # USD per 1M tokens (input, output). Override with EngineConfig.prices; unknown models cost 0.
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
@@ -52,18 +53,6 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 CONNECTIONS_PER_CLIENT = 32
 OPENAI_BASE_URL = "https://api.openai.com/v1"  # the openai client's own default
 CONNECT_BACKOFF_MAX = 1.0  # seconds: a refused connection is a wrong URL far more often than a blip
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate: ~4 ASCII characters per token, one token per Han character.
-
-    tiktoken would be exact for OpenAI models but fetches its tables from the internet on
-    first use, and other servers use other tokenizers anyway; the estimate only sizes
-    budgets and rate-limit reservations, and actual usage comes from the server.
-    """
-    han = len(_HAN.findall(text))
-    return han + (len(text) - han + 3) // 4
 
 
 @dataclass(frozen=True)

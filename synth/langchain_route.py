@@ -33,9 +33,9 @@ from synth.engine import (
     raise_if_all_failed,
 )
 from synth.generators import ParseError, qa, raw_of
-from synth.jsonparse import parse_json_loose
 from validate.contracts import Document, InstructionRecord
 from validate.io import read_records, write_records, write_table
+from validate.jsonparse import parse_json_loose
 
 FAIL_FAST_AFTER = 8  # as EngineConfig.fail_fast_after
 PROBE_RETRIES = 2  # the openai client's backoff makes 6 retries of a refused connection take ~20 s

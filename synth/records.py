@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-
-from validate.text import utc_now
-
-
-def record_id(instruction: str, input_: str, output: str) -> str:
-    """sha256 of the exact texts: the same example gets the same id on every run."""
-    return hashlib.sha256("\x1f".join((instruction, input_, output)).encode("utf-8")).hexdigest()
+from validate.text import record_id, utc_now
 
 
 def make_record(

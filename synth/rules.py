@@ -11,12 +11,11 @@ import pandas as pd
 import yaml
 
 from synth.records import make_record
-from validate.text import detect_language
+from validate.text import MD_HEADING, detect_language
 
 TEMPLATES = Path(__file__).parent / "templates" / "rules.yaml"
 MIN_SECTION_CHARS = 40
 MIN_DOC_WORDS = 3
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _PY_DOCSTRING = re.compile(r'(:[ \t]*\n)([ \t]*)[rRuU]?("""|\'\'\')[\s\S]*?\3[ \t]*\n')
 
 
@@ -48,7 +47,7 @@ def split_sections(markdown: str) -> Iterator[tuple[str, str]]:
     """(heading, body) for every heading of level 2 or deeper that has a body."""
     heading, body = None, []
     for line in markdown.splitlines():
-        match = _HEADING.match(line)
+        match = MD_HEADING.match(line)
         if match:
             if heading and "".join(body).strip():
                 yield heading, "\n".join(body).strip()

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 
 from validate import dedup
-from validate.text import normalize_text
+from validate.shingles import ngrams
+from validate.text import HAN, HAN_CLASS, normalize_text
 
 M64 = (1 << 64) - 1
 GOLD = 0x9E3779B97F4A7C15
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-PANGU = re.compile(f"(?<=[{_HAN}])(?=[0-9a-z])|(?<=[0-9a-z])(?=[{_HAN}])")
+_HAN_RX = re.compile(HAN)
+PANGU = re.compile(f"(?<=[{HAN_CLASS}])(?=[0-9a-z])|(?<=[0-9a-z])(?=[{HAN_CLASS}])")
 
 TEXTS = [
     "",
@@ -129,7 +130,7 @@ def test_frame_shingles_are_the_record_texts_shingles():
 
 def test_code_point_table_agrees_with_python():
     table = dedup._CP_CLASS
-    han = {c for c in range(0x10000) if dedup._HAN.match(chr(c))}
+    han = {c for c in range(0x10000) if _HAN_RX.match(chr(c))}
     assert {c for c in range(0x10000) if table[min(c, len(table) - 1)] == dedup._HANCLS} == han
     for c in range(sys.maxunicode + 1):
         cls = table[min(c, len(table) - 1)]
@@ -149,5 +150,5 @@ def test_sliding_windows_equal_the_gathered_ngrams(n):
     counts = rng.integers(0, 9, 300)
     tok = rng.integers(0, 2**63, int(counts.sum()), dtype=np.uint64)
     fast, fast_counts = dedup._window_hashes(tok, counts, n)
-    ref, ref_counts = dedup._ngrams(tok, counts, n)
+    ref, ref_counts = ngrams(tok, counts, n)
     assert fast.tolist() == ref.tolist() and fast_counts.tolist() == ref_counts.tolist()

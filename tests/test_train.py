@@ -13,7 +13,7 @@ from train.config import AdapterSettings, TrainConfig
 from train.model import load_base, load_tokenizer
 from train.smoke import check_integrity
 from train.tiny import build_tiny_base, train_tokenizer
-from train.verdict import split_by_source
+from train.verdict import train_heldout_split
 from validate.errors import DataAgentError
 
 TEXTS = [
@@ -92,13 +92,13 @@ def test_heldout_split_never_shares_a_source_document():
     ]
     # A published test split that shares a page with train (rows split, not sources) is not trusted.
     leaky = {"train": page[1:], "test": page[:1]}
-    train, held, how = split_by_source(leaky, 0.2)
+    train, held, how = train_heldout_split(leaky, 0.2)
     assert how.startswith("re-split by source")
     pages = lambda rows: {r["source_ref"].split("#")[0] for r in rows}  # noqa: E731
     assert held and not pages(train) & pages(held)
     assert len(train) + len(held) == len(page)
     clean = {"train": page[3:], "validation": page[:3]}
-    train, held, how = split_by_source(clean, 0.2)
+    train, held, how = train_heldout_split(clean, 0.2)
     assert held == page[:3] and "validation" in how
 
 

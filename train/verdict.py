@@ -33,7 +33,7 @@ def record_source(record: dict) -> str:
     return source_key(str(record.get("source_ref") or record.get("id") or ""))
 
 
-def split_by_source(splits: dict[str, list[dict]], fraction: float = 0.1) -> tuple[list[dict], list[dict], str]:
+def train_heldout_split(splits: dict[str, list[dict]], fraction: float = 0.1) -> tuple[list[dict], list[dict], str]:
     """(train, held-out, how) with no source document on both sides.
 
     A published held-out split is used as it is when it shares no source with the rest; otherwise all
@@ -172,7 +172,8 @@ def shuffled_copy(src: str | Path, dst: str | Path, seed: int = 0) -> Path:
     src, dst = Path(src), Path(dst)
     if dst.exists():
         shutil.rmtree(dst)
-    shutil.copytree(src, dst)
+    # The exports hold the unshuffled pairs: a twin that carried them would contradict its own data.
+    shutil.copytree(src, dst, ignore=lambda d, names: ["exports"] if Path(d) == src else [])
     for f in sorted(dst.glob("data/*.parquet")):
         df = pd.read_parquet(f)
         df["output"] = [r["output"] for r in shuffled_responses(df.to_dict("records"), seed)]

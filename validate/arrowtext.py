@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pyarrow_
 import pyarrow.compute as pc
 
+from validate.text import HAN, HAN_RANGES, WEIGHT_CLASSES
+
 # --- vectorised helpers over pyarrow ----------------------------------------------------------------------------
 
 
@@ -377,37 +379,68 @@ def _counts_before(
     return cum_both[word] + part_both, cum_han[word] + part_han
 
 
+# The byte pass reads 3-byte characters only; Han of the supplementary planes (4 bytes) is counted by RE2 on the
+# rows that hold a 4-byte character at all, which running text almost never does.
+_SUPP_HAN = "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in HAN_RANGES if lo > 0xFFFF) + "]"
+
+
 def letter_counts(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Exact per-row counts of Han characters (``HAN``) and ASCII letters (``LATIN``), read off the UTF-8 bytes.
 
     A regex count pays per match, i.e. per letter; this pays a few vector operations per byte instead.
     """
-    han_parts, lat_parts = [], []
-    for offsets, b in utf8_chunks(as_arrow(s)):
+    arr = as_arrow(s)
+    han_parts, lat_parts, wide_parts = [], [], []
+    for offsets, b in utf8_chunks(arr):
         prefix = _letter_prefix(b)
         (b1, h1), (b0, h0) = _counts_before(offsets[1:], *prefix), _counts_before(offsets[:-1], *prefix)
         han_parts.append(h1 - h0)
         lat_parts.append((b1 - b0) - 2 * (h1 - h0))
+        wide_parts.append(np.diff(np.searchsorted(np.flatnonzero(b >= 0xF0), offsets)) > 0)
     if not han_parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(han_parts), np.concatenate(lat_parts)
+    han = np.concatenate(han_parts)
+    wide = np.flatnonzero(np.concatenate(wide_parts))
+    if len(wide):
+        han[wide] += _np_int(pc.count_substring_regex(arr.take(pyarrow_.array(wide)), _SUPP_HAN))
+    return han, np.concatenate(lat_parts)
+
+
+# Quarter-character weights of validate.text.WEIGHT_CLASSES: Han through letter_counts, the other scripts by RE2
+# counts on the non-ASCII rows that hold any of them.
+_HAN_EXTRA = dict(WEIGHT_CLASSES)[HAN]
+_OTHER_WEIGHTS = tuple((cls, extra) for cls, extra in WEIGHT_CLASSES if cls != HAN)
+_ANY_OTHER = "|".join(cls for cls, _ in _OTHER_WEIGHTS)
+
+
+def _other_quarters(s: pd.Series) -> np.ndarray:
+    arr = as_arrow(s)
+    out = np.zeros(len(arr), np.int64)
+    rows = np.flatnonzero(~np_bool(pc.string_is_ascii(arr)))
+    if len(rows):
+        rows = rows[np_bool(pc.match_substring_regex(arr.take(pyarrow_.array(rows)), _ANY_OTHER))]
+    if len(rows):
+        sub = arr.take(pyarrow_.array(rows))
+        out[rows] = sum(extra * _np_int(pc.count_substring_regex(sub, cls)) for cls, extra in _OTHER_WEIGHTS)
+    return out
 
 
 def weighted_lengths(s: pd.Series, rows: np.ndarray | None = None, n: np.ndarray | None = None) -> np.ndarray:
-    """``validate.text.weighted_length`` without normalisation: characters + 2 per Han character.
+    """``validate.text.weighted_length(normalize=False)`` of every row, from the same weights table.
 
-    ``rows`` limits the Han count to those rows (elsewhere the plain length ``n`` is returned).
+    ``rows`` limits the weighting to those rows (elsewhere the plain length ``n`` is returned).
     """
     n = length(s) if n is None else n
     if rows is None:
-        return n + 2 * letter_counts(s)[0]
+        return n + (_HAN_EXTRA * letter_counts(s)[0] + _other_quarters(s)) // 4
     out = n.copy()
     if rows.any():
-        out[rows] += 2 * letter_counts(s[rows])[0]
+        sub = s[rows]
+        out[rows] += (_HAN_EXTRA * letter_counts(sub)[0] + _other_quarters(sub)) // 4
     return out
 
 
 def approx_tokens(s: pd.Series) -> np.ndarray:
-    """One token per Han character plus one per ~4 other characters."""
+    """``validate.text.estimate_tokens`` of every row: one token per Han character plus one per ~4 others."""
     han = letter_counts(s)[0]
     return han + np.ceil((length(s) - han) / 4).astype(np.int64)

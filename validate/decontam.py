@@ -24,16 +24,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from validate.dedup import _HAN, _mix, _ngrams, fold_punctuation, is_cjk
 from validate.errors import DataAgentError
-from validate.text import normalize_text
+from validate.shingles import char_hashes, fold_punctuation, is_cjk, ngrams
+from validate.text import HAN, normalize_text
 
 QUESTION_FIELDS = ("question", "prompt", "instruction", "input", "problem", "text")
 ANSWER_FIELDS = ("answer", "output", "solution", "response", "completion")
 MIN_TOKENS = 8
 DEFAULT_N = 13  # window length in tokens (words, or Han characters for CJK text)
 CHUNK = 50_000
-_HAS_HAN = re.compile(_HAN.pattern)
+_HAS_HAN = re.compile(HAN)
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _tokens(texts: list[str], chars: bool) -> tuple[np.ndarray, np.ndarray]:
         stripped = [t.replace(" ", "") for t in texts]
         lens = np.fromiter((len(s) for s in stripped), dtype=np.int64, count=len(stripped))
         cps = np.frombuffer("".join(stripped).encode("utf-32-le"), dtype=np.uint32)
-        return _mix(cps.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)), lens
+        return char_hashes(cps), lens
     words = [t.split() for t in texts]
     lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
     flat = np.fromiter((w for ws in words for w in ws), dtype=object, count=int(lens.sum()))
@@ -129,7 +129,7 @@ def _index_eval(eval_items: list[EvalItem], n: int):
                 skipped.append(i)
                 continue
             window = min(n, length)
-            h, _ = _ngrams(tok[starts[k] : starts[k + 1]], np.array([length]), window)
+            h, _ = ngrams(tok[starts[k] : starts[k + 1]], np.array([length]), window)
             table = index.setdefault((chars, window), {})
             for v in np.unique(h).tolist():
                 table.setdefault(v, []).append(i)
@@ -143,7 +143,7 @@ def contaminated(df: pd.DataFrame, eval_items: list[EvalItem], n: int = DEFAULT_
     "index", "records"}], "by_set": {name: {"items", "hit", "skipped_short"}}}. Record text is the
     normalised instruction + input + output; word n-grams for every record that is not mostly Han,
     character n-grams for every record containing Han. Both sides fold CJK / full-width punctuation to ASCII
-    first (``validate.dedup.fold_punctuation``), so a copied question does not escape by its commas.
+    first (``validate.shingles.fold_punctuation``), so a copied question does not escape by its commas.
     """
     index, skipped = _index_eval(eval_items, n)
     keys = {k: np.fromiter(v.keys(), dtype=np.uint64, count=len(v)) for k, v in index.items()}
@@ -168,7 +168,7 @@ def contaminated(df: pd.DataFrame, eval_items: list[EvalItem], n: int = DEFAULT_
                 continue
             tok, lens = _tokens([chunk[i] for i in rows], chars)
             for w in windows:
-                h, counts = _ngrams(tok, lens, w)
+                h, counts = ngrams(tok, lens, w)
                 # a record shorter than the window yields one partial gram; it must not count as a window
                 valid = np.repeat(lens >= w, counts)
                 hit = np.flatnonzero(np.isin(h, keys[(chars, w)]) & valid)

@@ -78,7 +78,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from validate.text import normalize_text
+from validate.shingles import (
+    CJK_RATIO,
+    GOLD,
+    PRIME,
+    PUNCT_FOLD,
+    char_hashes,
+    fold_punctuation,
+    is_cjk,
+    minhash,
+    mix,
+    mix_inplace,
+)
+from validate.text import HAN, HAN_RANGES, normalize_text
 
 try:  # pragma: no cover - exercised by whichever is installed
     import rensa
@@ -88,7 +100,6 @@ except ImportError:  # pragma: no cover
     rensa = None
     _HAVE_RENSA = False
 
-CJK_RATIO = 0.3
 CJK_NGRAM = 5
 WORD_NGRAM = 3
 BAND_ROWS = 8
@@ -97,57 +108,22 @@ CHUNK = 10_000
 # Buckets larger than this emit a star + chain instead of all pairs (keeps exact-dup floods linear).
 ALL_PAIRS_MAX = 64
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_PRIME = np.uint64(0x100000001B3)
-_GOLD = np.uint64(0x9E3779B97F4A7C15)
 # Tokens longer than this many bytes are hashed with blake2b instead of the 8-byte block chain, so a
 # base64 blob does not cost one numpy pass per 8 bytes.
 LONG_TOKEN = 64
 _WS, _HANCLS, _FOLD, _PUNCT, _PAD, _MARK = 1, 2, 4, 8, 16, 32
 
-# Punctuation folding, applied to the raw text before NFKC: CJK and full-width punctuation becomes its
-# ASCII equivalent, so "什麼是複利？" and "什麼是複利?", 「引號」 and “引號” and "引號", or "Hello，world"
-# and "Hello, world" shingle alike. Sentence punctuation and brackets are padded with the space an
-# ASCII writer puts there (after "," / before "("), so word tokens match too; the CJK path drops
-# whitespace, so the padding costs it nothing. Every character whose NFKC form is one of these keys
-# (half-width 「｡｣, vertical and small forms) folds the same way.
-_PUNCT_BASE = {
-    "，": ", ", "、": ", ", "。": ". ", "．": ". ", "；": "; ", "：": ": ", "？": "? ", "！": "! ",
-    "「": ' "', "」": '" ', "『": ' "', "』": '" ', "《": ' "', "》": '" ',
-    "（": " (", "）": ") ", "［": " [", "］": "] ", "【": " [", "】": "] ",
-    "“": '"', "”": '"', "‘": "'", "’": "'",
-}  # fmt: skip
-
-
-def _punct_table() -> dict[int, str]:
-    table = {ord(c): r for c, r in _PUNCT_BASE.items()}
-    for c in range(0x2000, 0x10000):
-        nfkc = unicodedata.normalize("NFKC", chr(c))
-        if nfkc in _PUNCT_BASE:
-            table.setdefault(c, _PUNCT_BASE[nfkc])
-    return table
-
-
-PUNCT_FOLD = _punct_table()
-
-
-def fold_punctuation(text: str) -> str:
-    """``text`` with CJK / full-width punctuation replaced by ASCII (see ``PUNCT_FOLD``); run before NFKC."""
-    return text.translate(PUNCT_FOLD)
-
-
 def _code_point_classes() -> np.ndarray:
     """_WS / _HANCLS / _FOLD (casefold changes it) / _PUNCT (folded, see ``PUNCT_FOLD``; plus _PAD when the
     replacement is two characters) / _MARK (. ! ?, which end a sentence) per code point; the extra last slot
     (0) is for all above."""
-    top = 0x1E922  # nothing from here on is whitespace, Han, folded punctuation or changed by casefold
+    fold_top = 0x1E922  # nothing from here on is whitespace, folded punctuation or changed by casefold
+    top = max(fold_top, HAN_RANGES[-1][1] + 1)  # nor Han
     lut = np.zeros(top + 1, dtype=np.uint8)
     lut[[c for c in range(0x3001) if chr(c).isspace()]] = _WS
-    for lo, hi in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)):  # = _HAN
+    for lo, hi in HAN_RANGES:
         lut[lo : hi + 1] = _HANCLS
-    lut[[c for c in range(top) if chr(c).casefold() != chr(c)]] = _FOLD
+    lut[[c for c in range(fold_top) if chr(c).casefold() != chr(c)]] = _FOLD
     for c, rep in PUNCT_FOLD.items():
         lut[c] = _PUNCT | (_PAD if len(rep) == 2 else 0)
     lut[[ord(c) for c in ".!?"]] = _MARK
@@ -175,23 +151,8 @@ def backend() -> str:
     return "rensa" if _HAVE_RENSA else "datasketch"
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, vectorised (uint64 wraps silently in numpy arrays)."""
-    return _mix_inplace(x.astype(np.uint64, copy=True))
-
-
-def _mix_inplace(x: np.ndarray) -> np.ndarray:
-    """:func:`_mix` on a uint64 array the caller owns, without the copy."""
-    x ^= x >> np.uint64(30)
-    x *= _M1
-    x ^= x >> np.uint64(27)
-    x *= _M2
-    x ^= x >> np.uint64(31)
-    return x
-
-
 # Hash of every BMP code point, so a Han character costs one table read instead of a splitmix64.
-_CP_HASH = _mix(np.arange(0x10000, dtype=np.uint64) + _GOLD)
+_CP_HASH = char_hashes(np.arange(0x10000, dtype=np.uint64))
 
 
 def record_texts(df: pd.DataFrame) -> list[str]:
@@ -202,36 +163,6 @@ def record_texts(df: pd.DataFrame) -> list[str]:
             df["instruction"].astype(str), df["input"].astype(str), df["output"].astype(str), strict=True
         )
     ]
-
-
-def is_cjk(text: str) -> bool:
-    """True when Han characters make up at least ``CJK_RATIO`` of the non-space characters."""
-    han = len(_HAN.findall(text))
-    if not han:
-        return False
-    return han >= CJK_RATIO * max(1, len(text) - text.count(" "))
-
-
-def _ngrams(tok: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n-gram hashes over per-record token runs. Returns (flat shingle hashes, shingles per record)."""
-    lengths = lengths.astype(np.int64)
-    counts = np.maximum(lengths - n + 1, 1)
-    starts = np.zeros(len(lengths), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    total = int(counts.sum())
-    rec = np.repeat(np.arange(len(lengths)), counts)
-    first = np.zeros(len(counts), dtype=np.int64)
-    np.cumsum(counts[:-1], out=first[1:])
-    pos = starts[rec] + (np.arange(total) - first[rec])
-    end = starts[rec] + lengths[rec]
-    g = np.zeros(total, dtype=np.uint64)
-    last = max(len(tok) - 1, 0)
-    src = tok if len(tok) else np.zeros(1, dtype=np.uint64)
-    for k in range(n):
-        idx = pos + k
-        val = np.where(idx < end, src[np.minimum(idx, last)], np.uint64(0))
-        g = g * _PRIME + val
-    return _mix(g ^ np.uint64(n)), counts
 
 
 _NEWLINE = pa.scalar("\n", pa.large_string())
@@ -421,7 +352,7 @@ def _chunk_shingles(text: pa.Array, short: tuple[int, int] | None = None):
     ctok = _CP_HASH.take(chars, mode="clip")
     wide = np.flatnonzero(chars > 0xFFFF)
     if len(wide):
-        ctok[wide] = _mix(chars[wide].astype(np.uint64) + _GOLD)
+        ctok[wide] = char_hashes(chars[wide])
     c_hash, c_counts = _window_hashes(ctok, nonws[cjk], CJK_NGRAM)
     c_seg = _char_segments(chars, kept, cps, cls, nonws[cjk])
     keys = [
@@ -512,7 +443,7 @@ def _reorder_keys(
     tok_off = _offsets(tok_counts)
     tok_sum = np.zeros(len(tok) + 1, dtype=np.uint64)
     np.cumsum(tok, out=tok_sum[1:])
-    order = _mix_inplace(tok_sum[tok_off[1:]] - tok_sum[tok_off[:-1]])
+    order = mix_inplace(tok_sum[tok_off[1:]] - tok_sum[tok_off[:-1]])
     order += content - (cross_sum[at[1:]] - cross_sum[at[:-1]])
     # under n tokens the one (padded) shingle is no segment's own
     keyed = (np.diff(np.searchsorted(seg, tok_off)) >= 2) & (out_counts > np.diff(at)) & (tok_counts >= n)
@@ -623,32 +554,38 @@ def _pangu_cuts(buf: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """Byte positions in ``buf[lo:hi]`` where a Han character and an ASCII letter or digit meet with no space.
 
     "的bug" and "的 bug" (pangu spacing on or off) are the same words; cutting there tokenises both alike.
-    Only 3-byte UTF-8 sequences can be Han (U+3400..U+FAFF), so only their lead bytes are decoded.
+    Han is 3 bytes in UTF-8 (U+3400..U+FAFF, lead bytes E3..EF) or 4 (the supplementary planes, lead byte F0),
+    so only those lead bytes are decoded.
     """
-    lead = np.flatnonzero((buf[lo:hi] - np.uint8(0xE3)) <= 0xEF - 0xE3) + lo
-    if not len(lead):
-        return lead
-    cp = (buf[lead].astype(np.int64) & 0x0F) << 12
-    cp |= (buf[lead + 1].astype(np.int64) & 0x3F) << 6
-    cp |= buf[lead + 2].astype(np.int64) & 0x3F
-    han = lead[_CP_CLASS[cp] == _HANCLS]
-    cuts = np.concatenate([han[_ALNUM[buf[han - 1]]], (han + 3)[_ALNUM[buf[han + 3]]]])
-    return np.unique(cuts[(cuts > lo) & (cuts < hi)])
+    cuts = []
+    for first, last, size in ((0xE3, 0xEF, 3), (0xF0, 0xF0, 4)):
+        lead = np.flatnonzero((buf[lo:hi] - np.uint8(first)) <= last - first) + lo
+        if not len(lead):
+            continue
+        cp = buf[lead].astype(np.int64) & (0x0F if size == 3 else 0x07)
+        for k in range(1, size):
+            cp = (cp << 6) | (buf[lead + k].astype(np.int64) & 0x3F)
+        han = lead[_CP_CLASS.take(cp, mode="clip") == _HANCLS]
+        cuts += [han[_ALNUM[buf[han - 1]]], (han + size)[_ALNUM[buf[han + size]]]]
+    if not cuts:
+        return np.zeros(0, dtype=np.int64)
+    cuts_at = np.concatenate(cuts)
+    return np.unique(cuts_at[(cuts_at > lo) & (cuts_at < hi)])
 
 
 def _bytes_hash(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Stable 64-bit hash of each byte run ``buf[s:s+len]`` (see the module docstring for the definition)."""
     view = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
-    h = lengths.astype(np.uint64) * _GOLD
+    h = lengths.astype(np.uint64) * GOLD
     h ^= view[starts] & _TAIL_MASK[np.minimum(lengths, 8)]
-    h = _mix_inplace(h)
+    h = mix_inplace(h)
     longer = np.flatnonzero(lengths > 8)
     for k in range(8, LONG_TOKEN, 8):
         longer = longer[lengths[longer] > k]
         if not len(longer):
             break
         rest = lengths[longer] - k
-        h[longer] = _mix_inplace(h[longer] ^ (view[starts[longer] + k] & _TAIL_MASK[np.minimum(rest, 8)]))
+        h[longer] = mix_inplace(h[longer] ^ (view[starts[longer] + k] & _TAIL_MASK[np.minimum(rest, 8)]))
     for i in np.flatnonzero(lengths > LONG_TOKEN).tolist():
         s = int(starts[i])
         digest = hashlib.blake2b(buf[s : s + int(lengths[i])].tobytes(), digest_size=8).digest()
@@ -657,7 +594,7 @@ def _bytes_hash(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.
 
 
 def _window_hashes(tok: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n-gram hashes over per-record token runs, as :func:`_ngrams` defines them, by sliding windows.
+    """n-gram hashes over per-record token runs, as :func:`ngrams` defines them, by sliding windows.
 
     Every window over the flat token array is combined at once; windows that leave their record are
     dropped. Records with fewer than n tokens (one zero-padded shingle each) are done apart.
@@ -668,11 +605,11 @@ def _window_hashes(tok: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndar
     out_counts = np.where(counts >= n, counts - n + 1, 1)
     m = total_tok - n + 1
     if m > 0:
-        g = tok[:m] * _PRIME if n > 1 else tok[:m].copy()  # Horner, as _ngrams
+        g = tok[:m] * PRIME if n > 1 else tok[:m].copy()  # Horner, as ngrams
         for k in range(1, n):
             g += tok[k : k + m]
             if k < n - 1:
-                g *= _PRIME
+                g *= PRIME
         valid = np.ones(m, dtype=bool)
         for k in range(1, n):
             idx = ends - k
@@ -686,7 +623,7 @@ def _window_hashes(tok: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndar
         first, have = (ends - counts)[short], counts[short]
         src = tok if total_tok else np.zeros(1, dtype=np.uint64)
         for k in range(n):
-            sg = sg * _PRIME + np.where(k < have, src[np.minimum(first + k, len(src) - 1)], np.uint64(0))
+            sg = sg * PRIME + np.where(k < have, src[np.minimum(first + k, len(src) - 1)], np.uint64(0))
         slots = np.zeros(int(out_counts.sum()), dtype=bool)
         slots[_offsets(out_counts)[short]] = True
         res = np.empty(len(slots), dtype=np.uint64)
@@ -695,7 +632,7 @@ def _window_hashes(tok: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndar
     else:
         res = long_g
     res ^= np.uint64(n)
-    return _mix_inplace(res), out_counts
+    return mix_inplace(res), out_counts
 
 
 def _subset(flat: np.ndarray, offsets: np.ndarray, recs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -723,13 +660,9 @@ def _rensa_signatures(flat, offsets, num_perm, seed, threshold) -> tuple[np.ndar
 
 
 def _datasketch_signatures(flat, offsets, num_perm, seed) -> tuple[np.ndarray, np.ndarray]:
-    from datasketch import MinHash
-
     sigs = np.empty((len(offsets) - 1, num_perm), dtype=np.uint64)
     for r in range(len(offsets) - 1):
-        m = MinHash(num_perm=num_perm, seed=seed, hashfunc=lambda v: int(v) & 0xFFFFFFFF)
-        m.update_batch(flat[offsets[r] : offsets[r + 1]])
-        sigs[r] = m.hashvalues
+        sigs[r] = minhash(flat[offsets[r] : offsets[r + 1]], num_perm, seed).hashvalues
     return np.arange(len(offsets) - 1), sigs
 
 
@@ -741,7 +674,7 @@ def candidate_pairs(sigs: np.ndarray, band_rows: int = BAND_ROWS) -> np.ndarray:
         key = np.zeros(m, dtype=np.uint64)
         for c in range(b * band_rows, (b + 1) * band_rows):
             key ^= sigs[:, c]
-            key *= _PRIME
+            key *= PRIME
         order = np.argsort(key, kind="stable")
         ks = key[order]
         starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
@@ -874,9 +807,7 @@ _SENTENCE_MARKS = frozenset(".!?")
 _ASCII_ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
 _LINE_BREAK = re.compile(r"[\n\v\f\r]")
 _NON_SPACE = re.compile(r"\S+")
-_PANGU_CUT = re.compile(
-    r"(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])(?=[0-9a-z])|(?<=[0-9a-z])(?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])"
-)
+_PANGU_CUT = re.compile(f"(?<={HAN})(?=[0-9a-z])|(?<=[0-9a-z])(?={HAN})")
 Segment = tuple[str, ...]
 
 
@@ -1124,17 +1055,17 @@ def _edit_keys(short: ShortTokens) -> tuple[np.ndarray, np.ndarray]:
     back = counts[rec_of] - 1 - pos
     # token hashed with its position from the start (for the part before the cut) / from the end (after it)
     fwd = np.zeros(n_tok + 1, dtype=np.uint64)
-    np.cumsum(_mix(short.flat + pos.astype(np.uint64) * _KEY_PRE), out=fwd[1:])
+    np.cumsum(mix(short.flat + pos.astype(np.uint64) * _KEY_PRE), out=fwd[1:])
     bwd = np.zeros(n_tok + 1, dtype=np.uint64)
-    np.cumsum(_mix(short.flat ^ (back.astype(np.uint64) * _KEY_SUF)), out=bwd[1:])
-    salt = short.cjk.astype(np.uint64) * _GOLD
+    np.cumsum(mix(short.flat ^ (back.astype(np.uint64) * _KEY_SUF)), out=bwd[1:])
+    salt = short.cjk.astype(np.uint64) * GOLD
 
     able = np.flatnonzero(counts >= ks)  # fewer than k tokens: nothing can be shared enough
     halves, owner = [], []
     for d in range(max(SHORT_EDIT_TOKENS.values()) + 1):
         recs = able[d <= ms[able]]
         h = np.minimum((counts[recs] + d - ms[recs] + 1) // 2, counts[recs])
-        tag = _mix(h.astype(np.uint64) * _KEY_LEN + salt[recs])
+        tag = mix(h.astype(np.uint64) * _KEY_LEN + salt[recs])
         s0 = starts[recs]
         halves += [fwd[s0 + h] - fwd[s0] + tag, (bwd[s0 + counts[recs]] - bwd[s0 + counts[recs] - h]) ^ tag]
         owner += [recs, recs]
@@ -1159,9 +1090,9 @@ def _edit_keys(short: ShortTokens) -> tuple[np.ndarray, np.ndarray]:
         before = fwd[s0 + i] - fwd[s0]
         after = bwd[s0 + counts[rec]] - bwd[s0 + i + w]
         tail = (counts[rec] - i - w).astype(np.uint64)
-        key = _mix_inplace(before + i.astype(np.uint64) * _KEY_LEN + salt[rec])
-        key ^= _mix_inplace(after + tail * _KEY_LEN)
-        keys.append(_mix_inplace(key))
+        key = mix_inplace(before + i.astype(np.uint64) * _KEY_LEN + salt[rec])
+        key ^= mix_inplace(after + tail * _KEY_LEN)
+        keys.append(mix_inplace(key))
         owners.append(rec)
     if not keys:
         return np.zeros(0, np.uint64), np.zeros(0, np.int64)

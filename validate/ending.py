@@ -22,6 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from validate.text import HAN, han_count
+
+_HAN = re.compile(HAN)
+
 MODEL_PATH = Path(__file__).with_name("ending_model.npz")
 BUCKETS = 1 << 16
 COMPLETE_MARKS = frozenset(".!?。！？…:：;；")
@@ -35,7 +39,7 @@ _LIST_TASK = re.compile(r"list|bullet|steps")
 
 
 def _char_class(c: str) -> str:
-    if "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff":
+    if _HAN.match(c):
         return "H"
     if c.isdigit():
         return "9"
@@ -47,8 +51,9 @@ def _char_class(c: str) -> str:
 
 
 def _weighted(text: str) -> int:
-    # Han counts double, as the gate's lengths do (validate.semantic.weighted_length), without importing it.
-    return len(text) + sum(1 for c in text if "\u3400" <= c <= "\u9fff")
+    # A feature the model was trained on (Han counted twice), not the gate's length (validate.text.weighted_length,
+    # Han three times): switching it moves lines across the len= buckets, so it changes with a retrained model only.
+    return len(text) + han_count(text)
 
 
 def _family(task_type: str) -> str:

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from hanzidentifier import helpers as _hanzi
 
-# Han as the gate counts it (validate.quality.HAN): CJK Extension A, the Unified block, compatibility ideographs.
-HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+from validate.text import HAN_RANGES
 
 TOP_HAN = (
     "一七万三上下不与专且世业东两严並个中丰临为主丽举久么义之乎乐九也习乡书乱乾亂了争事二于云互五亚些亞交"

@@ -53,8 +53,7 @@ from validate.io import (
     read_jsonl_lines,
     write_table,
 )
-from validate.pii import record_id  # the one id formula validate holds (synth.records.record_id's twin)
-from validate.text import detect_language, utc_now
+from validate.text import detect_language, record_id, utc_now
 
 FORMATS = ("auto", "records", "alpaca", "sharegpt", "openai", "hf")
 MAP_FIELDS = ("instruction", "input", "output", "task_type", "messages", "conversations")

@@ -21,7 +21,6 @@ versions, ISBNs and tables of numbers are left alone; see ``_PHONE_LAYOUTS`` and
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -615,11 +614,6 @@ def policy_table(
     prose_full = {name: prose.get(name, "off") for name in KINDS}
     code = {name: "off" if table.get(name, "same") == "off" else prose_full[name] for name in KINDS}
     return {"prose": prose_full, "code": code}
-
-
-def record_id(instruction: str, input_: str, output: str) -> str:
-    """Same formula as synth.records.record_id (kept here so validate does not import synth)."""
-    return hashlib.sha256("\x1f".join((instruction, input_, output)).encode("utf-8")).hexdigest()
 
 
 def scrub_changes(

@@ -69,12 +69,13 @@ from validate.errors import DataAgentError
 from validate.exactdup import exact_duplicates, fingerprints
 from validate.gate import REASONS, type_failures
 from validate.hanzi import SIMP_ONLY_CLASS, TRAD_ONLY_CLASS
-from validate.pii import KINDS, POLICIES, TEXT_FIELDS, PiiKind, detect, record_id, scrub_changes
+from validate.pii import KINDS, POLICIES, TEXT_FIELDS, PiiKind, detect, scrub_changes
+from validate.text import HAN as HAN  # re-exported: the gate's patterns are read off this module
+from validate.text import record_id
 
 DEFAULTS_PATH = Path(__file__).with_name("gate_defaults.yaml")
 
 # --- fixed pattern families (not thresholds, so not in the YAML) ------------------------------------------------
-HAN = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 LATIN = "[A-Za-z]"
 # UTF-8 read as Latin-1/cp1252: "Ã©", "Â\xa0", "â€™", "å\x8f", "ï¼", "ä¸", and U+FFFD replacement characters.
 MOJIBAKE = r"[\xc2\xc3][\x80-\xbf]|\xe2" + "\u20ac" + r"|[\xe0-\xef][\x80-\x9f\xa1-\xbf]|" + "\ufffd"

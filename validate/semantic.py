@@ -27,9 +27,11 @@ from functools import lru_cache
 
 from validate import codecheck, ending
 from validate.hanzi import COMMON_HAN_CLASS, RARE_HAN, SIMP_ONLY_CLASS, TOP_HAN_CLASS, TRAD_ONLY_CLASS
+from validate.text import HAN, HAN_CLASS
+from validate.text import weighted_length as _weighted_length
 
-HAN = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 _HAN_RX = re.compile(HAN)
+
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 
@@ -38,8 +40,8 @@ def _alt(*words: str) -> str:
 
 
 def weighted_length(text: str) -> int:
-    """Characters, each Han character counted 3 (as the gate's length bounds count them; no normalisation)."""
-    return len(text) + 2 * len(_HAN_RX.findall(text))
+    """The gate's length: validate.text.weighted_length of the text as it will be written (no normalisation)."""
+    return _weighted_length(text, normalize=False)
 
 
 # ================================================================================================================
@@ -1586,7 +1588,7 @@ def garbled(text: str, min_share: float, min_gain: float) -> bool:
 # else a special token (``<|eot_id|>``, ``<｜User｜>``, ``<<SYS>>``, ``<start_of_turn>``, ``<think>``...).
 _LEAK_ROLE = re.compile(r"[:：]$")
 _LEAK_SLOT = re.compile(r"^(?:\$?\{|%\()")
-_LEAK_TAG = re.compile(r"^<(/?)[ \t]*([A-Za-z\u3400-\u9fff][\w -]*?)[ \t]*>$")
+_LEAK_TAG = re.compile(r"^<(/?)[ \t]*([A-Za-z" + HAN_CLASS + r"][\w -]*?)[ \t]*>$")
 # Angle names that only a tokenizer uses: its specials (<eos>, <pad>, GLM <sop>, InternLM <eoa>, Gemma <unused0>),
 # reasoning tags, and the grammars <start_of_turn>, <fim_prefix>, <extra_id_0>, <reserved_106>, <tool_call>,
 # <BOS_TOKEN>.
@@ -1852,7 +1854,7 @@ def _named_in_sentence(text: str, s: int, e: int) -> bool:
         before = text[s - 2] if s > 1 else "\n"
         if not (before.isalnum() or before in ",，、") or before in _NAMING_STOPS:
             return False
-    elif not ("\u3400" <= left <= "\u9fff"):
+    elif not _HAN_RX.match(left):
         return False
     right = text[e] if e < len(text) else "\n"
     if right == " ":
@@ -1860,7 +1862,7 @@ def _named_in_sentence(text: str, s: int, e: int) -> bool:
         return after.isalnum() or after in "[<`\"'“「"
     if right in _NAMING_RIGHT:
         return True
-    return "\u3400" <= right <= "\u9fff"
+    return _HAN_RX.match(right) is not None
 
 
 def _leak_kind(token: str) -> str:

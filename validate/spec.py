@@ -17,7 +17,6 @@ only records that pass every check are compared for exact duplicates (the first 
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from functools import lru_cache
@@ -29,8 +28,11 @@ from validate import semantic
 from validate.codecheck import code_spans
 from validate.contracts import InstructionRecord
 from validate.exactdup import DEDUP_SPACE
-from validate.pii import CODE_POLICY, KINDS, TEXT_FIELDS, record_id, scrub_text
+from validate.pii import CODE_POLICY, KINDS, TEXT_FIELDS, scrub_text
 from validate.quality import GateConfig, code_ok, json_ok
+from validate.text import estimate_tokens as approx_tokens
+from validate.text import han_count as _han
+from validate.text import record_id
 
 
 @lru_cache(maxsize=256)
@@ -40,10 +42,6 @@ def _rx(pattern: str) -> re.Pattern[str]:
 
 def _has(pattern: str, text: str) -> bool:
     return bool(pattern) and _rx(pattern).search(text) is not None
-
-
-def _han(text: str) -> int:
-    return len(_rx(q.HAN).findall(text))
 
 
 # --- the contract: regex rules on single fields ------------------------------------------------------------------
@@ -100,12 +98,6 @@ def output_too_short(record: dict, cfg: GateConfig) -> bool:
 
 def too_long(text: str, hi: int | None) -> bool:
     return hi is not None and semantic.weighted_length(text) > hi
-
-
-def approx_tokens(text: str) -> int:
-    """One token per Han character plus one per ~4 other characters."""
-    han = _han(text)
-    return han + math.ceil((len(text) - han) / 4)
 
 
 # --- encoding and characters -------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Text helpers shared by every stage: normalisation, hashing, language tags, timestamps."""
+"""Text helpers shared by every stage: script classes, normalisation, lengths, token estimates, hashing, ids,
+language tags, timestamps. Every stage imports these instead of writing its own (issue 17, item 4)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ import hanzidentifier
 import py3langid
 
 _WS = re.compile(r"\s+")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+# Han ideographs: Extension A, the Unified block, the compatibility ideographs, and the supplementary planes
+# (Extensions B-I and the compatibility supplement) where Cantonese and Taiwanese names keep characters such as 𠝹.
+# U+4DC0-4DFF between A and the Unified block are Yijing hexagram symbols, not Han.
+HAN_RANGES: tuple[tuple[int, int], ...] = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x323AF))
+HAN_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in HAN_RANGES)  # inside [...]; RE2 and Python re read it alike
+HAN = "[" + HAN_CLASS + "]"
+_HAN = re.compile(HAN)
+# Scripts other than Han that share its lack of word spaces or its density; for callers that need "CJK".
+KANA_CLASS = "\u3041-\u309f\u30a0-\u30ff\u31f0-\u31ff"
+HANGUL_CLASS = "\uac00-\ud7a3"
+# Markdown ATX heading: level marks, the title, optional closing marks.
+MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 # Weights for weighted_length, in quarter characters (integer arithmetic keeps ASCII text at exactly len()).
 # The weight of a character is roughly how many Latin letters it takes to write the same thing, i.e. its length in
@@ -26,15 +38,18 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134
 # - Thai, Lao, Khmer, Myanmar, Tibetan: alphabetic, each code point about one Latin letter, but no spaces between
 #   words (~1 in 5 characters of a Latin text) -> 1.25.
 # Everything else (Latin, Cyrillic, Arabic, Devanagari, spaces, punctuation) counts 1.
-_EXTRA_QUARTERS = (
-    (_HAN, 8),
-    (re.compile(r"[\uac00-\ud7a3]"), 6),
-    (re.compile(r"[\u3041-\u309f\u30a0-\u30ff\u31f0-\u31ff]"), 4),
-    (re.compile(r"[\u0e00-\u0fff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff]"), 1),
+# WEIGHT_CLASSES is the one table: the gate's vectorised column lengths (validate.arrowtext.weighted_lengths) read
+# it too, so a row measures the same in a column as on its own.
+WEIGHT_CLASSES: tuple[tuple[str, int], ...] = (
+    (HAN, 8),
+    ("[" + HANGUL_CLASS + "]", 6),
+    ("[" + KANA_CLASS + "]", 4),
+    ("[\u0e00-\u0fff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff]", 1),
 )
+_EXTRA_QUARTERS = tuple((re.compile(cls), extra) for cls, extra in WEIGHT_CLASSES)
 # Han beside Kana is Japanese, beside (more) Hangul it is Korean hanja. Japanese prose is about two thirds kana;
 # Chinese never has more than a stray の in a shop name, so a fifth of the CJK characters being kana is Japanese.
-_KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff\u31f0-\u31ff]")
+_KANA = re.compile("[" + KANA_CLASS + "]")
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _KANA_SHARE_JAPANESE = 0.2
 # Characters that written Cantonese uses and Standard Written Chinese does not (嘅 for 的, 咗 for 了, 佢 for 他,
@@ -61,18 +76,39 @@ def normalize_text(text: str) -> str:
     return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
 
 
-def weighted_length(text: str) -> int:
-    """Length of the normalised text in Latin-letter equivalents (see ``_EXTRA_QUARTERS``).
+def han_count(text: str) -> int:
+    """How many Han characters (``HAN``) ``text`` holds."""
+    return len(_HAN.findall(text))
+
+
+def weighted_length(text: str, *, normalize: bool = True) -> int:
+    """Length of the text in Latin-letter equivalents (see ``WEIGHT_CLASSES``).
 
     A length threshold in plain characters is unfair to scripts that pack more into a character: a Chinese
     character carries about three English characters' worth of text, a Hangul syllable or a kana two or more.
     Weighting keeps one ``min_chars`` meaningful for pages in any script. ASCII text counts exactly ``len``.
+    ``normalize=False`` measures the text as it will be written (the gate's bounds), not its normalised form.
     """
-    norm = normalize_text(text)
+    norm = normalize_text(text) if normalize else text
     if norm.isascii():
         return len(norm)
     quarters = 4 * len(norm) + sum(extra * len(rx.findall(norm)) for rx, extra in _EXTRA_QUARTERS)
     return quarters // 4
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free token count: one per Han character, one per 4 other characters (rounded up).
+
+    The stages only size budgets, rate-limit reservations and the gate's token bounds with it; the real tokenizer
+    differs per model (and tiktoken fetches its tables on first use), and actual usage comes from the server.
+    """
+    han = han_count(text)
+    return han + (len(text) - han + 3) // 4
+
+
+def record_id(instruction: str, input_: str, output: str) -> str:
+    """sha256 of the exact texts, so the same example gets the same id in every stage and on every run."""
+    return hashlib.sha256("\x1f".join((instruction, input_, output)).encode("utf-8")).hexdigest()
 
 
 def content_hash(*parts: str) -> str:

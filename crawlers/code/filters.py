@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from crawlers.code.units import Unit
+from validate.text import HAN, han_count
 
 # Names that are boilerplate in most languages: the code is predictable from the name.
 BOILERPLATE = frozenset(
@@ -82,8 +83,8 @@ class FilterConfig:
 def doc_words(doc: str) -> int:
     """Words in the doc's first line; Han characters count half a word each (no spaces in Chinese)."""
     first = doc.strip().splitlines()[0] if doc.strip() else ""
-    han = len(re.findall(r"[\u3400-\u9fff]", first))
-    return len(re.sub(r"[\u3400-\u9fff]", " ", first).split()) + han // 2
+    han = han_count(first)
+    return len(re.sub(HAN, " ", first).split()) + han // 2
 
 
 def path_reason(path: str, cfg: FilterConfig) -> str | None:

@@ -24,8 +24,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from synth.jsonparse import parse_json_loose
-from validate.text import detect_language, weighted_length
+from validate.jsonparse import parse_json_loose
+from validate.text import HAN_CLASS, HANGUL_CLASS, KANA_CLASS, detect_language, weighted_length
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
@@ -335,7 +335,7 @@ def check_language(text: str, expected: str, *, same_family_only: bool = False) 
         raise ParseError("wrong language", f"expected {expected}, got {got}")
 
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_CJK = re.compile("[" + KANA_CLASS + HAN_CLASS + HANGUL_CLASS + "]")
 
 
 def has_cjk(text: str) -> bool:

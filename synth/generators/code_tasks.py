@@ -37,8 +37,8 @@ from synth.generators import (
     rows,
     useless_answer,
 )
-from synth.jsonparse import parse_json_loose
 from synth.records import make_record
+from validate.jsonparse import parse_json_loose
 
 DESCRIBE, TESTS = "code_description", "code_tests"  # prompt (template) names
 TASK_TYPES = {DESCRIBE: "llm_description_to_code", TESTS: "llm_code_to_tests"}

@@ -35,8 +35,8 @@ from synth.generators import (
     rows,
     useless_answer,
 )
-from synth.jsonparse import parse_json_loose
 from synth.records import make_record
+from validate.jsonparse import parse_json_loose
 from validate.text import detect_language, normalize_text
 
 TEMPLATE = "doc_qa"

@@ -37,10 +37,10 @@ from synth.generators import (
     render,
     useless_answer,
 )
-from synth.jsonparse import parse_json_loose
 from synth.records import make_record
 from validate.errors import DataAgentError
-from validate.text import detect_language, normalize_text
+from validate.jsonparse import parse_json_loose
+from validate.text import HAN_CLASS, HANGUL_CLASS, KANA_CLASS, detect_language, normalize_text
 
 TEMPLATE = "self_instruct"
 TASK_TYPE = "self_instruct"
@@ -54,7 +54,7 @@ OUTPUT_KEYS = ("output", "answer", "response")
 MAX_INSTRUCTION_CHARS, MAX_INPUT_CHARS, MAX_OUTPUT_CHARS = 3000, 12_000, 12_000
 ROUGE_THRESHOLD = 0.7  # Alpaca's: a candidate this close to any pool instruction is a near-duplicate
 
-_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK_CLASS = KANA_CLASS + HAN_CLASS + HANGUL_CLASS
 # One token per CJK character, one per run of other letters/digits.
 _TOKEN = re.compile(rf"[{_CJK_CLASS}]|[^\W_{_CJK_CLASS}]+")
 _CJK_CHAR = re.compile(rf"[{_CJK_CLASS}]")

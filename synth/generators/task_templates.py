@@ -37,15 +37,15 @@ from synth.generators import (
     rows,
     useless_answer,
 )
-from synth.jsonparse import parse_json_loose
 from synth.records import make_record
 from validate.errors import DataAgentError
-from validate.text import detect_language, normalize_text
+from validate.jsonparse import parse_json_loose
+from validate.text import HAN_CLASS, HANGUL_CLASS, KANA_CLASS, detect_language, normalize_text
 
 NOT_TASKS = {"seed_tasks"}  # YAML files in synth/tasks/ that are not task definitions
 _FENCED = re.compile(r"^```[\w-]*\n(.*)\n```$", re.DOTALL)
 _JSON_FENCE = re.compile(r"^```[ \t]*(json|jsonl|JSON)\b", re.MULTILINE)
-_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK_CLASS = KANA_CLASS + HAN_CLASS + HANGUL_CLASS
 _CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
 _CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
 _LATIN_WORD = re.compile(f"[^\\W_{_CJK_CLASS}]+")

@@ -59,6 +59,15 @@ def parse_json_loose(text: str | None) -> Any:
 _NOTHING = object()
 
 
+def loads_lenient(text: str) -> Any:
+    """``json.loads`` that also takes raw control characters inside strings and trailing commas, the defects of
+    hand-written JSON (JSON-LD in web pages); raises ValueError like json.loads."""
+    try:
+        return json.loads(text, strict=False)
+    except ValueError:
+        return json.loads(_TRAILING_COMMA.sub(r"\1", text), strict=False)
+
+
 def _variants(text: str) -> list[str]:
     without_commas = _TRAILING_COMMA.sub(r"\1", text)
     return [text] if without_commas == text else [text, without_commas]
