@@ -24,11 +24,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from sites import LoggingServer  # noqa: E402
 
 from dataagent.samples import SITE_DIR  # noqa: E402
+from dataagent.testing.sites import LoggingServer  # noqa: E402
 
 BASE = {
     "ROBOTSTXT_OBEY": True,

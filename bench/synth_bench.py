@@ -3,7 +3,7 @@
     .venv/bin/python bench/synth_bench.py [--latency 0.2] [--levels 1,16,64,256] [--rounds 15]
                                           [--server process|thread] [--profile 64]
 
-``synth.testserver`` answers every request after ``--latency`` seconds, so at concurrency C
+``dataagent.testing.openai`` answers every request after ``--latency`` seconds, so at concurrency C
 the ideal rate is C / latency requests per second; the ratio to it is the engine's
 efficiency (goal: >= 0.9 at every level). Each level sends max(20, rounds * C) distinct
 prompts in JSON mode through ``synth.engine.Engine`` (no cache file, no rate limits, so
@@ -42,8 +42,8 @@ sys.path.insert(0, str(REPO))
 
 import openai  # noqa: E402
 
+from dataagent.testing.openai import serve  # noqa: E402
 from synth.engine import Engine, EngineConfig, GenRequest  # noqa: E402
-from synth.testserver import serve  # noqa: E402
 
 MODEL = "test-model"
 JSON_MODE = {"response_format": {"type": "json_object"}}
@@ -92,7 +92,7 @@ def server(kind: str, latency: float) -> Iterator[tuple[str, Callable[[], float]
             yield handle.base_url, lambda: float("nan")  # shares this process: its CPU is in the client's figure
         return
     proc = subprocess.Popen(
-        [sys.executable, "-m", "synth.testserver", "--port", "0", "--latency", str(latency)],
+        [sys.executable, "-m", "dataagent.testing.openai", "--port", "0", "--latency", str(latency)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 
@@ -46,3 +47,49 @@ def sample_repo(tmp_path_factory) -> Path:
     from dataagent.samples import make_sample_repo
 
     return make_sample_repo(tmp_path_factory.mktemp("repo") / "finkit")
+
+
+# Row builders for the contracts (plain functions: `from conftest import document_row`). Fixed dates and
+# ids derived from the texts, so the same call gives the same row on every run.
+
+
+def document_row(url: str, text: str, **fields: object) -> dict:
+    """A Document row as the crawler writes it; ``fields`` override any column."""
+    row = {
+        "url": url,
+        "canonical_url": url,
+        "title": "t",
+        "text": text,
+        "language": "en",
+        "fetched_at": "2024-01-01T00:00:00Z",
+        "published_at": None,
+        "http_status": 200,
+        "source": "test",
+        "license": "CC0",
+        "content_hash": hashlib.sha256(text.encode()).hexdigest(),
+    }
+    return {**row, **fields}
+
+
+def instruction_row(
+    instruction: str,
+    output: str,
+    input: str = "",  # noqa: A002 - the contract's field name
+    task_type: str = "faq_qa",
+    language: str = "en",
+    source_ref: str = "http://127.0.0.1/x",
+    **fields: object,
+) -> dict:
+    """An InstructionRecord row whose id is synth's (sha256 of the three texts); ``fields`` override any column."""
+    row = {
+        "id": hashlib.sha256("\x1f".join((instruction, input, output)).encode("utf-8")).hexdigest(),
+        "instruction": instruction,
+        "input": input,
+        "output": output,
+        "task_type": task_type,
+        "language": language,
+        "generator": "rule:test",
+        "source_ref": source_ref,
+        "created_at": "2024-05-01T00:00:00Z",
+    }
+    return {**row, **fields}

@@ -23,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dataagent.testing.openai import Fault, serve
 from synth.records import make_record
-from synth.testserver import Fault, serve
 from tests.hostile_records import CASES as HOSTILE
 from tests.hostile_records import input_records
 from tests.test_code_hostile import build_hostile_repo

@@ -1,6 +1,6 @@
 """Which links the crawler follows: HTML only, frames, browser-style hrefs, trap bounds, redirects.
 
-Every crawl is a real `scrapy crawl` against a loopback site from tests/sites.py.
+Every crawl is a real `scrapy crawl` against a loopback site from dataagent.testing.sites.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import re
 import pytest
 from scrapy import Spider
 from scrapy.utils.test import get_crawler
-from sites import LoggingServer, html_page
 
 from crawlers.run import crawl_site
 from crawlers.spiders.site import is_html, whatwg_href
 from crawlers.traps import DEFAULTS, TrapMiddleware, date_template
+from dataagent.testing.sites import LoggingServer, html_page
 
 SETTINGS = {
     "AUTOTHROTTLE_ENABLED": False,

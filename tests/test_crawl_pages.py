@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from sites import LoggingServer
 
 from crawlers.extract import canonical_link, extract_document, process_page
-from crawlers.pipelines import jaccard, shingles
 from crawlers.run import crawl_site
+from dataagent.testing.sites import LoggingServer
+from validate.shingles import char_shingles, jaccard
 
 SETTINGS = {"AUTOTHROTTLE_ENABLED": False, "HTTPCACHE_ENABLED": False}
 
@@ -82,7 +82,7 @@ def test_near_duplicates_are_confirmed_on_exact_jaccard(tmp_path):
     close = base[:27] + SENTENCES[30:33]  # three of thirty sentences changed
     closer = base[:29] + ["版本 3.29 修正了匯出報表時日期欄位錯置的問題。"]  # one sentence shortened
     texts = {"/base.html": base, "/close.html": close, "/closer.html": closer}
-    exact = {k: jaccard(shingles("".join(base)), shingles("".join(v))) for k, v in texts.items()}
+    exact = {k: jaccard(char_shingles("".join(base)), char_shingles("".join(v))) for k, v in texts.items()}
     assert 0.8 < exact["/close.html"] < 0.9 <= exact["/closer.html"]
     links = "".join(f'<a href="{path}">{path}</a> ' for path in texts)
     routes = {"/": _route(_html("首頁", f"<p>{links}</p>"))}

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
+from dataagent.testing.openai import Fault, serve
 from synth.engine import Engine, EngineConfig, GenRequest
-from synth.jsonparse import parse_json_loose
-from synth.testserver import Fault, serve
+from validate.jsonparse import parse_json_loose
 
 JSON_MODE = {"response_format": {"type": "json_object"}, "max_tokens": 200}
 
@@ -186,18 +186,34 @@ def test_worker_processes_keep_order_and_merge_reports(tmp_path):
     assert again.usage_report()["cache_hits"] == 12
 
 
-def test_requests_and_tokens_per_minute_limits_hold():
+def test_requests_and_tokens_per_minute_limits_hold(monkeypatch):
     import asyncio
+    import types
 
+    import synth.engine
     from synth.engine import _RateLimiter
 
-    async def run(limiter: _RateLimiter, sizes: list[int]) -> float:
-        start = time.monotonic()
-        for size in sizes:
-            await limiter.acquire(size)
-        return time.monotonic() - start
+    # A clock that moves only when the limiter sleeps: the waits it asks for, exact on any machine.
+    clock = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    monkeypatch.setattr(synth.engine, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(synth.engine, "asyncio", types.SimpleNamespace(Lock=asyncio.Lock, sleep=sleep))
+
+    def waited(rpm: int | None, tpm: int | None, sizes: list[int]) -> float:
+        clock[0] = 0.0
+        limiter = _RateLimiter(rpm=rpm, tpm=tpm)
+
+        async def run() -> None:
+            for size in sizes:
+                await limiter.acquire(size)
+
+        asyncio.run(run())
+        return clock[0]
 
     # A full minute's allowance may go at once; past it, requests wait for the bucket to refill.
-    assert asyncio.run(run(_RateLimiter(rpm=60, tpm=None), [1] * 60)) < 0.5
-    assert asyncio.run(run(_RateLimiter(rpm=60, tpm=None), [1] * 62)) >= 1.8  # 1 request/s after the burst
-    assert asyncio.run(run(_RateLimiter(rpm=None, tpm=600), [600, 20])) >= 1.8  # 10 tokens/s refill
+    assert waited(60, None, [1] * 60) == 0
+    assert waited(60, None, [1] * 62) == pytest.approx(2.0)  # 1 request/s after the burst
+    assert waited(None, 600, [600, 20]) == pytest.approx(2.0)  # 10 tokens/s refill

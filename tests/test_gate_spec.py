@@ -3,10 +3,10 @@ row by row, reason by reason, on a generated sample that mixes clean rows with e
 zh-Hans and English, and with the rows that sit on the edges of the screens (whitespace at the ends, zero-width
 characters, quotes, code fences, numbered lists)."""
 
-import hashlib
 import random
 
 import pandas as pd
+from conftest import instruction_row
 
 from validate import spec
 from validate.gate import REASONS
@@ -182,19 +182,7 @@ def make_rows(n: int, seed: int) -> list[dict]:
             out += rng.choice([" ", "\n\n", "\u3000", "\u00a0"])
         if rng.random() < 0.1:
             ctx = rng.choice(sents)
-        rows.append(
-            {
-                "id": hashlib.sha256("\x1f".join((ins, ctx, out)).encode("utf-8")).hexdigest(),
-                "instruction": ins,
-                "input": ctx,
-                "output": out,
-                "task_type": task,
-                "language": lang,
-                "generator": "rule:spec-test",
-                "source_ref": f"https://example.org/{k}",
-                "created_at": "2024-05-01T00:00:00Z",
-            }
-        )
+        rows.append(instruction_row(ins, out, ctx, task, lang, f"https://example.org/{k}", generator="rule:spec-test"))
     return rows
 
 

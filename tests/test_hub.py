@@ -1,4 +1,4 @@
-"""Publishing through the real huggingface_hub / datasets clients to the loopback Hub in validate.hubserver.
+"""Publishing through the real huggingface_hub / datasets clients to the loopback Hub in dataagent.testing.hub.
 
 Every client call runs in a subprocess: HF_ENDPOINT, HF_HUB_DISABLE_XET and HF_HUB_OFFLINE are read when
 huggingface_hub is imported, and conftest has already imported it here with HF_HUB_OFFLINE=1.
@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dataagent.testing.hub import serve_hub
 from synth.records import make_record
 from validate.contracts import InstructionRecord, columns
 from validate.exports import write_exports
-from validate.hubserver import serve_hub
 from validate.publish import split_by_source, write_dataset_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,9 +116,17 @@ r2 = push_dataset({str(base / "v2")!r}, "org/name")
 res = {{"r1": r1, "r2": r2}}
 for rev in ("main", "v1", "v2"):
     res[rev] = load("org/name", rev, {str(base)!r} + "/got-" + rev)
+from huggingface_hub import HfApi, hf_hub_download
+res["hub_files"] = HfApi().list_repo_files("org/name", repo_type="dataset")
+res["test_export"] = json.load(open(hf_hub_download("org/name", "exports/alpaca/test.json", repo_type="dataset")))
 print(json.dumps(res))
 """,
     )
+    # The exports travel with the data: every split's file and LLaMA-Factory's index, as of the last push.
+    assert {"exports/dataset_info.json", "exports/alpaca/train.json", "exports/sharegpt/test.json"} <= set(
+        out["hub_files"]
+    )
+    assert sorted(r["output"] for r in out["test_export"]) == sorted(split_by_source(v2_df)["test"]["output"])
     assert (out["r1"]["version"], out["r2"]["version"]) == ("v1", "v2")
     _same(_loaded(base / "got-v1", out["v1"]), v1_df)
     _same(_loaded(base / "got-v2", out["v2"]), v2_df)
@@ -240,18 +248,32 @@ def test_token_never_stored_or_logged(hub):
 def test_exports_alpaca_sharegpt_llamafactory(tmp_path):
     df = _records(30)
     folder = _folder(tmp_path / "ds", df)
-    result = write_exports(df, folder, name="demo")
-    assert Path(result["alpaca"]).parent == tmp_path / "exports"
-    alpaca = json.loads(Path(result["alpaca"]).read_text(encoding="utf-8"))
-    sharegpt = json.loads(Path(result["sharegpt"]).read_text(encoding="utf-8"))
+    splits = split_by_source(df)
+    result = write_exports(splits, folder, name="demo")
+    assert Path(result["folder"]) == folder / "exports"  # inside the published folder, so it is pushed with it
     info = json.loads(Path(result["dataset_info"]).read_text(encoding="utf-8"))
-    assert len(alpaca) == len(sharegpt) == len(df) == result["records"]
-    assert all(set(r) == {"instruction", "input", "output"} for r in alpaca)
-    assert alpaca[5]["input"] == "context 5" and alpaca[1]["input"] == ""
-    turns = sharegpt[5]["conversations"]
-    assert [t["from"] for t in turns] == ["human", "gpt"]
-    assert turns[0]["value"].endswith("context 5") and turns[1]["value"] == df.iloc[5]["output"]
-    assert info["demo_alpaca"]["formatting"] == "alpaca" and info["demo_alpaca"]["file_name"] == "demo_alpaca.json"
-    assert info["demo_alpaca"]["columns"] == {"prompt": "instruction", "query": "input", "response": "output"}
-    assert info["demo_sharegpt"]["columns"] == {"messages": "conversations"}
-    assert info["demo_sharegpt"]["tags"]["user_tag"] == "human"
+    assert result["records"] == {s: len(f) for s, f in splits.items()} and set(splits) == {"train", "test"}
+    for split, frame in splits.items():
+        alpaca = json.loads(Path(result["alpaca"][split]).read_text(encoding="utf-8"))
+        sharegpt = json.loads(Path(result["sharegpt"][split]).read_text(encoding="utf-8"))
+        assert len(alpaca) == len(sharegpt) == len(frame)
+        # Each file holds its own split's rows only: held-out records never reach a training file.
+        assert sorted(r["output"] for r in alpaca) == sorted(frame["output"])
+        assert all(set(r) == {"instruction", "input", "output"} for r in alpaca)
+        for row, rec in zip(sharegpt, frame.itertuples(index=False), strict=True):
+            turns = row["conversations"]
+            assert [t["from"] for t in turns] == ["human", "gpt"] and turns[1]["value"] == rec.output
+            assert turns[0]["value"] == rec.instruction + (f"\n\n{rec.input}" if rec.input else "")
+        for fmt in ("alpaca", "sharegpt"):
+            entry = info[f"demo_{split}_{fmt}"]
+            assert entry["formatting"] == fmt and (folder / "exports" / entry["file_name"]).is_file()
+    assert info["demo_train_alpaca"]["columns"] == {"prompt": "instruction", "query": "input", "response": "output"}
+    assert info["demo_test_sharegpt"]["columns"] == {"messages": "conversations"}
+    assert info["demo_test_sharegpt"]["tags"]["user_tag"] == "human"
+    # A re-export without the test split leaves no stale test file behind to be pushed.
+    write_exports(df, folder, name="demo")
+    assert sorted(p.name for p in (folder / "exports" / "alpaca").iterdir()) == ["train.json"]
+    assert set(json.loads(Path(result["dataset_info"]).read_text(encoding="utf-8"))) == {
+        "demo_train_alpaca",
+        "demo_train_sharegpt",
+    }

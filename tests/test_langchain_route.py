@@ -2,8 +2,8 @@
 
 import pandas as pd
 
+from dataagent.testing.openai import Fault, serve
 from synth.langchain_route import langchain_qa
-from synth.testserver import Fault, serve
 from validate.contracts import InstructionRecord
 
 

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import instruction_row
 
 from validate import arrowtext, exactdup, quality, semantic
 from validate.errors import DataAgentError
@@ -27,18 +28,7 @@ LONG_EN = (
 )
 
 
-def rec(instruction, output, input="", task_type="faq_qa", language="en", source_ref="http://127.0.0.1/x"):  # noqa: A002
-    return {
-        "id": hashlib.sha256("\x1f".join((instruction, input, output)).encode("utf-8")).hexdigest(),
-        "instruction": instruction,
-        "input": input,
-        "output": output,
-        "task_type": task_type,
-        "language": language,
-        "generator": "rule:test",
-        "source_ref": source_ref,
-        "created_at": "2024-05-01T00:00:00Z",
-    }
+rec = instruction_row
 
 
 def gate(rows, cfg=None):

@@ -26,6 +26,8 @@ from crawlers.scaleout import job_status
 from dataagent.samples import SITE_DIR
 from dataagent.site_server import SiteServer
 
+pytestmark = pytest.mark.slow  # two Scrapy workers and a Redis server
+
 ROOT = Path(__file__).absolute().parents[1]
 REDIS_SH = ROOT / "scripts" / "redis.sh"
 WORKERS = ("w1", "w2")

@@ -7,6 +7,7 @@ import hashlib
 
 import pandas as pd
 import pytest
+from conftest import instruction_row
 
 from validate import semantic, spec
 from validate.gate import REASONS
@@ -14,17 +15,8 @@ from validate.quality import GateConfig, run_gate
 
 
 def rec(instruction, output, input="", task_type="faq_qa", language="en"):  # noqa: A002
-    return {
-        "id": hashlib.sha256("\x1f".join((instruction, input, output)).encode("utf-8")).hexdigest(),
-        "instruction": instruction,
-        "input": input,
-        "output": output,
-        "task_type": task_type,
-        "language": language,
-        "generator": "rule:test",
-        "source_ref": f"http://127.0.0.1/{hashlib.sha256(output.encode()).hexdigest()[:12]}",
-        "created_at": "2024-05-01T00:00:00Z",
-    }
+    source_ref = f"http://127.0.0.1/{hashlib.sha256(output.encode()).hexdigest()[:12]}"
+    return instruction_row(instruction, output, input, task_type, language, source_ref)
 
 
 def reasons_of(rows):

@@ -1,6 +1,6 @@
 """Answers in every shape real servers give, through real HTTP: records, or quarantine with a normalised reason.
 
-Each answer is served by the loopback OpenAI-compatible server (synth.testserver) and read back
+Each answer is served by the loopback OpenAI-compatible server (dataagent.testing.openai) and read back
 with the official openai client, so what is parsed is exactly what a server sent. The answers
 are judged by the generators' own functions; the engine's re-asking is the engine's tests' job.
 """
@@ -18,12 +18,12 @@ import openai
 import pandas as pd
 import pytest
 
+from dataagent.testing.openai import Fault, serve
 from synth.engine import GenRequest, GenResult
 from synth.generators import ParseError, code_tasks, qa, self_instruct, task_templates
-from synth.jsonparse import parse_json_loose
 from synth.langchain_route import langchain_qa
-from synth.testserver import Fault, serve
 from validate.contracts import InstructionRecord
+from validate.jsonparse import parse_json_loose
 
 EN_DOC = (
     "# Security deposits\n\n## Return of the deposit\n\n"

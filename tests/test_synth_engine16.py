@@ -4,17 +4,17 @@ accumulated across reruns, progress. Real HTTP only: the loopback test server an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 
 import pandas as pd
 import pytest
+from conftest import document_row
 
+from dataagent.testing.openai import Fault, serve
 from synth.cache import ResponseCache
 from synth.engine import Engine, EngineConfig, GenRequest, register_check
 from synth.run_llm import synth_llm
-from synth.testserver import Fault, serve
 from validate.contracts import Document
 from validate.errors import StageFailed
 from validate.io import write_records
@@ -58,21 +58,7 @@ def docs_file(tmp_path):
     for i in range(6):
         text = f"# Permit {i}\n\n" + f"Applicants for permit {i} must file the signed form before the deadline. " * 3
         url = f"http://127.0.0.1/permit{i}.html"
-        rows.append(
-            {
-                "url": url,
-                "canonical_url": url,
-                "title": f"Permit {i}",
-                "text": text,
-                "language": "en",
-                "fetched_at": "2024-01-01T00:00:00Z",
-                "published_at": None,
-                "http_status": 200,
-                "source": "test",
-                "license": "CC0",
-                "content_hash": hashlib.sha256(text.encode()).hexdigest(),
-            }
-        )
+        rows.append(document_row(url, text, title=f"Permit {i}"))
     stem = tmp_path / "documents"
     write_records(pd.DataFrame(rows), stem, Document)
     return stem.with_suffix(".parquet")

@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import pytest
 
+from dataagent.testing.openai import Fault, last_user_text, serve
 from synth.engine import EngineConfig
 from synth.run_llm import synth_llm
-from synth.testserver import Fault, last_user_text, serve
 from validate.contracts import InstructionRecord
 
 

@@ -9,6 +9,7 @@ import hashlib
 
 import pandas as pd
 import pytest
+from conftest import instruction_row
 
 from validate import arrowtext, semantic, spec
 from validate.gate import REASONS
@@ -18,18 +19,10 @@ PATTERN = GateConfig().leak_pattern
 
 
 def rec(output: str, task_type: str = "open_qa", instruction: str = "Answer the question.", input: str = "") -> dict:  # noqa: A002
+    # The task type is in the id: the same answer under two task types is two records here.
     key = hashlib.sha256("\x1f".join((instruction, input, output, task_type)).encode("utf-8")).hexdigest()
-    return {
-        "id": key,
-        "instruction": instruction,
-        "input": input,
-        "output": output,
-        "task_type": task_type,
-        "language": "zh-Hant" if any("\u4e00" <= c <= "\u9fff" for c in output) else "en",
-        "generator": "rule:test",
-        "source_ref": f"http://127.0.0.1/{key[:16]}",
-        "created_at": "2024-05-01T00:00:00Z",
-    }
+    language = "zh-Hant" if any("\u4e00" <= c <= "\u9fff" for c in output) else "en"
+    return instruction_row(instruction, output, input, task_type, language, f"http://127.0.0.1/{key[:16]}", id=key)
 
 
 def leak_verdicts(rows: list[dict]) -> list[bool]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import document_row
 
 from crawlers.code.extract import extract_repos
 from synth.generators.code_tasks import _ref
@@ -143,19 +144,7 @@ def test_codeunit_file_drops_held_out_units_and_their_lines_inside_a_class(units
 
 
 def _document(url: str, text: str) -> dict:
-    return {
-        "url": url,
-        "canonical_url": url,
-        "title": "t",
-        "text": text,
-        "language": "en",
-        "fetched_at": "2024-01-01T00:00:00Z",
-        "published_at": None,
-        "http_status": 200,
-        "source": "test",
-        "license": "CC BY 4.0",
-        "content_hash": content_hash(text),
-    }
+    return document_row(url, text, license="CC BY 4.0", content_hash=content_hash(text))
 
 
 def test_document_records_leave_out_held_out_pages(tmp_path):

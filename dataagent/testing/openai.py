@@ -20,7 +20,10 @@ script, ``default_script`` answers every prompt with deterministic QA-pair JSON.
 as llama.cpp's server does), or answers with a ``Fault`` (``Fault.not_found()`` for a server
 without the endpoint). ``api_key`` makes both endpoints answer 401 to any other key.
 
-Run it alone with ``python -m synth.testserver --port 8000 --latency 0.2``.
+``hold_until=N`` keeps every request waiting until N are inside the server at once: a test of
+concurrency by count (``peak_in_flight``), which no slow machine can flake.
+
+Run it alone with ``python -m dataagent.testing.openai --port 8000 --latency 0.2``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ import hashlib
 import json
 import logging
 import math
-import socket
 import threading
 import time
 from collections import Counter
@@ -40,11 +42,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from dataagent.testing.loopback import Loopback, serve_app
 
 MODEL = "test-model"
 log = logging.getLogger(__name__)
@@ -216,6 +219,9 @@ class ServerHandle:
         self._n = 0
         self.in_flight = 0  # requests inside the latency sleep right now
         self.peak_in_flight = 0  # the most at once: proof of concurrency that no clock can flake
+        self.hold_until = 0  # when set, requests wait until this many are in flight together
+        self.loopback: Loopback | None = None  # set while serving
+        self._released = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()  # set when serve() exits: stalled requests end at once
         self.set_script(script)
@@ -261,13 +267,15 @@ class ServerHandle:
             log.exception("test server script failed")
             self.counts["script_error"] += 1
             return _error(500, f"script error: {exc!r}", "server_error")
-        if self.latency:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            try:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.latency:
                 await asyncio.sleep(self.latency)
-            finally:
-                self.in_flight -= 1
+            if self.hold_until:
+                await self._hold()
+        finally:
+            self.in_flight -= 1
 
         fault = reply if isinstance(reply, Fault) else None
         self.counts[fault.kind if fault else "ok"] += 1
@@ -307,6 +315,20 @@ class ServerHandle:
                 "system_fingerprint": "dataagent-testserver",
             }
         )
+
+    async def _hold(self) -> None:
+        # Released for good once enough requests were inside together; serve() exiting releases too.
+        if self.peak_in_flight >= self.hold_until:
+            self._released.set()
+        waits = {asyncio.ensure_future(self._released.wait()), asyncio.ensure_future(self._stopping.wait())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+    def _wake_stalled(self) -> None:
+        # Stalled and held requests end at once, so the graceful shutdown need not wait them out.
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
 
     async def _models(self, request: Request) -> JSONResponse:
         self.model_requests += 1
@@ -353,53 +375,28 @@ def serve(
     *,
     models: Sequence[str] | Fault = (MODEL,),
     api_key: str | None = None,
+    hold_until: int = 0,
 ) -> Iterator[ServerHandle]:
     """Serve on 127.0.0.1 (``port=0``: any free port) for the duration of the ``with`` block."""
     handle = ServerHandle(script, latency, models, api_key)
+    handle.hold_until = hold_until
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", handle._chat, methods=["POST"]),
             Route("/v1/models", handle._models, methods=["GET"]),
         ]
     )
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        limit_concurrency=None,  # thousands of requests may be held open at once
-        backlog=2048,  # a burst of new connections must not overflow the listen queue (1 s SYN retry)
-        timeout_keep_alive=600,  # pooled client connections stay usable between benchmark rounds
-    )
-    server = uvicorn.Server(config)
-    # Binding here, not in the thread, gives the port at once and raises a bind error in the caller.
-    # proto must say TCP: asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP, and
-    # without it every response (headers and body written apart) waits 40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-    except OSError:
-        sock.close()
-        raise
-    handle.port = sock.getsockname()[1]
-    handle.base_url = f"http://127.0.0.1:{handle.port}/v1"
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="testserver", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("test server did not start")
-            time.sleep(0.001)
-        yield handle
-    finally:
-        # Wake stalled requests (Fault.timeout) so the graceful shutdown need not wait them out.
-        if handle._loop is not None:
-            handle._loop.call_soon_threadsafe(handle._stopping.set)
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    options = {
+        "limit_concurrency": None,  # thousands of requests may be held open at once
+        "backlog": 2048,  # a burst of new connections must not overflow the listen queue (1 s SYN retry)
+        "timeout_keep_alive": 600,  # pooled client connections stay usable between benchmark rounds
+    }
+    with serve_app(app, port=port, name="openai-testserver", **options) as loopback:
+        handle.loopback, handle.port, handle.base_url = loopback, loopback.port, f"{loopback.url}/v1"
+        try:
+            yield handle
+        finally:
+            handle._wake_stalled()
 
 
 def main() -> None:

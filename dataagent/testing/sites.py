@@ -1,4 +1,9 @@
-"""Small loopback test sites with a request log: bad inputs, charsets, Crawl-delay, counting."""
+"""Small loopback web sites with a request log, for crawler tests and benchmarks.
+
+``LoggingServer(routes)`` serves a dict of path -> (status, headers, body) through the same stdlib
+lifecycle as the demo's ``SiteServer`` (no extra needed) and counts every request: ``hits`` per path,
+``times`` of arrival, ``max_active`` concurrent requests.
+"""
 
 from __future__ import annotations
 
