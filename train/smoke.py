@@ -1,19 +1,21 @@
-"""The smoke-train: does this published set teach a model what it claims? Read top to bottom.
+"""The smoke-train: does this published set teach a model what it claims? `smoke_train` runs these steps in order.
 
-1. Load the published set (folder or hub id, any split names); hold out whole source documents.
-2. The base: the given model, or (demo/tests) a tiny Llama with a tokenizer trained here and a short
-   causal-LM pass on raw documents.
-3. Measure the base on held-out records: response loss, and the pairing gain (train/verdict.py).
-4. Real run: adapter (or full fine-tune) on the training rows for a token budget; save; check the
-   adapter is non-empty and reloads to the same loss.
-5. Control run: same base, budget and seed, responses shuffled across training rows.
-6. Verdict from the per-record pairing gains (bootstrapped over sources) and the loss drop; report JSON + PNG +
-   sample generations.
+1. Load and split (`load_and_split`): the published set (folder or hub id, any split names); whole source
+   documents held out.
+2. The base (`prepare_base`, `encode_heldout`, `measure`): the given model, or (demo/tests) a tiny Llama with
+   a tokenizer trained here and a short causal-LM pass on raw documents; measured on the held-out records:
+   response loss, and the pairing gain (train/verdict.py).
+3. Train real (`train_run`): adapter (or full fine-tune) on the training rows for a token budget.
+4. Verify the adapter (`save_adapter`, `check_integrity`): saved, non-empty, and reloads to the same loss.
+5. Train control (`train_run` again): same base, budget and seed, responses shuffled across training rows.
+6. Judge (train/verdict.py `decide`): per-record pairing gains bootstrapped over sources, and the loss drop.
+7. Report: JSON + PNG + sample generations, and the card's training section when asked.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import datasets
@@ -28,7 +30,7 @@ from train.config import TrainConfig
 from train.documents import load_documents
 from train.model import load_base, load_tokenizer, mixed_precision, pick_device
 from train.tiny import build_tiny_base
-from train.verdict import decide, record_source, split_by_source
+from train.verdict import decide, record_source, train_heldout_split
 from validate.errors import DataAgentError
 
 
@@ -74,15 +76,201 @@ def _adapter_state(model: torch.nn.Module, method: str) -> dict[str, torch.Tenso
     return {k: v.detach().float().cpu().clone() for k, v in state.items()}
 
 
-def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
-    set_seed(cfg.seed)
+@dataclass
+class HeldOut:
+    """The held-out records a model is measured on, each encoded with its own prompt and with a swapped one."""
+
+    rows: list[dict]
+    own: list[dict]
+    swapped: list[dict]
+    groups: list[str]  # each record's source: the verdict bootstraps over sources, not records
+    prompt_too_long: int
+    response_cut: int
+
+
+@dataclass
+class Run:
+    """One training run: its `runs[label]` entry in the report, and what the verify and judge steps need."""
+
+    summary: dict
+    gains: list[float]
+    init: dict[str, torch.Tensor]  # the adapter before training, so verify can tell a trained save from an empty one
+    prompt_too_long: int
+    response_cut: int
+    token_budget: int
+
+
+def load_and_split(cfg: TrainConfig) -> tuple[list[dict], list[dict], str]:
+    """Step 1: the published records, split into training rows and held-out rows by whole source document."""
     splits = load_published(cfg.dataset)
-    train_rows, held_rows, how = split_by_source(splits, cfg.heldout_fraction)
+    train_rows, held_rows, how = train_heldout_split(splits, cfg.heldout_fraction)
     if not train_rows or not held_rows:
         raise DataAgentError("need records from at least two source documents to hold one out", cfg.dataset)
-    out = Path(cfg.out_dir)
+    return train_rows, held_rows, how
+
+
+def make_accelerator(cfg: TrainConfig) -> Accelerator:
     device = pick_device(cfg.device)
-    acc = Accelerator(mixed_precision=mixed_precision(cfg.precision, device), cpu=device == "cpu")
+    return Accelerator(mixed_precision=mixed_precision(cfg.precision, device), cpu=device == "cpu")
+
+
+def prepare_base(
+    cfg: TrainConfig,
+    train_rows: list[dict],
+    held_rows: list[dict],
+    out: Path,
+    acc: Accelerator,
+    show_progress: bool,
+) -> tuple[str, dict | None]:
+    """Step 2: the base's path, and the pretraining summary when a tiny base had to be built here.
+
+    The tiny base (demo and tests) never sees the held-out documents, or the pairing gain would measure recall.
+    """
+    if cfg.model is not None:
+        return cfg.model, None
+    base_path = str(out / "base")
+    held_refs = {str(r.get("source_ref") or "") for r in held_rows}
+    docs = load_documents(cfg.documents, exclude_refs=held_refs) if cfg.documents else []
+    pretrain = None
+    if acc.is_main_process:
+        rows_text = [r["instruction"] + "\n" + (r.get("input") or "") + "\n" + r["output"] for r in train_rows]
+        pretrain = build_tiny_base(
+            docs, rows_text, base_path, steps=cfg.pretrain_steps, lr=cfg.pretrain_lr,
+            block=cfg.max_len, batch_size=cfg.batch_size, seed=cfg.seed, progress=show_progress,
+        )  # fmt: skip
+    acc.wait_for_everyone()
+    return base_path, pretrain
+
+
+def encode_heldout(cfg: TrainConfig, tokenizer: object, template: str, held_rows: list[dict]) -> HeldOut:
+    """The held-out rows whose own and swapped prompts both fit, encoded both ways."""
+    # A held-out prompt is never cut (its instruction is what the pairing is about): rows whose own or swapped
+    # prompt leaves no room for the response are left out of the measurement, and counted.
+    swapped = data.swapped_prompts(held_rows)
+    fits = [
+        all(data.prompt_fits(tokenizer, r, cfg.max_len, template) for r in pair)
+        for pair in zip(held_rows, swapped, strict=True)
+    ]
+    rows = [r for r, ok in zip(held_rows, fits, strict=True) if ok]
+    swapped = [r for r, ok in zip(swapped, fits, strict=True) if ok]
+    if not rows:
+        raise DataAgentError(
+            f"train: no held-out record fits --max-len {cfg.max_len} with its whole prompt; raise --max-len",
+            cfg.dataset,
+        )
+    stats: dict = {}
+    own = data.encode_records(tokenizer, rows, cfg.max_len, template, stats=stats)
+    swap = data.encode_records(tokenizer, swapped, cfg.max_len, template)
+    groups = [record_source(r) for r in rows]
+    return HeldOut(rows, own, swap, groups, fits.count(False), stats.get("response_cut", 0))
+
+
+def load_seeded_base(cfg: TrainConfig, base_path: str, device: str) -> torch.nn.Module:
+    # Reseeding before every load gives the real and control runs the same adapter init and batch order.
+    set_seed(cfg.seed)
+    return load_base(base_path, cfg.quant, device, cfg.gradient_checkpointing)
+
+
+def measure(model: torch.nn.Module, held: HeldOut, pad: int, gain_tokens: int) -> tuple[float, list[float]]:
+    """Held-out response loss (pooled per token), and each record's pairing gain (train/verdict.py)."""
+    own = loop.record_losses(model, held.own, pad, gain_tokens)
+    alt = loop.record_losses(model, held.swapped, pad, gain_tokens)
+    gains = [a - o for a, o in zip(alt, own, strict=True)]
+    return loop.eval_loss(model, held.own, pad), gains
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def token_budget(cfg: TrainConfig, examples: list[dict]) -> int:
+    """The token budget, capped at max_epochs passes over the examples when that is smaller."""
+    if not cfg.max_epochs:
+        return cfg.token_budget
+    return min(cfg.token_budget, max(1, int(cfg.max_epochs * sum(len(e["input_ids"]) for e in examples))))
+
+
+def train_run(
+    cfg: TrainConfig,
+    model: torch.nn.Module,
+    rows: list[dict],
+    label: str,
+    tokenizer: object,
+    template: str,
+    held: HeldOut,
+    acc: Accelerator,
+    show_progress: bool,
+) -> tuple[torch.nn.Module, Run]:
+    """Steps 3 and 5: wrap the base in the adapter, train it on `rows` for the token budget, measure it."""
+    model = adapters.wrap(model, cfg.adapter)
+    init = _adapter_state(model, cfg.adapter.method)
+    # Rows whose prompt would be cut are left out and counted: a cut prompt teaches nothing true.
+    fitting = [r for r in rows if data.prompt_fits(tokenizer, r, cfg.max_len, template)]
+    if not fitting:
+        raise DataAgentError(
+            f"train: no training record fits --max-len {cfg.max_len} with its whole prompt", cfg.dataset
+        )
+    stats: dict = {}
+    examples = data.encode_records(tokenizer, fitting, cfg.max_len, template, stats=stats)
+    budget = token_budget(cfg, examples)
+    pad = tokenizer.pad_token_id
+    bar = tqdm(total=budget, desc=f"{label} run", unit="tok", disable=not (show_progress and acc.is_main_process))
+    result = loop.run(
+        model,
+        data.batches(examples, cfg.batch_size, pad, cfg.seed + 1, acc.process_index, acc.num_processes),
+        token_budget=budget,
+        lr=cfg.learning_rate,
+        accelerator=acc,
+        warmup_ratio=cfg.warmup_ratio,
+        eval_every_tokens=max(1, budget // 5),
+        eval_fn=partial(loop.eval_loss, model, held.own, pad),
+        progress=bar,
+    )
+    bar.close()
+    model = acc.unwrap_model(model)
+    loss, gains = measure(model, held, pad, cfg.thresholds.gain_tokens)
+    stride = max(1, len(result.train_losses) // 100)
+    summary = {
+        "steps": result.steps,
+        "tokens": result.tokens,
+        "seconds": round(result.seconds, 2),
+        "tokens_per_second": round(result.tokens_per_second, 1),
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "heldout_loss": round(loss, 4),
+        "pairing_gain": round(mean(gains), 4),
+        "eval_curve": [(t, round(v, 4)) for t, v in result.eval_losses],
+        "train_curve": [(t, round(v, 4)) for t, v in result.train_losses[::stride]],
+    }
+    return model, Run(summary, gains, init, len(rows) - len(fitting), stats.get("response_cut", 0), budget)
+
+
+def run_counts(run: Run, label: str) -> dict:
+    """What a run left out or cut, under the report's names."""
+    # token_budget_used is shared: the last run's budget stands, the one its token count is checked against.
+    return {
+        f"{label}_train_prompt_too_long": run.prompt_too_long,
+        f"{label}_train_response_cut": run.response_cut,
+        "token_budget_used": run.token_budget,
+    }
+
+
+def save_adapter(model: torch.nn.Module, tokenizer: object, out: Path, acc: Accelerator) -> Path:
+    """Step 4a: the real run's adapter (or full weights) and tokenizer, written once by the main process."""
+    adapter_dir = out / "adapter"
+    if acc.is_main_process:
+        model.save_pretrained(adapter_dir)
+        tokenizer.save_pretrained(adapter_dir)
+    acc.wait_for_everyone()
+    return adapter_dir
+
+
+def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
+    """The steps in order; returns the report, which the main process also writes into cfg.out_dir."""
+    # 1. Load and split.
+    set_seed(cfg.seed)
+    train_rows, held_rows, how = load_and_split(cfg)
+    out = Path(cfg.out_dir)
+    acc = make_accelerator(cfg)
     device = str(acc.device)
     main = acc.is_main_process
     if main:
@@ -97,138 +285,62 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
         "device": device,
     }
 
-    # 2. The base.
-    base_path = cfg.model
-    if base_path is None:
-        base_path = str(out / "base")
-        held_refs = {str(r.get("source_ref") or "") for r in held_rows}
-        docs = load_documents(cfg.documents, exclude_refs=held_refs) if cfg.documents else []
-        if main:
-            rows_text = [r["instruction"] + "\n" + (r.get("input") or "") + "\n" + r["output"] for r in train_rows]
-            rep["pretrain"] = build_tiny_base(
-                docs, rows_text, base_path, steps=cfg.pretrain_steps, lr=cfg.pretrain_lr,
-                block=cfg.max_len, batch_size=cfg.batch_size, seed=cfg.seed, progress=show_progress,
-            )  # fmt: skip
-        acc.wait_for_everyone()
+    # 2. The base, and the held-out records it is measured on.
+    base_path, pretrain = prepare_base(cfg, train_rows, held_rows, out, acc, show_progress)
+    if pretrain is not None:
+        rep["pretrain"] = pretrain
     tokenizer = load_tokenizer(base_path)
-    template = data.resolve_template(cfg.template, tokenizer)
-    rep["template"] = template
     pad = tokenizer.pad_token_id
-    # A held-out prompt is never cut (its instruction is what the pairing is about): rows whose own or swapped
-    # prompt leaves no room for the response are left out of the measurement, and counted.
-    swapped = data.swapped_prompts(held_rows)
-    fits = [
-        all(data.prompt_fits(tokenizer, r, cfg.max_len, template) for r in pair)
-        for pair in zip(held_rows, swapped, strict=True)
-    ]
-    rep["heldout_prompt_too_long"] = fits.count(False)
-    held_rows = [r for r, ok in zip(held_rows, fits, strict=True) if ok]
-    swapped = [r for r, ok in zip(swapped, fits, strict=True) if ok]
-    if not held_rows:
-        raise DataAgentError(
-            f"train: no held-out record fits --max-len {cfg.max_len} with its whole prompt; raise --max-len",
-            cfg.dataset,
-        )
-    held_stats: dict = {}
-    held_ex = data.encode_records(tokenizer, held_rows, cfg.max_len, template, stats=held_stats)
-    swap_ex = data.encode_records(tokenizer, swapped, cfg.max_len, template)
-    rep["heldout_records_measured"] = len(held_rows)
-    rep["heldout_response_cut"] = held_stats.get("response_cut", 0)
-    groups = [record_source(r) for r in held_rows]
-    gains: dict[str, list[float]] = {}
+    template = data.resolve_template(cfg.template, tokenizer)
+    held = encode_heldout(cfg, tokenizer, template, held_rows)
+    rep["template"] = template
+    rep["heldout_prompt_too_long"] = held.prompt_too_long
+    rep["heldout_records_measured"] = len(held.rows)
+    rep["heldout_response_cut"] = held.response_cut
+    sample_rows = held.rows[: cfg.samples]
+    model = load_seeded_base(cfg, base_path, device)
+    base_loss, base_gains = measure(model, held, pad, cfg.thresholds.gain_tokens)
+    rep["heldout_response_loss_before"] = round(base_loss, 4)
+    rep["pairing_gain_before"] = round(mean(base_gains), 4)
+    samples_before = samples.generate(model, tokenizer, sample_rows, template, cfg.max_new_tokens)
 
-    def measure(model: torch.nn.Module, label: str) -> tuple[float, float]:
-        """Held-out response loss (pooled per token), and the mean per-record pairing gain, which it keeps."""
-        own = loop.record_losses(model, held_ex, pad, cfg.thresholds.gain_tokens)
-        alt = loop.record_losses(model, swap_ex, pad, cfg.thresholds.gain_tokens)
-        gains[label] = [a - o for a, o in zip(alt, own, strict=True)]
-        return loop.eval_loss(model, held_ex, pad), sum(gains[label]) / len(gains[label])
+    # 3. The real run.
+    model, real = train_run(cfg, model, train_rows, "real", tokenizer, template, held, acc, show_progress)
+    rep.update(run_counts(real, "real"))
+    rep["heldout_response_loss_after"] = real.summary["heldout_loss"]
+    samples_after = samples.generate(model, tokenizer, sample_rows, template, cfg.max_new_tokens)
 
-    sample_rows = held_rows[: cfg.samples]
-
-    def train_once(rows: list[dict], label: str) -> tuple[torch.nn.Module, dict, dict[str, torch.Tensor]]:
-        set_seed(cfg.seed)
-        model = load_base(base_path, cfg.quant, device, cfg.gradient_checkpointing)
-        if label == "real":
-            before = measure(model, "base")
-            rep["heldout_response_loss_before"], rep["pairing_gain_before"] = (round(x, 4) for x in before)
-            rep["samples_before"] = samples.generate(model, tokenizer, sample_rows, template, cfg.max_new_tokens)
-        model = adapters.wrap(model, cfg.adapter)
-        init = _adapter_state(model, cfg.adapter.method)
-        fitting = [r for r in rows if data.prompt_fits(tokenizer, r, cfg.max_len, template)]
-        rep[f"{label}_train_prompt_too_long"] = len(rows) - len(fitting)  # left out: a cut prompt teaches nothing true
-        if not fitting:
-            raise DataAgentError(
-                f"train: no training record fits --max-len {cfg.max_len} with its whole prompt", cfg.dataset
-            )
-        train_stats: dict = {}
-        examples = data.encode_records(tokenizer, fitting, cfg.max_len, template, stats=train_stats)
-        rep[f"{label}_train_response_cut"] = train_stats.get("response_cut", 0)
-        budget = cfg.token_budget
-        if cfg.max_epochs:
-            budget = min(budget, max(1, int(cfg.max_epochs * sum(len(e["input_ids"]) for e in examples))))
-        rep["token_budget_used"] = budget
-        bar = tqdm(total=budget, desc=f"{label} run", unit="tok", disable=not (show_progress and main))
-        result = loop.run(
-            model,
-            data.batches(examples, cfg.batch_size, pad, cfg.seed + 1, acc.process_index, acc.num_processes),
-            token_budget=budget,
-            lr=cfg.learning_rate,
-            accelerator=acc,
-            warmup_ratio=cfg.warmup_ratio,
-            eval_every_tokens=max(1, budget // 5),
-            eval_fn=lambda: loop.eval_loss(model, held_ex, pad),
-            progress=bar,
-        )
-        bar.close()
-        model = acc.unwrap_model(model)
-        loss, gain = measure(model, label)
-        stride = max(1, len(result.train_losses) // 100)
-        run = {
-            "steps": result.steps,
-            "tokens": result.tokens,
-            "seconds": round(result.seconds, 2),
-            "tokens_per_second": round(result.tokens_per_second, 1),
-            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "heldout_loss": round(loss, 4),
-            "pairing_gain": round(gain, 4),
-            "eval_curve": [(t, round(v, 4)) for t, v in result.eval_losses],
-            "train_curve": [(t, round(v, 4)) for t, v in result.train_losses[::stride]],
-        }
-        return model, run, init
-
-    # 3-4. The real run, its adapter and its integrity.
-    model, real, init = train_once(train_rows, "real")
-    rep["heldout_response_loss_after"] = real["heldout_loss"]
-    rep["samples_after"] = samples.generate(model, tokenizer, sample_rows, template, cfg.max_new_tokens)
-    adapter_dir = out / "adapter"
-    if main:
-        model.save_pretrained(adapter_dir)
-        tokenizer.save_pretrained(adapter_dir)
-    acc.wait_for_everyone()
+    # 4. Its adapter, saved and verified.
+    adapter_dir = save_adapter(model, tokenizer, out, acc)
     rep["adapter"] = str(adapter_dir)
     rep["adapter_integrity"] = check_integrity(
-        cfg, base_path, adapter_dir, init, held_ex, pad, real["heldout_loss"], device
+        cfg, base_path, adapter_dir, real.init, held.own, pad, real.summary["heldout_loss"], device
     )
-    del model
+    del model  # frees the real run's weights before the control loads its own
 
-    # 5. The control run.
+    # 5. The control run: same base, budget and seed, responses shuffled across the training rows.
     runs = {"real": real}
     if cfg.control:
-        runs["control"] = train_once(data.shuffled_responses(train_rows, cfg.seed), "control")[1]
-    rep["runs"] = runs
+        shuffled = data.shuffled_responses(train_rows, cfg.seed)
+        base = load_seeded_base(cfg, base_path, device)
+        runs["control"] = train_run(cfg, base, shuffled, "control", tokenizer, template, held, acc, show_progress)[1]
+        del base
+        rep.update(run_counts(runs["control"], "control"))
+    rep["runs"] = {label: run.summary for label, run in runs.items()}
     rep["peak_memory_mb"] = round(loop.peak_memory_mb(device), 1)
 
-    # 6. The verdict and the report.
-    rep["verdict"] = decide(
-        rep["heldout_response_loss_before"], rep["heldout_response_loss_after"], gains, groups, cfg.thresholds, cfg.seed
-    )
+    # 6. The verdict.
+    gains = {"base": base_gains, **{label: run.gains for label, run in runs.items()}}
+    before, after = rep["heldout_response_loss_before"], rep["heldout_response_loss_after"]
+    rep["verdict"] = decide(before, after, gains, held.groups, cfg.thresholds, cfg.seed)
     rep["record_gains"] = {k: [round(x, 4) for x in v] for k, v in gains.items()}
     rep["loss_drop"] = rep["verdict"]["loss_drop"]
     rep["samples"] = [
         {"instruction": r["instruction"], "reference": r["output"], "before": b, "after": a}
-        for r, b, a in zip(sample_rows, rep.pop("samples_before"), rep.pop("samples_after"), strict=True)
+        for r, b, a in zip(sample_rows, samples_before, samples_after, strict=True)
     ]
+
+    # 7. The report.
     if main:
         report.plot(rep, out / "train_report.png")
         if cfg.card:
