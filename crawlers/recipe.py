@@ -17,6 +17,9 @@ import yaml
 from validate.errors import DataAgentError
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
+# Stands for the address of a site that only has one once it is served (the bundled sample site
+# on a loopback port): a recipe holding it is filled by ``load_recipe(path, base_url=...)``.
+BASE_URL = "__BASE_URL__"
 
 
 @dataclass
@@ -55,12 +58,23 @@ class Recipe:
             self.allowed_domains = sorted({urlparse(u).hostname for u in [*self.start_urls, *self.sitemaps]})
 
 
-def load_recipe(path: str | Path) -> Recipe:
+def load_recipe(path: str | Path, base_url: str = "") -> Recipe:
+    """The recipe in ``path``; ``base_url`` (scheme://host:port) replaces the ``__BASE_URL__`` placeholder."""
     path = Path(path)
     if not path.is_file():
         raise DataAgentError("no such recipe file", path)
+    text = path.read_text(encoding="utf-8")
+    if BASE_URL in text:
+        if not base_url:
+            raise DataAgentError(
+                f"the recipe's URLs start with the placeholder {BASE_URL}: give the site's address with "
+                "`-a base_url=http://HOST:PORT` (for the sample site, `dataagent demo --serve` serves it and "
+                "prints the whole command)",
+                path,
+            )
+        text = text.replace(BASE_URL, base_url.rstrip("/"))
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None

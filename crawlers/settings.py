@@ -7,12 +7,16 @@ silently override the add-on's defaults. Change them per crawl in a recipe's set
 with -s NAME=VALUE.
 """
 
+from validate import contracts as _contracts
+
 BOT_NAME = "dataagent"
 SPIDER_MODULES = ["crawlers.spiders"]
 NEWSPIDER_MODULE = "crawlers.spiders"
 
-# Named in the User-Agent so site owners can find who crawls them and how to object.
-DATAAGENT_CONTACT_URL = "https://github.com/dataagent/dataagent"
+# Named in the User-Agent so site owners can find who crawls them and how to object; the dataset
+# cards link the same address. The module is imported under a lower-case name so Scrapy does not read
+# its constants as settings.
+DATAAGENT_CONTACT_URL = _contracts.PROJECT_URL
 
 ADDONS = {
     "crawlers.polite.PoliteAddon": 0,

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from dataagent.boundary import EXIT_VERDICT_FAIL, EXIT_VERDICT_INCONCLUSIVE, run_guarded
-from train.config import AdapterSettings, TrainConfig, VerdictThresholds
+from train.config import METHODS, PRECISIONS, QUANTS, TEMPLATES, AdapterSettings, TrainConfig, VerdictThresholds
 from validate.errors import DataAgentError, StageFailed
 from validate.outdir import owned_output
 
@@ -32,6 +32,43 @@ Force = Annotated[
     bool,
     typer.Option("--force", help="Write into a non-empty --out that DataAgent did not create (nothing is deleted)."),
 ]
+
+
+class OneOf:
+    """An option's parser for a closed set of values, with the metavar that lists them in --help.
+
+    Typer's own choice types (Enum, Literal) answer a bad value with a multi-line usage box; this
+    raises the DataAgentError that the error boundary prints as one line with exit status 2.
+    """
+
+    def __init__(self, option: str, values: tuple[str, ...]) -> None:
+        self.option = option
+        self.values = values
+        self.metavar = "<" + "|".join(values) + ">"
+
+    def __call__(self, value: str) -> str:
+        if value not in self.values:
+            raise DataAgentError(f"{self.option} must be one of {', '.join(self.values)}, got {value!r}")
+        return value
+
+
+BACKEND = OneOf("--backend", ("rules", "openai", "langchain"))
+METHOD = OneOf("--method", METHODS)
+QUANT = OneOf("--quant", QUANTS)
+TEMPLATE = OneOf("--template", TEMPLATES)
+PRECISION = OneOf("--precision", PRECISIONS)
+
+# One meaning in every subcommand: the licence of the records the command writes.
+LICENSE_HELP = "Licence of the records this command writes: an id such as cc-by-4.0"
+
+# The train options in the panels `train --help` shows them under.
+DATA_PANEL, ADAPTER_PANEL, RUN_PANEL, TINY_PANEL, VERDICT_PANEL = (
+    "Data and model",
+    "Adapter",
+    "Run",
+    "Tiny base (no --model)",
+    "Verdict",
+)
 
 
 def _print(obj: object) -> None:
@@ -54,7 +91,9 @@ def crawl(
     target: Annotated[str, typer.Argument(help="A recipe (.yaml, see crawlers/recipes/) or a start URL.")],
     out: Annotated[Path, typer.Option(help="Folder for documents.*, qa.* and crawl_stats.json.")] = Path("out/crawl"),
     source: Annotated[str, typer.Option(help="Name stored in every record's `source`.")] = "",
-    license: Annotated[str, typer.Option(help="Licence/terms note copied into every record.")] = "",  # noqa: A002
+    license: Annotated[  # noqa: A002 - the records' field name
+        str, typer.Option(help=f"{LICENSE_HELP}, or the site's terms note; copied into every record.")
+    ] = "",
     max_pages: Annotated[int, typer.Option(help="Stop after this many pages (0 = no limit).")] = 0,
     force: Force = False,
 ) -> None:
@@ -193,9 +232,14 @@ def synth(
     documents: Annotated[Path | None, typer.Option(help="Document records (.jsonl/.parquet).")] = None,
     qa: Annotated[Path | None, typer.Option(help="QAItem records (rules backend).")] = None,
     code: Annotated[Path | None, typer.Option(help="CodeUnit records (.jsonl/.parquet).")] = None,
-    backend: Annotated[str, typer.Option(help="rules (no key), openai (any OpenAI-compatible server), langchain.")] = (
-        "rules"
-    ),
+    backend: Annotated[
+        str,
+        typer.Option(
+            parser=BACKEND,
+            metavar=BACKEND.metavar,
+            help="rules: no key; openai: any OpenAI-compatible server; langchain: LangChain's QA generation.",
+        ),
+    ] = "rules",
     generator: Annotated[str, typer.Option(help="openai backend: qa, self-instruct, code, or task:<name>.")] = "qa",
     model: Annotated[str, typer.Option(envvar="DATAAGENT_MODEL", help="Model name on the server.")] = "gpt-4o-mini",
     base_url: Annotated[
@@ -206,7 +250,7 @@ def synth(
     tpm: Annotated[int | None, typer.Option(help="Tokens per minute limit.")] = None,
     budget_tokens: Annotated[int | None, typer.Option(help="Stop cleanly after this many tokens.")] = None,
     budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly after this much money.")] = None,
-    prices: Annotated[Path | None, typer.Option(help="YAML {model: [usd_per_1M_in, usd_per_1M_out]}.")] = None,
+    prices: Annotated[Path | None, typer.Option(help="YAML {model: \\[usd_per_1M_in, usd_per_1M_out]}.")] = None,
     cache: Annotated[
         Path | None,
         typer.Option(help="SQLite request cache; reruns send only what is missing. Default: <out>/synth_cache.sqlite."),
@@ -236,8 +280,6 @@ def synth(
     The API key is read from OPENAI_API_KEY only and is never written anywhere. Exits 2 when
     every request failed, or when the first requests all fail the same way (a wrong URL, key or model).
     """
-    if backend not in ("rules", "openai", "langchain"):
-        raise DataAgentError(f"unknown backend {backend!r} (rules, openai, langchain)")
     if backend == "rules" and not (documents or qa or code):
         raise DataAgentError("synth needs at least one of --documents, --qa, --code")
     if backend == "langchain" and documents is None:
@@ -422,7 +464,7 @@ def publish(
     records: Annotated[Path, typer.Argument(help="Accepted InstructionRecord file.")],
     out: Annotated[Path, typer.Option(help="Folder in Hub layout (data/*.parquet + README.md).")] = Path("out/dataset"),
     name: Annotated[str, typer.Option(help="pretty_name on the dataset card.")] = "DataAgent dataset",
-    license: Annotated[str, typer.Option(help="License id for the card, e.g. cc-by-4.0.")] = "cc-by-4.0",  # noqa: A002
+    license: Annotated[str, typer.Option(help=f"{LICENSE_HELP}; on the dataset card.")] = "cc-by-4.0",  # noqa: A002
     gate_report: Annotated[Path | None, typer.Option(help="gate_report.json to summarise on the card.")] = None,
     documents: Annotated[Path | None, typer.Option(help="Document records, for crawl dates in provenance.")] = None,
     repo_id: Annotated[str | None, typer.Option(help="Push to this Hub dataset repo (token from HF_TOKEN).")] = None,
@@ -465,65 +507,128 @@ def publish(
 
 @app.command()
 def train(
-    dataset: Annotated[str, typer.Option(help="Published folder or hub id (any split names).")],
+    dataset: Annotated[
+        str, typer.Option(rich_help_panel=DATA_PANEL, help="Published folder or hub id (any split names).")
+    ],
     model: Annotated[
         str | None,
-        typer.Option(help="Base model: local path or hub id. Default: a tiny Llama built here (smoke only)."),
+        typer.Option(
+            rich_help_panel=DATA_PANEL,
+            help="Base model: local path or hub id. Default: a tiny Llama built here (smoke only).",
+        ),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the adapter, train_report.json and .png.")] = Path("out/train"),
+    out: Annotated[
+        Path, typer.Option(rich_help_panel=DATA_PANEL, help="Folder for the adapter, train_report.json and .png.")
+    ] = Path("out/train"),
     method: Annotated[
         str | None,
         typer.Option(
-            help="lora | prefix (P-Tuning v2) | prompt | ptuning | ia3 | full. Default: full (tiny), lora (--model)."
+            parser=METHOD,
+            metavar=METHOD.metavar,
+            rich_help_panel=ADAPTER_PANEL,
+            help="PEFT method (prefix is P-Tuning v2). Default: full (tiny base), lora (--model).",
         ),
     ] = None,
-    quant: Annotated[str, typer.Option(help="Base weights: none | 8bit (LLM.int8) | 4bit (NF4).")] = "none",
-    template: Annotated[str, typer.Option(help="auto (chat template if the model has one) | alpaca | chat.")] = "auto",
+    quant: Annotated[
+        str,
+        typer.Option(
+            parser=QUANT,
+            metavar=QUANT.metavar,
+            rich_help_panel=ADAPTER_PANEL,
+            help="Base weights: 8bit is LLM.int8, 4bit is NF4.",
+        ),
+    ] = "none",
+    template: Annotated[
+        str,
+        typer.Option(
+            parser=TEMPLATE,
+            metavar=TEMPLATE.metavar,
+            rich_help_panel=DATA_PANEL,
+            help="Prompt format; auto: the model's chat template if it has one, else alpaca.",
+        ),
+    ] = "auto",
     token_budget: Annotated[
-        int | None, typer.Option(help="Tokens per run (real and control). Default: 600k tiny base, 1M --model.")
+        int | None,
+        typer.Option(
+            rich_help_panel=RUN_PANEL, help="Tokens per run (real and control). Default: 600k tiny base, 1M --model."
+        ),
     ] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate; default depends on --method.")] = None,
-    r: Annotated[int, typer.Option(help="LoRA rank.")] = AdapterSettings.r,
-    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = AdapterSettings.alpha,
-    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
+    lr: Annotated[
+        float | None, typer.Option(rich_help_panel=RUN_PANEL, help="Learning rate; default depends on --method.")
+    ] = None,
+    r: Annotated[int, typer.Option(rich_help_panel=ADAPTER_PANEL, help="LoRA rank.")] = AdapterSettings.r,
+    alpha: Annotated[int, typer.Option(rich_help_panel=ADAPTER_PANEL, help="LoRA alpha.")] = AdapterSettings.alpha,
+    dropout: Annotated[float, typer.Option(rich_help_panel=ADAPTER_PANEL, help="LoRA dropout.")] = 0.05,
     target_modules: Annotated[
         str | None,
-        typer.Option(help="LoRA targets, comma-separated. Default: every projection (tiny), all-linear (--model)."),
+        typer.Option(
+            rich_help_panel=ADAPTER_PANEL,
+            help="LoRA targets, comma-separated. Default: every projection (tiny), all-linear (--model).",
+        ),
     ] = None,
-    virtual_tokens: Annotated[int, typer.Option(help="Virtual tokens for prefix/prompt/ptuning.")] = 16,
-    precision: Annotated[str, typer.Option(help="auto (bf16/fp16 on GPU, fp32 on CPU) | fp32 | bf16 | fp16.")] = "auto",
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Records per step and process.")] = 8,
+    virtual_tokens: Annotated[
+        int, typer.Option(rich_help_panel=ADAPTER_PANEL, help="Virtual tokens for prefix/prompt/ptuning.")
+    ] = 16,
+    precision: Annotated[
+        str,
+        typer.Option(
+            parser=PRECISION,
+            metavar=PRECISION.metavar,
+            rich_help_panel=RUN_PANEL,
+            help="Mixed precision; auto: bf16 (or fp16) on GPU, fp32 on CPU.",
+        ),
+    ] = "auto",
+    device: Annotated[str, typer.Option(rich_help_panel=RUN_PANEL, help="auto | cpu | cuda.")] = "auto",
+    batch_size: Annotated[int, typer.Option(rich_help_panel=RUN_PANEL, help="Records per step and process.")] = 8,
     max_len: Annotated[
-        int, typer.Option(help="Tokens per record: the prompt is kept whole, a long response's tail is cut.")
+        int,
+        typer.Option(
+            rich_help_panel=DATA_PANEL,
+            help="Tokens per record: the prompt is kept whole, a long response's tail is cut.",
+        ),
     ] = TrainConfig.max_len,
-    seed: Annotated[int, typer.Option(help="Seed for init, order and the control shuffle.")] = 0,
-    control: Annotated[bool, typer.Option(help="Run the shuffled-response control the verdict needs.")] = True,
-    card: Annotated[bool, typer.Option(help="Also write the verdict into the dataset card.")] = False,
-    gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
+    seed: Annotated[
+        int, typer.Option(rich_help_panel=RUN_PANEL, help="Seed for init, order and the control shuffle.")
+    ] = 0,
+    control: Annotated[
+        bool, typer.Option(rich_help_panel=VERDICT_PANEL, help="Run the shuffled-response control the verdict needs.")
+    ] = True,
+    card: Annotated[
+        bool, typer.Option(rich_help_panel=VERDICT_PANEL, help="Also write the verdict into the dataset card.")
+    ] = False,
+    gradient_checkpointing: Annotated[
+        bool, typer.Option(rich_help_panel=RUN_PANEL, help="Trade compute for memory.")
+    ] = False,
     documents: Annotated[
         Path | None,
         typer.Option(
+            rich_help_panel=TINY_PANEL,
             help="Text for the tiny base's pretraining: Document records, a CodeUnit file, or a source folder "
-            "or repository (held-out records' lines left out)."
+            "or repository (held-out records' lines left out).",
         ),
     ] = None,
-    pretrain_steps: Annotated[int, typer.Option(help="Causal-LM steps on documents (tiny base only).")] = 300,
+    pretrain_steps: Annotated[
+        int, typer.Option(rich_help_panel=TINY_PANEL, help="Causal-LM steps on documents (tiny base only).")
+    ] = 300,
     min_effect: Annotated[
-        float, typer.Option(help="Pairing gain (real minus control, nats/token) that counts as useful.")
+        float,
+        typer.Option(
+            rich_help_panel=VERDICT_PANEL, help="Pairing gain (real minus control, nats/token) that counts as useful."
+        ),
     ] = VerdictThresholds.min_effect,
     gain_tokens: Annotated[
-        int, typer.Option(help="Response tokens the pairing gain is measured on.")
+        int, typer.Option(rich_help_panel=VERDICT_PANEL, help="Response tokens the pairing gain is measured on.")
     ] = VerdictThresholds.gain_tokens,
     min_loss_drop: Annotated[
         float | None,
         typer.Option(
+            rich_help_panel=VERDICT_PANEL,
             help="Relative held-out loss drop below which a run is too weak to judge (default: 0.05 for the tiny "
-            "base, 0.02 with --model)."
+            "base, 0.02 with --model).",
         ),
     ] = None,
     confidence: Annotated[
-        float, typer.Option(help="Confidence of the bootstrap interval.")
+        float, typer.Option(rich_help_panel=VERDICT_PANEL, help="Confidence of the bootstrap interval.")
     ] = VerdictThresholds.confidence,
     force: Force = False,
 ) -> None:
@@ -587,17 +692,52 @@ def train(
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for every stage's output.")] = Path("out/demo"),
     force: Force = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Run nothing: serve the bundled sample site on 127.0.0.1 until Ctrl-C and print the "
+            "`scrapy crawl` commands (and a filled-in recipe) to try it with.",
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve (0 = any free port).")] = 0,
 ) -> None:
     """Run the whole pipeline offline on the bundled sample site and repository."""
+    if serve:
+        from dataagent.serve import serve_sample_site
+
+        serve_sample_site(port)
+        return
     from dataagent.demo import run_demo
 
     run_demo(out, force=force)
+
+
+def package_version() -> str:
+    """The installed distribution's version; a source checkout that was never installed has only the module's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dataagent")
+    except PackageNotFoundError:
+        from dataagent import __version__
+
+        return __version__
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dataagent {package_version()}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Print the traceback of an error (or DATAAGENT_DEBUG=1).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """Turn websites and code repositories into validated instruction datasets.

@@ -9,9 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 from crawlers.code.extract import extract_repo
-from crawlers.recipe import RECIPES_DIR
 from crawlers.run import crawl_site
 from dataagent.samples import SITE_DIR, make_sample_repo
+from dataagent.serve import sample_recipe
 from dataagent.site_server import SiteServer
 from synth.run import synth_rules
 from train.config import TrainConfig
@@ -20,8 +20,6 @@ from validate.contracts import CodeUnit
 from validate.io import write_records
 from validate.outdir import owned_output
 from validate.run import gate_file, publish_file
-
-SAMPLE_RECIPE = RECIPES_DIR / "sample_site.yaml"
 
 
 def run_demo(
@@ -42,12 +40,9 @@ def _run(out: Path, token_budget: int | None, pretrain_steps: int, quiet: bool) 
 
     say("[1/6] crawling the bundled sample site on 127.0.0.1 with Scrapy ...")
     with SiteServer(SITE_DIR) as site:
-        # The bundled recipe names the site as __BASE_URL__; the port is only known now.
         recipe = out / "crawl" / "recipe.yaml"
         recipe.parent.mkdir(parents=True, exist_ok=True)
-        recipe.write_text(
-            SAMPLE_RECIPE.read_text(encoding="utf-8").replace("__BASE_URL__", site.base_url), encoding="utf-8"
-        )
+        recipe.write_text(sample_recipe(site.base_url), encoding="utf-8")
         crawl = crawl_site(str(recipe), out / "crawl")
 
     say("[2/6] extracting code and comments with tree-sitter ...")
@@ -77,6 +72,7 @@ def _run(out: Path, token_budget: int | None, pretrain_steps: int, quiet: bool) 
         description="Instruction and QA records from the bundled sample "
         "site (Traditional Chinese and English) and the sample finkit repository.",
         gate_report=out / "gate" / "gate_report.json",
+        documents=out / "crawl" / "documents.parquet",  # dates the crawl on the card
     )
     published_rows = sum(len(rows) for rows in load_published(str(out / "dataset")).values())
     assert published_rows == gate["accepted"], "published set does not match the accepted records"
@@ -107,11 +103,64 @@ def _run(out: Path, token_budget: int | None, pretrain_steps: int, quiet: bool) 
         "heldout_loss_after": report["heldout_response_loss_after"],
         "verdict": report["verdict"]["verdict"],
         "pairing_gain_margin": report["verdict"].get("margin"),
+        "verdict_explained": verdict_sentence(report),
+        "dataset_card": str(out / "dataset" / "README.md"),
+        "quality_report": gate["quality_report"],
+        "quarantine": str(out / "gate" / "quarantine.jsonl"),
+        "exports": pub["exports"]["folder"],
+        # Records that broke the contract at synthesis never reach the gate: they have their own file.
+        "synth_quarantine": str(out / "synth" / "instructions.quarantine.jsonl") if synth["quarantined"] else None,
         "train_report": str(out / "train" / "train_report.json"),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
-    say("\nDataAgent demo summary")
-    for key, value in summary.items():
-        say(f"  {key:22s} {value}")
+    say(summary_text(summary, out))
     return summary
+
+
+def verdict_sentence(report: dict) -> str:
+    """The usefulness verdict of a train report in one sentence a newcomer can follow."""
+    v = report["verdict"]
+    loss = f"held-out loss {report['heldout_response_loss_before']:.3f} -> {report['heldout_response_loss_after']:.3f}"
+    if v["verdict"] == "pass":
+        return (
+            f"pass: training on the set lowered the {loss}, and the model learned which answer belongs to which "
+            f"question (margin {v.get('margin', 0):.3f} over a control trained on the same answers shuffled)."
+        )
+    if v["verdict"] == "fail":
+        return (
+            f"fail: the {loss}, yet the model matched answers to questions no better than a control trained on the "
+            f"same answers shuffled, so the set teaches style rather than answers; {v.get('advice', '')}."
+        )
+    return f"{v['verdict']}: {v.get('reason', '')}; {v.get('advice', '')}.".replace("; .", ".")
+
+
+def summary_text(summary: dict, out: Path) -> str:
+    """What the demo made and where to look next, as it prints at the end of a run."""
+    width = max(len("split"), *(len(s) for s in summary["splits"]))
+    split_rows = [f"    {'split':<{width}}  records"] + [
+        f"    {name:<{width}}  {n:>7}" for name, n in summary["splits"].items()
+    ]
+    files = [
+        ("dataset card", summary["dataset_card"], ""),
+        ("quality report", summary["quality_report"], "what the gate checked and why records failed"),
+        ("quarantine", summary["quarantine"], "every record the gate rejected, with its reasons"),
+        ("synth quarantine", summary.get("synth_quarantine"), "records that broke the contract at synthesis"),
+        ("exports", summary["exports"], "Alpaca, ShareGPT and LLaMA-Factory files per split"),
+        ("training report", summary["train_report"], "losses, control run and verdict; plot beside it"),
+    ]
+    return "\n".join(
+        [
+            f"\nDataAgent demo summary ({summary['seconds']} s, everything under {out})",
+            f"  crawl      {summary['pages_crawled']} pages fetched, {summary['documents']} documents kept, "
+            f"{summary['faq_pairs']} FAQ pairs",
+            f"  code       {summary['code_units']} functions and classes with their docs",
+            f"  records    {summary['records_made']} made, {summary['accepted']} accepted, "
+            f"{summary['quarantined']} quarantined",
+            f"  published  {summary['published']}",
+            *split_rows,
+            f"  verdict    {summary['verdict_explained']}",
+            "  files",
+            *(f"    {label:<16} {path}" + (f"  ({what})" if what else "") for label, path, what in files if path),
+        ]
+    )

@@ -96,3 +96,63 @@ def test_the_boundary_names_file_and_line_for_library_errors(tmp_path):
         json.loads('{"a": }')
     assert describe(err.value) == "invalid JSON: Expecting value (line 1, column 7)"
     assert describe(RuntimeError("a bug")) is None
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_serve_prints_a_scrapy_command_that_crawls_the_sample_site(tmp_path):
+    import signal
+    import urllib.request
+
+    from crawlers.recipe import load_recipe
+
+    server = subprocess.Popen([*CMD, "demo", "--serve"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("The recipe file lasts"):
+            line = server.stdout.readline()
+            assert line, f"--serve stopped before printing its commands: {lines}"
+            lines.append(line.strip())
+        start = next(x for x in lines if x.startswith("scrapy crawl site -a start_url="))
+        recipe = next(x for x in lines if "-a recipe=" in x).split("-a recipe=")[1].split()[0]
+        base = start.split("start_url=")[1].split("/index.html")[0]
+        assert base.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(base + "/robots.txt", timeout=10) as resp:
+            assert f"Sitemap: {base}/sitemap.xml" in resp.read().decode()
+        assert load_recipe(recipe).start_urls == [base + "/index.html"]  # the printed recipe has the address in
+        # The printed command as a user pastes it, with its output (and cache) sent to tmp_path.
+        command = start.replace("out/sample-crawl", str(tmp_path / "crawl")).split()[1:]
+        crawl = subprocess.run(
+            [sys.executable, "-m", "scrapy", *command, "-s", f"HTTPCACHE_DIR={tmp_path / 'cache'}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert crawl.returncode == 0, crawl.stderr[-2000:]
+        stats = json.loads((tmp_path / "crawl" / "crawl_stats.json").read_text(encoding="utf-8"))
+        assert stats["documents"]["kept"] >= 20 and stats["qa"]["kept"] >= 10
+    finally:
+        server.send_signal(signal.SIGINT)
+        rest, _ = server.communicate(timeout=30)
+    assert server.returncode == 0 and rest.strip() == "stopped"
+    assert not Path(recipe).exists()  # the filled-in recipe goes with the server
+
+
+def test_sample_recipe_placeholder_is_one_line_in_scrapy_and_base_url_fills_it(tmp_path):
+    from crawlers.recipe import RECIPES_DIR, load_recipe
+
+    sample = RECIPES_DIR / "sample_site.yaml"
+    assert load_recipe(sample, base_url="http://127.0.0.1:8123/").sitemaps == ["http://127.0.0.1:8123/sitemap.xml"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"recipe={sample}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SCRAPY_SETTINGS_MODULE": "crawlers.settings"},
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the recipe's URLs start with the placeholder __BASE_URL__") and "base_url=" in last

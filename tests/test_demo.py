@@ -12,6 +12,8 @@ from train.config import DEFAULT_MAX_EPOCHS, TINY_LR, TINY_TOKEN_BUDGET, Adapter
 from train.smoke import smoke_train
 from train.verdict import shuffled_copy
 
+pytestmark = pytest.mark.slow  # the whole pipeline and two training runs: minutes
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
@@ -70,3 +72,29 @@ def test_verdict_never_passes_the_same_set_with_shuffled_responses_and_goes_into
     train_report.update_card(str(bad), report)  # a re-run replaces the section instead of adding one
     assert (bad / "README.md").read_text(encoding="utf-8").count(train_report.CARD_BEGIN) == 1
     assert datasets.load_dataset(str(bad), download_mode="force_redownload")["train"].num_rows > 0
+
+
+def test_summary_points_at_the_reports_and_the_exports_travel_with_the_dataset(demo):
+    from pathlib import Path
+
+    from dataagent.demo import summary_text
+    from validate.contracts import PROJECT_URL
+    from validate.outdir import MANIFEST
+
+    out, summary = demo
+    for key in ("dataset_card", "quality_report", "quarantine", "exports", "train_report"):
+        assert Path(summary[key]).exists(), key
+    text = summary_text(summary, out)
+    assert all(summary[key] in text for key in ("quality_report", "quarantine", "exports", "train_report"))
+    sentence = summary["verdict_explained"]
+    assert sentence.startswith("pass: ") and sentence.endswith(".") and "\n" not in sentence
+    assert "\n    split  records\n" in text
+    for split, n in summary["splits"].items():
+        assert f"\n    {split:<5}  {n:>7}\n" in text
+        rows = json.loads((out / "dataset" / "exports" / "alpaca" / f"{split}.json").read_text(encoding="utf-8"))
+        assert len(rows) == n  # one split per file: the held-out rows are not in the training export
+    listed = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["files"]
+    assert {"dataset/exports/dataset_info.json", "dataset/exports/sharegpt/test.json"} <= set(listed)
+    card = (out / "dataset" / "README.md").read_text(encoding="utf-8")
+    assert f"]({PROJECT_URL})" in card and "Crawled from 20" in card and "| email | `[EMAIL]` | scrub |" in card
+    assert "`exports/alpaca/test.json`" in card and "| near_duplicate.jaccard_threshold |" in card

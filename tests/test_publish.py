@@ -1,5 +1,8 @@
 """A real `datasets` round trip of the published folder."""
 
+import json
+from pathlib import Path
+
 import datasets
 import pandas as pd
 import yaml
@@ -105,3 +108,49 @@ def test_card_provenance_and_byte_sized_shards(tmp_path):
     assert any(s.startswith("train-00001-of-") for s in shards)  # split by bytes, not the 100k row limit
     ds = datasets.load_dataset(str(out), download_mode="force_redownload")
     assert sum(len(ds[s]) for s in ds) == 40
+
+
+def test_card_names_project_crawl_dates_pii_policy_and_exports(tmp_path):
+    from validate.contracts import PROJECT_URL
+    from validate.run import gate_file
+
+    df = _records(40)
+    df.loc[3, "output"] = "Write to lin.mei@tw-bank.com.tw for the form."  # a personal address the gate scrubs
+    write_records(df, tmp_path / "in", InstructionRecord)
+    gate = gate_file(tmp_path / "in.parquet", tmp_path / "gate")
+    docs = pd.DataFrame(
+        {
+            "url": [f"http://127.0.0.1:8001/page{i}.html" for i in range(8)],
+            "fetched_at": [f"2024-05-0{1 + i % 3}T10:00:00Z" for i in range(8)],
+        }
+    )
+    docs.to_parquet(tmp_path / "documents.parquet")
+    result = publish_file(
+        tmp_path / "gate" / "accepted.parquet",
+        tmp_path / "ds",
+        pretty_name="Card set",
+        license="cc-by-4.0",
+        gate_report=tmp_path / "gate" / "gate_report.json",
+        documents=tmp_path / "documents.parquet",
+    )
+    text = (tmp_path / "ds" / "README.md").read_text(encoding="utf-8")
+    assert f"[DataAgent]({PROJECT_URL})" in text
+    assert "Crawled from 2024-05-01T10:00:00Z to 2024-05-03T10:00:00Z" in text and "8 documents" in text
+    report = json.loads((tmp_path / "gate" / "gate_report.json").read_text(encoding="utf-8"))
+    assert report["pii_scrubbed"]["email"] >= 1
+    assert f"| email | `[EMAIL]` | scrub | scrub | {report['pii_scrubbed']['email']} | 0 |" in text
+    assert "| phone | `[PHONE]` | scrub | off |" in text and "| card | `[CARD]` | reject | reject |" in text
+    assert "| near_duplicate.jaccard_threshold | 0.85 |" in text  # the gate's thresholds, as its report recorded them
+    # Every split's exports, listed on the card, inside the folder that is pushed.
+    assert set(result["splits"]) == {"train", "test"} and gate["accepted"] == sum(result["splits"].values())
+    for split, n in result["splits"].items():
+        assert f"| {split} | `exports/alpaca/{split}.json` | `exports/sharegpt/{split}.json` |" in text
+        assert len(json.loads(Path(result["exports"]["alpaca"][split]).read_text(encoding="utf-8"))) == n
+    assert Path(result["exports"]["dataset_info"]).parent == tmp_path / "ds" / "exports"
+
+
+def test_card_without_gate_report_or_documents_says_what_is_unknown(tmp_path):
+    write_records(_records(12), tmp_path / "accepted", InstructionRecord)
+    publish_file(tmp_path / "accepted.parquet", tmp_path / "ds", pretty_name="Bare", license="cc-by-4.0")
+    text = (tmp_path / "ds" / "README.md").read_text(encoding="utf-8")
+    assert "Crawl dates not recorded" in text and "No PII policy recorded" in text

@@ -18,6 +18,9 @@ SHA256 = r"^[0-9a-f]{64}$"
 # BCP 47 subset: language, optional script (zh-Hant / zh-Hans), or "und" when unknown.
 LANG_TAG = r"^([a-z]{2,3}(-[A-Z][a-z]{3})?|und)$"
 NONBLANK = r"\S"
+# One home for the project's address: the crawler's User-Agent names it to site owners
+# (crawlers/settings.py) and every dataset card links it (validate/publish.py).
+PROJECT_URL = "https://github.com/dataagent/dataagent"
 
 
 class Document(pa.DataFrameModel):

@@ -6,7 +6,9 @@
 - ``dataset_info.json``: one entry per file in LLaMA-Factory's documented format
   (``file_name``, ``formatting`` "alpaca" | "sharegpt", ``columns``, and ``tags`` for ShareGPT).
 
-The files go to ``exports/`` next to the published folder (``<folder>/../exports``) unless told otherwise.
+One file per split and format, inside the published folder so they travel with it (and its Hub push):
+``<folder>/exports/alpaca/<split>.json``, ``<folder>/exports/sharegpt/<split>.json`` and
+``<folder>/exports/dataset_info.json``. Keeping the splits apart keeps held-out rows out of a training file.
 """
 
 from __future__ import annotations
@@ -32,51 +34,64 @@ def to_sharegpt(df: pd.DataFrame) -> list[dict]:
     return out
 
 
-def dataset_info(name: str, alpaca_file: str, sharegpt_file: str) -> dict:
-    """LLaMA-Factory ``data/dataset_info.json`` entries for the two files."""
-    return {
-        f"{name}_alpaca": {
-            "file_name": alpaca_file,
-            "formatting": "alpaca",
-            "columns": {"prompt": "instruction", "query": "input", "response": "output"},
-        },
-        f"{name}_sharegpt": {
-            "file_name": sharegpt_file,
-            "formatting": "sharegpt",
+EXPORTS_DIR = "exports"
+FORMATS = {"alpaca": to_alpaca, "sharegpt": to_sharegpt}
+
+
+def dataset_info(name: str, files: dict[str, dict[str, str]]) -> dict:
+    """LLaMA-Factory ``data/dataset_info.json`` entries, ``<name>_<split>_<format>``, for ``files``
+    ({format: {split: file name relative to the exports folder}})."""
+    columns = {
+        "alpaca": {"columns": {"prompt": "instruction", "query": "input", "response": "output"}},
+        "sharegpt": {
             "columns": {"messages": "conversations"},
             "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"},
         },
     }
+    return {
+        f"{name}_{split}_{fmt}": {"file_name": file_name, "formatting": fmt, **columns[fmt]}
+        for fmt, by_split in files.items()
+        for split, file_name in by_split.items()
+    }
 
 
 def write_exports(
-    records: pd.DataFrame | str | Path,
+    splits: dict[str, pd.DataFrame] | pd.DataFrame | str | Path,
     folder: str | Path,
     *,
     name: str = "dataagent",
-    out_dir: str | Path | None = None,
 ) -> dict:
-    """Write ``<name>_alpaca.json``, ``<name>_sharegpt.json`` and ``dataset_info.json``; returns their paths."""
-    if not isinstance(records, pd.DataFrame):
+    """Write ``<folder>/exports/<format>/<split>.json`` and ``<folder>/exports/dataset_info.json``.
+
+    ``splits``: the published splits ({name: records}); a frame or a record file is exported as ``train``.
+    Returns the exports folder, ``dataset_info``, per format ``{split: path}`` and ``records`` per split.
+    """
+    if isinstance(splits, (str, Path)):
         from validate.contracts import InstructionRecord
         from validate.io import read_records
 
-        records = read_records(records, InstructionRecord)
-    out = Path(out_dir) if out_dir is not None else Path(folder).resolve().parent / "exports"
-    out.mkdir(parents=True, exist_ok=True)
-    files = {
-        "alpaca": (out / f"{name}_alpaca.json", to_alpaca(records)),
-        "sharegpt": (out / f"{name}_sharegpt.json", to_sharegpt(records)),
-    }
-    for path, rows in files.values():
-        path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-    info_path = out / "dataset_info.json"
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
-    info.update(dataset_info(name, files["alpaca"][0].name, files["sharegpt"][0].name))
-    info_path.write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
-    return {
-        "alpaca": str(files["alpaca"][0]),
-        "sharegpt": str(files["sharegpt"][0]),
-        "dataset_info": str(info_path),
-        "records": len(records),
-    }
+        splits = read_records(splits, InstructionRecord)
+    if isinstance(splits, pd.DataFrame):
+        splits = {"train": splits}
+    out = Path(folder) / EXPORTS_DIR
+    for fmt, convert in FORMATS.items():
+        (out / fmt).mkdir(parents=True, exist_ok=True)
+        for old in (out / fmt).glob("*.json"):
+            old.unlink()  # a re-publish without a split must not push that split's old export
+        for split, frame in splits.items():
+            rows = convert(frame)
+            (out / fmt / f"{split}.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    files = {fmt: {split: f"{fmt}/{split}.json" for split in splits} for fmt in FORMATS}
+    (out / "dataset_info.json").write_text(
+        json.dumps(dataset_info(name, files), ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+    return {**export_paths(folder, list(splits)), "records": {split: len(frame) for split, frame in splits.items()}}
+
+
+def export_paths(folder: str | Path, splits: list[str]) -> dict:
+    """Where :func:`write_exports` puts the exports of ``splits`` in ``folder``: the exports folder,
+    ``dataset_info`` and, per format, ``{split: path}``."""
+    out = Path(folder) / EXPORTS_DIR
+    paths: dict = {"folder": str(out), "dataset_info": str(out / "dataset_info.json")}
+    paths.update({fmt: {split: str(out / fmt / f"{split}.json") for split in splits} for fmt in FORMATS})
+    return paths

@@ -1,4 +1,4 @@
-"""Push a folder written by ``validate.publish.write_dataset_folder`` to a Hugging Face Hub.
+"""Push a folder written by ``validate.publish.write_dataset_folder`` (data, card and exports) to a Hugging Face Hub.
 
 The token comes only from the ``HF_TOKEN`` environment variable: it is never a parameter, never
 printed, and never written anywhere by this module. The whole folder goes up in ONE commit (with the
@@ -71,8 +71,9 @@ def push_dataset(
             repo_type="dataset",
             folder_path=folder,
             commit_message=f"Publish {version}",
-            delete_patterns=["data/*"],  # old shards go in the same commit the new ones arrive in
-            ignore_patterns=["exports/*", ".cache/*", "*.lock", MANIFEST],  # our run bookkeeping is not data
+            # Old shards and exports go in the same commit the new ones arrive in (a split may be gone).
+            delete_patterns=["data/*", "exports/*"],
+            ignore_patterns=[".cache/*", "*.lock", MANIFEST],  # our run bookkeeping is not data
             parent_commit=head,
         )
     except (HfHubHTTPError, RuntimeError, OSError, ValueError) as exc:

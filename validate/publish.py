@@ -2,7 +2,8 @@
 
 data/<split>-0000i-of-0000N.parquet plus a README.md card whose YAML carries configs,
 features, license, language, task_categories and size_categories, so
-``datasets.load_dataset(<folder>)`` and the Hub read it alike.
+``datasets.load_dataset(<folder>)`` and the Hub read it alike; exports/ holds the same splits for
+fine-tuning tools (validate.exports), so they are pushed with the data.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from datasets.info import DatasetInfo, DatasetInfosDict
 from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from validate.contracts import InstructionRecord, columns
+from validate.contracts import PROJECT_URL, InstructionRecord, columns
 from validate.errors import DataAgentError
+from validate.exports import write_exports
+from validate.pii import KINDS, policy_table
 
 CARD_TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
 FEATURES = datasets.Features({name: datasets.Value("string") for name in columns(InstructionRecord)})
@@ -137,6 +140,12 @@ def build_provenance(
 
         documents = read_table(documents)
     fetched: dict[str, list[str]] = {}
+    crawled: dict = {}
+    if documents is not None and len(documents) and "fetched_at" in documents:
+        # The crawl's whole span, not just the pages records came from: a reader dates the snapshot by it.
+        when = sorted(str(t) for t in documents["fetched_at"] if t is not None and str(t).strip())
+        if when:
+            crawled = {"first": when[0], "last": when[-1], "documents": len(documents)}
     if documents is not None and len(documents):
         url_col = "canonical_url" if "canonical_url" in documents else "url"
         for col in dict.fromkeys([url_col, "url"]):
@@ -185,7 +194,31 @@ def build_provenance(
         "generators": dict(Counter(all_rows["generator"]).most_common()),
         "gate_thresholds": dict(gate.get("thresholds", {}) or {}),
         "gate_results": dict(gate.get("results", {}) or {}),
+        "crawled": crawled,
+        "pii": list(provenance.get("pii") or []),
     }
+
+
+def pii_rows(gate_report: dict) -> list[dict]:
+    """The PII policy a gate run applied, per kind: its placeholder, the policy in prose and in code, how many
+    matches were replaced and how many records were quarantined for it; [] when the report does not say."""
+    gate = (gate_report.get("thresholds") or {}).get("gate") or {}
+    if not isinstance(gate.get("pii"), dict):
+        return []
+    table = policy_table(gate["pii"])
+    scrubbed = gate_report.get("pii_scrubbed") or {}
+    failed = gate_report.get("failures_by_check") or {}
+    return [
+        {
+            "kind": kind,
+            "placeholder": KINDS[kind].placeholder,
+            "prose": table["prose"][kind],
+            "code": table["code"][kind],
+            "scrubbed": int(scrubbed.get(kind, 0)),
+            "quarantined": int(failed.get(f"pii:{kind}", 0)),
+        }
+        for kind in KINDS
+    ]
 
 
 def _shard_count(ds: datasets.Dataset, max_shard_rows: int, max_shard_bytes: int) -> int:
@@ -207,8 +240,9 @@ def write_dataset_folder(
     provenance: dict | None = None,
     documents: pd.DataFrame | str | Path | None = None,
     split_by: str = "source",
+    exports_name: str = "dataagent",
 ) -> Path:
-    """Write parquet shards and the dataset card; returns the folder.
+    """Write parquet shards, the exports of every split (validate.exports) and the dataset card; returns the folder.
 
     A split is cut into as many shards as either limit asks for: ``max_shard_rows`` rows or
     ``max_shard_bytes`` (an int, or "500MB" like ``push_to_hub``'s ``max_shard_size``) of Arrow data.
@@ -216,6 +250,8 @@ def write_dataset_folder(
     may carry ``sources``, ``repos`` (repo, commit, licence) and ``gate`` (thresholds, results), and
     ``documents`` (a crawl's documents file or frame) supplies crawl dates per page. ``split_by`` (a key of
     ``SPLIT_NOTES``: source, keep or test-records) says on the card how the splits were made.
+    ``provenance["pii"]`` (:func:`pii_rows` of the gate report) says which PII policy was applied.
+    ``exports_name`` prefixes the LLaMA-Factory entries (``<name>_<split>_<format>``).
     """
     out = Path(out_dir)
     (out / "data").mkdir(parents=True, exist_ok=True)
@@ -230,6 +266,7 @@ def write_dataset_folder(
             shard = ds.shard(num_shards=n_shards, index=i, contiguous=True)
             shard.to_parquet(out / "data" / f"{name}-{i:05d}-of-{n_shards:05d}.parquet")
         split_infos[name] = datasets.SplitInfo(name, num_examples=len(ds), num_bytes=ds.data.nbytes)
+    write_exports(splits, out, name=exports_name)
     all_rows = pd.concat(list(splits.values()), ignore_index=True)
     card_data = DatasetCardData(
         license=license,
@@ -249,6 +286,8 @@ def write_dataset_folder(
         splits={s: len(f) for s, f in splits.items()},
         split_by=split_by,
         split_note=SPLIT_NOTES[split_by],
+        project_url=PROJECT_URL,
+        exports_name=exports_name,
         languages=dict(Counter(all_rows["language"]).most_common()),
         task_types=dict(Counter(all_rows["task_type"]).most_common()),
         gate_summary=gate_summary or "Not recorded.",

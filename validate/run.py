@@ -15,11 +15,11 @@ from validate.decontam import MIN_TOKENS, contaminated, load_eval_sets
 from validate.dedup import near_duplicates
 from validate.dedup import settings as dedup_settings
 from validate.errors import DataAgentError
-from validate.exports import write_exports
+from validate.exports import export_paths
 from validate.gate import REASONS
 from validate.hub import push_dataset
 from validate.io import OnBadLine, load_table, read_records, strict_json, write_records, write_table
-from validate.publish import SPLIT_BY, split_by_column, split_by_source, write_dataset_folder
+from validate.publish import SPLIT_BY, pii_rows, split_by_column, split_by_source, write_dataset_folder
 from validate.quality import GateConfig, run_gate, strict_violations
 from validate.report import build_report, summary_table_markdown, threshold_rows
 
@@ -190,10 +190,12 @@ def publish_file(
     split_by: str = "source",
     test_records: str | Path | None = None,
 ) -> dict:
-    """Publish accepted records in Hub layout (+ Alpaca/ShareGPT/LLaMA-Factory exports); push when ``repo_id``.
+    """Publish accepted records in Hub layout, with Alpaca/ShareGPT/LLaMA-Factory exports of every split in
+    ``<out_dir>/exports/``; push the whole folder when ``repo_id``.
 
     The gate's summary table (gate_summary.md beside gate_report.json) goes into the card, and so do the
-    thresholds gate_report.json records (a collapsed list under "Gate thresholds").
+    thresholds gate_report.json records (a collapsed list under "Gate thresholds") and the PII policy it applied.
+    ``documents`` (the crawl's documents file) dates the crawl on the card.
 
     Splits: ``split_by="source"`` holds out whole sources by a hash of ``source_ref``; ``"keep"`` takes each
     record's own ``split`` field (an imported set's train/validation/test). ``test_records`` names a separate
@@ -223,6 +225,7 @@ def publish_file(
             summary = table.read_text(encoding="utf-8")
         if isinstance(rep, dict) and isinstance(rep.get("thresholds"), dict):
             provenance["gate"] = {"thresholds": threshold_rows(rep["thresholds"])}
+            provenance["pii"] = pii_rows(rep)
     if test_records is not None:
         test = read_records(test_records, InstructionRecord)
         shared = test["id"].isin(set(df["id"])).to_numpy().nonzero()[0]
@@ -234,7 +237,6 @@ def publish_file(
                 column="id",
             )
         splits, how = {"train": df, "test": test}, "test-records"
-        df = pd.concat(list(splits.values()), ignore_index=True)  # the exports carry every published row
     elif split_by == "keep":
         # The contract drops columns it does not name, so the split field is read from the raw rows;
         # both frames keep the file's row order, so they line up row for row.
@@ -255,13 +257,13 @@ def publish_file(
         documents=documents,
         provenance=provenance,
         split_by=how,
+        exports_name=Path(out_dir).name or "dataagent",
     )
-    exports = write_exports(df, folder, name=Path(out_dir).name or "dataagent")
     result = {
         "folder": str(folder),
         "splits": {s: len(f) for s, f in splits.items()},
         "split_by": how,
-        "exports": {k: str(v) for k, v in exports.items()},
+        "exports": export_paths(folder, list(splits)),
     }
     if repo_id:
         result["hub"] = push_dataset(folder, repo_id, private=private, version=version)

@@ -1,7 +1,8 @@
-"""The recipe-driven site spider: sitemaps and start pages in, DocumentItem and QAItem out.
+"""The recipe-driven site spider: sitemaps and start pages in, DocumentItem and QAPairItem out.
 
     scrapy crawl site -a recipe=crawlers/recipes/gov_faq.yaml
     scrapy crawl site -a start_url=https://example.org/ -a license="CC BY 4.0"
+    scrapy crawl site -a recipe=crawlers/recipes/sample_site.yaml -a base_url=http://127.0.0.1:8000
 
 The spider only fetches and extracts; canonicalisation, dedup, filters, the contract
 check and writing are the pipelines' jobs (crawlers/pipelines.py).
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sys
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -30,8 +32,9 @@ from w3lib.url import canonicalize_url
 
 from crawlers.encoding import is_probably_binary
 from crawlers.extract import DEFAULT_MODE, MODES, process_page
-from crawlers.items import DocumentItem, QAItem
+from crawlers.items import DocumentItem, QAPairItem
 from crawlers.recipe import Recipe, adhoc_recipe, load_recipe
+from validate.errors import DataAgentError
 from validate.text import utc_now
 
 _WARMUP_HTML = (
@@ -49,12 +52,12 @@ def _warm_up() -> None:
 class SiteSpider(SitemapSpider):
     name = "site"
 
-    def __init__(self, recipe: str | Recipe = "", start_url: str = "", **kwargs: Any) -> None:
+    def __init__(self, recipe: str | Recipe = "", start_url: str = "", base_url: str = "", **kwargs: Any) -> None:
         overrides = {k: kwargs.pop(k) for k in ("license", "source", "max_pages", "max_depth") if k in kwargs}
         if isinstance(recipe, Recipe):
             self.recipe = recipe
         elif recipe:
-            self.recipe = load_recipe(recipe)
+            self.recipe = load_recipe(recipe, base_url=base_url)
         elif start_url:
             self.recipe = adhoc_recipe(start_url, name=overrides.pop("source", None))
         else:
@@ -82,7 +85,13 @@ class SiteSpider(SitemapSpider):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SiteSpider:
-        spider = super().from_crawler(crawler, *args, **kwargs)
+        try:
+            spider = super().from_crawler(crawler, *args, **kwargs)
+        except DataAgentError as exc:
+            # A recipe mistake is the user's to fix: one line says what and where, where Scrapy would print the
+            # traceback of its crawl task and still exit 0.
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         # Settings are still open here (Scrapy freezes them after creating the spider),
         # so a recipe's own settings apply with spider priority: above the add-ons'
         # defaults, below -s on the command line.
@@ -180,7 +189,7 @@ class SiteSpider(SitemapSpider):
                 **doc,
             )
         for pair in page["pairs"]:
-            yield QAItem(
+            yield QAPairItem(
                 url=response.url, fetched_at=fetched_at, source=self.recipe.name, license=self.recipe.license, **pair
             )
         hops = response.meta.get("hops", 0)
