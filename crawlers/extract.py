@@ -140,17 +140,29 @@ def _line_key(line: str) -> str:
     return words[:24] if len(words) >= 12 else ""
 
 
-def _next_text(heading: HtmlElement) -> str:
-    """The text of the first block after the heading in document order, outside the heading."""
+def _next_text(heading: HtmlElement, enough: int = 200) -> str:
+    """The start of the first text after the heading in document order, outside the heading.
+
+    Only its first ``enough`` characters are read (``_line_key`` looks at no more), so a heading followed
+    by a whole section costs no more than one followed by a line.
+    """
     if (heading.tail or "").strip():
-        return heading.tail.strip()
+        return heading.tail.strip()[:enough]
     node = heading
     while node is not None:
         sibling = node.getnext()
         while sibling is not None:
-            content = sibling.text_content().strip() if isinstance(sibling.tag, str) else ""
-            if content:
-                return content
+            if isinstance(sibling.tag, str):
+                parts: list[str] = []
+                for piece in sibling.itertext():
+                    parts.append(piece)
+                    if sum(map(len, parts)) >= enough:
+                        break
+                content = "".join(parts).strip()
+                if content:
+                    return content[:enough]
+            elif (sibling.tail or "").strip():
+                return sibling.tail.strip()[:enough]
             sibling = sibling.getnext()
         node = node.getparent()
     return ""
@@ -203,20 +215,20 @@ def extract_document(
         meta, timings["metadata_timeout"] = None, 1.0
     timings["metadata"] = time.perf_counter() - start
     start = time.perf_counter()
-    headings = page_headings(tree)  # read before trafilatura prunes the tree
-    source: str | HtmlElement = tree
     if "main" in selectors:
         parts = select(html, selectors["main"])
         if not parts:
             return None
-        source = f"<html><body><article>{''.join(parts)}</article></body></html>"
-    text = main_text(source, url, mode)
-    if text.strip() and "main" not in selectors:
-        text = restore_headings(headings, text)
+        text = main_text(f"<html><body><article>{''.join(parts)}</article></body></html>", url, mode)
+    else:
+        headings = page_headings(tree)  # read before trafilatura prunes the tree
+        text = main_text(tree, url, mode)
+        if text.strip():
+            text = restore_headings(headings, text)
     timings["text"] = time.perf_counter() - start
     if not text.strip():
         return None
-    title = (meta.title if meta and meta.title else "") or _title_element(tree)
+    title = (meta.title if meta and meta.title else "") or " ".join((tree.findtext(".//title") or "").split())
     published = meta.date if meta and meta.date else None
     if "title" in selectors:
         title = " ".join((select(html, selectors["title"]) or [title])[0].split())
@@ -231,11 +243,6 @@ def extract_document(
         "published_at": published,
         "content_hash": content_hash(text),
     }
-
-
-def _title_element(tree: HtmlElement) -> str:
-    found = tree.find(".//title")
-    return " ".join((found.text_content() if found is not None else "").split())
 
 
 def process_page(
@@ -264,6 +271,7 @@ def process_page(
         with time_limit(timeout):
             # Metadata gets a quarter of the page's time: past it the page keeps its text without a date.
             result["doc"] = extract_document(html, url, selectors, mode, meta_timeout=timeout / 4, timings=timings)
+            result["metadata_timeout"] = bool(timings.pop("metadata_timeout", 0))
             if result["doc"] is None:
                 result["drop"] = "no_main_text"
     except ExtractTimeoutError:

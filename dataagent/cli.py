@@ -11,7 +11,7 @@ import logging
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,6 +50,10 @@ class OneOf:
         if value not in self.values:
             raise DataAgentError(f"{self.option} must be one of {', '.join(self.values)}, got {value!r}")
         return value
+
+    def typer_option(self, help: str, panel: str | None = None) -> Any:  # noqa: A002 - typer's name
+        """The typer.Option that parses with this and lists the values in --help."""
+        return typer.Option(parser=self, metavar=self.metavar, rich_help_panel=panel, help=help)
 
 
 BACKEND = OneOf("--backend", ("rules", "openai", "langchain"))
@@ -234,10 +238,8 @@ def synth(
     code: Annotated[Path | None, typer.Option(help="CodeUnit records (.jsonl/.parquet).")] = None,
     backend: Annotated[
         str,
-        typer.Option(
-            parser=BACKEND,
-            metavar=BACKEND.metavar,
-            help="rules: no key; openai: any OpenAI-compatible server; langchain: LangChain's QA generation.",
+        BACKEND.typer_option(
+            "rules: no key; openai: any OpenAI-compatible server; langchain: LangChain's QA generation."
         ),
     ] = "rules",
     generator: Annotated[str, typer.Option(help="openai backend: qa, self-instruct, code, or task:<name>.")] = "qa",
@@ -522,30 +524,17 @@ def train(
     ] = Path("out/train"),
     method: Annotated[
         str | None,
-        typer.Option(
-            parser=METHOD,
-            metavar=METHOD.metavar,
-            rich_help_panel=ADAPTER_PANEL,
-            help="PEFT method (prefix is P-Tuning v2). Default: full (tiny base), lora (--model).",
+        METHOD.typer_option(
+            "PEFT method (prefix is P-Tuning v2). Default: full (tiny base), lora (--model).", ADAPTER_PANEL
         ),
     ] = None,
     quant: Annotated[
         str,
-        typer.Option(
-            parser=QUANT,
-            metavar=QUANT.metavar,
-            rich_help_panel=ADAPTER_PANEL,
-            help="Base weights: 8bit is LLM.int8, 4bit is NF4.",
-        ),
+        QUANT.typer_option("Base weights: 8bit is LLM.int8, 4bit is NF4.", ADAPTER_PANEL),
     ] = "none",
     template: Annotated[
         str,
-        typer.Option(
-            parser=TEMPLATE,
-            metavar=TEMPLATE.metavar,
-            rich_help_panel=DATA_PANEL,
-            help="Prompt format; auto: the model's chat template if it has one, else alpaca.",
-        ),
+        TEMPLATE.typer_option("Prompt format; auto: the model's chat template if it has one, else alpaca.", DATA_PANEL),
     ] = "auto",
     token_budget: Annotated[
         int | None,
@@ -571,12 +560,7 @@ def train(
     ] = 16,
     precision: Annotated[
         str,
-        typer.Option(
-            parser=PRECISION,
-            metavar=PRECISION.metavar,
-            rich_help_panel=RUN_PANEL,
-            help="Mixed precision; auto: bf16 (or fp16) on GPU, fp32 on CPU.",
-        ),
+        PRECISION.typer_option("Mixed precision; auto: bf16 (or fp16) on GPU, fp32 on CPU.", RUN_PANEL),
     ] = "auto",
     device: Annotated[str, typer.Option(rich_help_panel=RUN_PANEL, help="auto | cpu | cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(rich_help_panel=RUN_PANEL, help="Records per step and process.")] = 8,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import tempfile
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -51,6 +52,20 @@ def sample_repo(tmp_path_factory) -> Path:
 
 # Row builders for the contracts (plain functions: `from conftest import document_row`). Fixed dates and
 # ids derived from the texts, so the same call gives the same row on every run.
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound and released): for "server down" cases."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    """The raised error's message, asserted to be the one line the CLI prints."""
+    text = str(exc.value)
+    assert "\n" not in text
+    return text
 
 
 def document_row(url: str, text: str, **fields: object) -> dict:

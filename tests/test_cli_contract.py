@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import free_port
 
 from dataagent.testing.openai import Fault, serve
 from synth.records import make_record
@@ -96,12 +96,6 @@ def _record(i: int) -> dict:
         generator="rule:t",
         source_ref=f"http://x/{i}",
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -247,7 +241,7 @@ CASE_IDS = list(_cases(Path("."), 1))
 @pytest.mark.parametrize("name", CASE_IDS)
 def test_cli_failure_contract(world, name, crawl_dir):
     shutil.copy(crawl_dir / "documents.jsonl", world / "docs.jsonl")
-    case = _cases(world, _free_port())[name]
+    case = _cases(world, free_port())[name]
     # Cases that name another --out (a file, ".", a read-only place) must leave the whole world untouched.
     out = world / "out" if "OUT" in case.args else world / "__no_out__"
     case.args = [str(out) if a == "OUT" else a for a in case.args]

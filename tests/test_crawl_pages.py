@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import trafilatura
 
 from crawlers.extract import canonical_link, extract_document, process_page
 from crawlers.run import crawl_site
@@ -71,10 +72,7 @@ def test_canonical_link_wins_over_og_url():
     html = _html(
         "x", "<p>y</p>", '<meta property="og:url" content="http://h/sec/"><link rel="Canonical" href="p.html">'
     )
-    assert (
-        canonical_link(__import__("trafilatura").load_html(html.decode()), "http://h/sec/q.html")
-        == "http://h/sec/p.html"
-    )
+    assert canonical_link(trafilatura.load_html(html.decode()), "http://h/sec/q.html") == "http://h/sec/p.html"
 
 
 def test_near_duplicates_are_confirmed_on_exact_jaccard(tmp_path):

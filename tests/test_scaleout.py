@@ -11,7 +11,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import free_port
 
 from crawlers.scaleout import job_status
 from dataagent.samples import SITE_DIR
@@ -43,16 +43,10 @@ SLOW_PATHS = {"/sitemap.xml": 1.5}
 CRAWL_TIMEOUT_S = 90
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def redis_url(tmp_path):
     """A throwaway redis-server on a free loopback port, stopped at teardown."""
-    port, rdir = _free_port(), tmp_path / "redis"
+    port, rdir = free_port(), tmp_path / "redis"
     try:
         started = subprocess.run(
             ["bash", str(REDIS_SH), "start", str(port), str(rdir)],

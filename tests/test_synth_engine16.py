@@ -5,11 +5,10 @@ accumulated across reruns, progress. Real HTTP only: the loopback test server an
 from __future__ import annotations
 
 import json
-import socket
 
 import pandas as pd
 import pytest
-from conftest import document_row
+from conftest import document_row, free_port, one_line
 
 from dataagent.testing.openai import Fault, serve
 from synth.cache import ResponseCache
@@ -38,18 +37,6 @@ def text_req(i: int, template: str = "summary_v1") -> GenRequest:
 def cfg(url: str, tmp_path=None, **kw) -> EngineConfig:
     opts = {"model": "test-model", "api_key": "test-key", "backoff_base": 0.01, "quiet": True, **kw}
     return EngineConfig(base_url=url, cache_path=str(tmp_path / "cache.sqlite") if tmp_path else None, **opts)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def one_line(exc: pytest.ExceptionInfo) -> str:
-    text = str(exc.value)
-    assert "\n" not in text
-    return text
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ Real HTTP only: the loopback test server with fault scripts, and a port nobody l
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections import Counter
 
 import httpx2
 import pandas as pd
 import pytest
-from conftest import document_row
+from conftest import document_row, free_port, one_line
 
 from dataagent.testing.openai import Fault, last_user_text, serve
 from synth.engine import CONNECT_BACKOFF_MAX, Engine, EngineConfig, GenRequest, load_prices
@@ -83,18 +82,6 @@ def flaky(body: dict) -> bool:
 def cfg(base_url: str, tmp_path, **kw) -> EngineConfig:
     opts = {"model": "test-model", "api_key": "test-key", "concurrency": 16, "backoff_base": 0.01, **kw}
     return EngineConfig(base_url=base_url, cache_path=str(tmp_path / "cache.sqlite"), **opts)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def one_line(exc: pytest.ExceptionInfo) -> str:
-    text = str(exc.value)
-    assert "\n" not in text
-    return text
 
 
 def test_unreachable_server_stops_within_seconds(docs_file, tmp_path, attempts):

@@ -291,6 +291,21 @@ def _macro_made(node: Node) -> bool:
     return inner.type == "identifier" and _made_by_macro(node, decl, (inner.text or b"").decode())
 
 
+# Words a C/C++ function header may start with before its type: storage classes, qualifiers and macros
+# (upper case, optionally called: `ZSTD_ALLOW_POINTER_OVERFLOW_ATTR`, `ATTR(pure)`).
+_HEADER_WORDS = re.compile(
+    rb"(?:\s*(?:static|inline|extern|const|volatile|__inline|__inline__|[A-Z_][A-Z0-9_]{2,}(?:\s*\([^()\n]*\))?))+\s*"
+)
+
+
+def macro_prefix(node: Node, src: bytes) -> bool:
+    """A declaration of nothing but macro words and storage classes, without a `;`: the head of the next function."""
+    if node.type not in ("declaration", "ERROR", "expression_statement") or node.end_byte - node.start_byte > 200:
+        return False
+    text = src[node.start_byte : node.end_byte]
+    return b";" not in text and _HEADER_WORDS.fullmatch(text) is not None
+
+
 # Macro words the grammar misreads, each blanked (same length, so every offset stays) where the parse broke:
 # * an annotation after a parameter list (``int f() LOCKS_EXCLUDED(mu) {``, ``~Lock() UNLOCK_FUNCTION() {``,
 #   ``explicit Lock(Mutex* mu) EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) {``), read as a function of its own;

@@ -535,7 +535,7 @@ def _leading_comment(node: Node, spec: LangSpec, src: bytes) -> str:
             continue
         if prev.type not in spec.attributes:
             if prev.type not in spec.comments:
-                if spec.name in ("c", "cpp") and _macro_prefix(prev, src):
+                if spec.name in ("c", "cpp") and lang_c.macro_prefix(prev, src):
                     # `MEM_STATIC FORCE_INLINE_ATTR` on the line above the function: tree-sitter reads the
                     # macro words as a declaration of their own; to the preprocessor they are its header.
                     expected_end, prev = prev.start_point[0], prev.prev_named_sibling
@@ -601,21 +601,6 @@ def _absorbs(node: Node, spec: LangSpec) -> bool:
         return True
     last = node.named_children[-1]
     return spec.name in ("c", "cpp") and node.has_error and (last.type in spec.comments or _absorbs(last, spec))
-
-
-# Words a C/C++ function header may start with before its type: storage classes, qualifiers and macros
-# (upper case, optionally called: `ZSTD_ALLOW_POINTER_OVERFLOW_ATTR`, `ATTR(pure)`).
-_MACRO_PREFIX = re.compile(
-    rb"(?:\s*(?:static|inline|extern|const|volatile|__inline|__inline__|[A-Z_][A-Z0-9_]{2,}(?:\s*\([^()\n]*\))?))+\s*"
-)
-
-
-def _macro_prefix(node: Node, src: bytes) -> bool:
-    """A declaration of nothing but macro words and storage classes, without a `;`: the head of the next function."""
-    if node.type not in ("declaration", "ERROR", "expression_statement") or node.end_byte - node.start_byte > 200:
-        return False
-    text = src[node.start_byte : node.end_byte]
-    return b";" not in text and _MACRO_PREFIX.fullmatch(text) is not None
 
 
 def _is_doc(text: str, spec: LangSpec) -> bool:

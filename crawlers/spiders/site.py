@@ -170,11 +170,10 @@ class SiteSpider(SitemapSpider):
         if page["how"] in ("detected", "fallback"):
             stats.inc_value(f"dataagent/encoding/{page['how']}")
         for part, seconds in page["timings"].items():
-            if part == "metadata_timeout":  # the page kept its text, without a date
-                stats.inc_value("dataagent/metadata_timeout")
-            else:
-                # Per-part cost of extraction (decode, metadata, text, faq), summed over pages: where time goes.
-                stats.inc_value(f"dataagent/seconds/{part}", seconds)
+            # Per-part cost of extraction (decode, metadata, text, faq), summed over pages: where time goes.
+            stats.inc_value(f"dataagent/seconds/{part}", seconds)
+        if page.get("metadata_timeout"):  # the page kept its text, without a date
+            stats.inc_value("dataagent/metadata_timeout")
         if page["drop"]:
             stats.inc_value(f"dataagent/dropped/{page['drop']}")
         doc = page["doc"]
