@@ -16,6 +16,9 @@ agreement, the truth and extraction times, and the extractor's speed against tre
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import dataclasses
+import hashlib
 import importlib
 import json
 import platform
@@ -27,7 +30,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from code_truth import CACHE, ROOT, Project, Score, git_copy, match, skipped_by_content, source_files  # noqa: E402
+from code_truth import (  # noqa: E402
+    CACHE,
+    ROOT,
+    Project,
+    Score,
+    Truth,
+    git_copy,
+    match,
+    skipped_by_content,
+    source_files,
+)
 from tree_sitter_language_pack import get_parser  # noqa: E402
 
 from crawlers.code.extract import decode_source, extract_repos, normalise_newlines  # noqa: E402
@@ -62,20 +75,53 @@ def speed(project: Project, files: list[str]) -> tuple[float, float]:
     return parse_s, units_s
 
 
-def score_project(module, project: Project, examples: int) -> tuple[Score, dict]:
-    langs = FAMILY.get(project.lang, (project.lang,))
-    files = source_files(project, langs)
+def cached_truth(module, project: Project, files: list[str]) -> tuple[list[Truth], bool]:
+    """The truth module's items for ``files``, from ``out/code_truth/truth/`` when nothing it depends on changed.
+
+    The truth (libclang over every preprocessor variant, javac, the TypeScript compiler) takes most of a run and
+    does not depend on the extractor. The key is the source of the truth modules (``bench/truth_*.py``,
+    ``bench/code_truth.py``) and every
+    file's bytes, so editing either or a project's sources computes it again. (items, whether it was cached)
+    """
+    digest = hashlib.sha256(Path(module.__file__).name.encode())
+    here = Path(__file__).parent
+    for code in [*sorted(here.glob("truth_*.py")), here / "code_truth.py"]:
+        digest.update(code.name.encode() + b"\0" + code.read_bytes())
+    for rel in files:
+        digest.update(rel.encode() + b"\0" + hashlib.sha256((project.root / rel).read_bytes()).digest())
+    slug = "".join(ch if ch.isalnum() or ch in "-_.=@" else "_" for ch in project.name)
+    path = CACHE / "truth" / f"{slug}-{digest.hexdigest()[:16]}.json"
+    if path.exists():
+        return [Truth(**item) for item in json.loads(path.read_text(encoding="utf-8"))], True
+    truths = module.truth(project, files)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([dataclasses.asdict(t) for t in truths]), encoding="utf-8")
+    return truths, False
+
+
+def scored_files(project: Project) -> tuple[list[str], Counter]:
+    """The project's files the extractor reads, and why the others are skipped by design."""
     skipped: Counter = Counter()
     kept = []
-    for rel in files:
+    for rel in source_files(project, FAMILY.get(project.lang, (project.lang,))):
         why = path_reason(rel, FilterConfig.off()) or skipped_by_content(project.root, rel)
         if why:
             skipped[why] += 1
         else:
             kept.append(rel)
+    return kept, skipped
+
+
+def _prepare_truth(module_name: str, project: Project) -> str:
+    cached_truth(importlib.import_module(module_name), project, scored_files(project)[0])
+    return project.name
+
+
+def score_project(module, project: Project, examples: int) -> tuple[Score, dict]:
+    kept, skipped = scored_files(project)
     parse_s, units_s = speed(project, kept)
     start = time.perf_counter()
-    truths = module.truth(project, kept)
+    truths, cached = cached_truth(module, project, kept)
     truth_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory(prefix="code-accuracy-") as tmp:
         repo = git_copy(project, kept, Path(tmp) / "repo")
@@ -84,7 +130,7 @@ def score_project(module, project: Project, examples: int) -> tuple[Score, dict]
         extract_s = time.perf_counter() - start
     units = units[units["kind"].isin(["function", "method"])].to_dict("records")
     score = match(truths, units, keep_examples=examples)
-    info = {"files": len(kept), "files_skipped": dict(skipped), "truth_s": round(truth_s, 1),
+    info = {"files": len(kept), "files_skipped": dict(skipped), "truth_s": round(truth_s, 1), "truth_cached": cached,
             "extract_s": round(extract_s, 1), "parse_s": round(parse_s, 3), "units_s": round(units_s, 3),
             "units_over_parse": round(units_s / parse_s, 2) if parse_s else None}  # fmt: skip
     return score, info
@@ -97,6 +143,9 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=5, help="misses, extras and doc differences shown per project")
     ap.add_argument("--projects", nargs="+", help="only projects whose name contains one of these")
     ap.add_argument("--json", default=str(CACHE / "accuracy.json"))
+    ap.add_argument(
+        "--truth-jobs", type=int, default=1, help="compute the projects' truths in this many processes first"
+    )
     args = ap.parse_args()
     print("command:", " ".join([sys.executable, *sys.argv]))
     print(f"machine: {platform.platform()} | python {platform.python_version()}")
@@ -114,9 +163,17 @@ def main() -> None:
         except ModuleNotFoundError as exc:
             print(f"{key}: no truth module ({exc})")
             continue
-        for project in module.projects(CACHE / name.removeprefix("truth_"), small=args.small):
-            if args.projects and not any(part in project.name for part in args.projects):
-                continue
+        chosen = [
+            project
+            for project in module.projects(CACHE / name.removeprefix("truth_"), small=args.small)
+            if not args.projects or any(part in project.name for part in args.projects)
+        ]
+        if args.truth_jobs > 1:
+            # Truths first, a project per process, into the cache; the scoring below (and its timings) runs alone.
+            with concurrent.futures.ProcessPoolExecutor(args.truth_jobs) as pool:
+                for done in pool.map(_prepare_truth, [name] * len(chosen), chosen):
+                    print(f"truth ready: {done}", flush=True)
+        for project in chosen:
             score, info = score_project(module, project, args.examples)
             totals.setdefault(project.lang, Score()).add(score)
             print(f"{project.name[:44]:44} {project.lang:10} {score.truth:>6} {score.precision:>6.3f} "

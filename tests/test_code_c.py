@@ -237,3 +237,125 @@ def test_adjacent_doc_comments_merge_as_clang_merges_them():
     got = docs(source, "cpp")
     assert got["Archive"] == "Construct from a stream\n@param s The stream"
     assert got["create"] == "@brief Allocate."  # a blank line between: the nearest block alone
+
+
+def test_conditional_that_holds_only_part_of_a_construct():
+    # node-addon-api: a template header under #ifdef above the method it templates, and an `if (...) {` in one
+    # #ifndef whose `}` is in the next. Read as if the condition held, every function of the header is found.
+    src = """\
+namespace Napi {
+template <typename T, typename Finalizer>
+struct FinalizeData {
+#ifdef NODE_API_EXPERIMENTAL_HAS_POST_FINALIZER
+  template <typename F = Finalizer,
+            typename = std::enable_if_t<std::is_invocable_v<F, T*>>>
+#endif
+  static inline void Wrapper(napi_env env, void* data) {
+    WrapVoidCallback([&] { delete data; });
+  }
+};
+
+template <typename T>
+inline Buffer<T> Buffer<T>::NewOrCopy(napi_env env, T* data, size_t length) {
+#ifndef NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
+  napi_value value;
+  napi_status status = napi_create_external_buffer(env, length, data, &value);
+  if (status == details::napi_no_external_buffers_allowed) {
+#endif  // NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
+    return Buffer<T>::Copy(env, data, length);
+#ifndef NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
+  }
+  return Buffer(env, value);
+#endif  // NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
+}
+
+inline Object::Object(napi_env env, napi_value value) : TypeTaggable(env, value) {}
+}  // namespace Napi
+"""
+    assert names(src, "cpp") == {
+        "FinalizeData.Wrapper": (8, False),
+        "Buffer.NewOrCopy": (14, False),
+        "Object.Object": (27, False),
+    }
+
+
+def test_macros_that_stand_for_a_namespace_an_access_specifier_and_try():
+    # nlohmann/json: NLOHMANN_JSON_NAMESPACE_BEGIN with a doc comment between it and the class it breaks,
+    # JSON_PRIVATE_UNLESS_TESTED: for `private:`, and JSON_TRY / JSON_CATCH blocks for try / catch.
+    src = """\
+NLOHMANN_JSON_NAMESPACE_BEGIN
+
+/// @brief an internal type for a backed binary type
+template<typename BinaryType>
+class byte_container_with_subtype : public BinaryType
+{
+  public:
+    /// @sa https://json.nlohmann.me/api/byte_container_with_subtype/
+    byte_container_with_subtype() noexcept(noexcept(container_type()))
+        : container_type()
+    {}
+
+  JSON_PRIVATE_UNLESS_TESTED:
+    /// set the iterator to the first value
+    void set_begin() noexcept
+    {
+        m_it = 0;
+    }
+
+  public:
+    reference at(size_type idx)
+    {
+        if (JSON_HEDLEY_LIKELY(is_array()))
+        {
+            JSON_TRY
+            {
+                return set_parent(m_value.array->at(idx));
+            }
+            JSON_CATCH (std::out_of_range&)
+            {
+                JSON_THROW(out_of_range::create(401, "out of range", this));
+            }
+        }
+        else
+        {
+            JSON_THROW(type_error::create(304, "cannot use at()", this));
+        }
+    }
+
+    size_type size() const noexcept
+    {
+        return 1;
+    }
+};
+
+NLOHMANN_JSON_NAMESPACE_END
+"""
+    got = {k: line for k, (line, _) in names(src, "cpp").items()}
+    assert got == {
+        "byte_container_with_subtype.byte_container_with_subtype": 9,
+        "byte_container_with_subtype.set_begin": 15,
+        "byte_container_with_subtype.at": 21,
+        "byte_container_with_subtype.size": 40,
+    }
+    assert docs(src, "cpp")["set_begin"] == "set the iterator to the first value"
+
+
+def test_braced_default_argument_is_no_header_error():
+    # `= {}` reads as a compound literal whose type is MISSING; the name and parameters are not in doubt.
+    src = (
+        "struct basic_json {\n  static basic_json array(initializer_list_t init = {})\n"
+        "  {\n    return basic_json(init);\n  }\n};\n"
+    )
+    assert names(src, "cpp") == {"basic_json.array": (2, True)}
+
+
+def test_doc_above_a_friend_function_defined_in_its_class():
+    # nlohmann/json documents its friend operators; the comment is the friend declaration's, not the function's.
+    src = (
+        "struct json_pointer {\n    /// @brief write to stream\n"
+        "    friend std::ostream& operator<<(std::ostream& o, const json_pointer& p)\n    {\n        return o;\n    }\n"
+        "    /// @brief comparison: equal\n    template<typename S, typename std::enable_if<\n"
+        "                 std::is_scalar<S>::value, int>::type = 0>\n"
+        "    friend bool operator==(const json_pointer& l, S r) noexcept\n    {\n        return true;\n    }\n};\n"
+    )
+    assert docs(src, "cpp") == {"operator<<": "@brief write to stream", "operator==": "@brief comparison: equal"}

@@ -245,12 +245,17 @@ def _after(node: Node) -> list[Node]:
 
 def _only_words(node: Node) -> bool:
     """Every ERROR below ``node`` holds only identifiers, and nothing is MISSING but a ``::`` (the C++ grammar
-    reads ``GTEST_API_ Cardinality AtLeast(int n)`` as ``GTEST_API_::Cardinality`` with the ``::`` missing)."""
+    reads ``GTEST_API_ Cardinality AtLeast(int n)`` as ``GTEST_API_::Cardinality`` with the ``::`` missing) or
+    the type of a braced default argument."""
     stack = [node]
     while stack:
         n = stack.pop()
         if n.is_missing:
-            if n.type != "::":
+            # `f(init_list l = {})`: a braced default argument reads as a compound literal without its type.
+            braced = (
+                n.type == "type_identifier" and n.parent is not None and n.parent.type == "compound_literal_expression"
+            )
+            if n.type != "::" and not braced:
                 return False
             continue
         if n.type == "ERROR":
@@ -325,6 +330,11 @@ _OWN_LINE = re.compile(
     % (_MACRO, _MACRO, _ARGS),
     re.M,
 )
+# * a bare macro word on a line of its own that opens a block (``JSON_TRY`` / ``{``, a ``try`` to the compiler):
+#   the grammar reads ``JSON_TRY {`` as an initialiser list and loses the class around the function.
+_BLOCK_MACRO = re.compile(rb"^[ \t]*(?P<mask>%s)[ \t]*(?://[^\n]*)?\n[ \t]*\{" % _MACRO, re.M)
+# * an access specifier written as a macro (``JSON_PRIVATE_UNLESS_TESTED:``, ``Q_SLOTS:``) on a line of its own.
+_ACCESS_MACRO = re.compile(rb"^[ \t]*(?P<mask>%s[ \t]*:)(?!:)[ \t]*(?://[^\n]*)?$" % _MACRO, re.M)
 _CLASS_MACRO = re.compile(
     rb"\b(?:class|struct|union)\s+(?P<mask>(?:%s(?:\s*%s)?\s+)+)(?=[A-Za-z_]\w*\s*(?:final\b\s*)?(?:[:{]|$))"
     % (_MACRO, _ARGS),
@@ -345,20 +355,45 @@ _ALT_HEADER = re.compile(
     rb"(?P<mask2>[ \t]*#[ \t]*else\b[^\n]*\n[^#\n][^\n]*\{[ \t]*\n[ \t]*#[ \t]*endif\b[^\n]*)",
     re.M,
 )
+# * a conditional that holds only part of a construct (``#ifdef X`` / ``template <typename F = T>`` / ``#endif``
+#   above the method it templates; ``if (status == busy) {`` in one ``#ifndef`` and its ``}`` in the next;
+#   ``Maybe<bool> r =`` / ``#endif`` / ``f();``): the grammar cannot end a branch mid-construct, so the file
+#   is read as if the condition held: the directives go, the code stays. Only a branch without ``#else`` and
+#   without directives inside it, whose brackets do not pair or whose last line leaves a declaration open.
+_FLAT_BRANCH = re.compile(
+    rb"^(?P<mask>[ \t]*#[ \t]*if[^\n]*)\n(?P<body>(?:(?![ \t]*#)[^\n]*\n)*?)(?P<mask2>[ \t]*#[ \t]*endif\b[^\n]*)",
+    re.M,
+)
+_CODE_ONLY = re.compile(rb"//[^\n]*|/\*.*?\*/|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S)
+_OPEN_ENDS = frozenset(b">=,(&|{")
+
+
+def _partial(m: re.Match[bytes]) -> bool:
+    code = _CODE_ONLY.sub(b" ", m.group("body")).rstrip()
+    if not code:
+        return False
+    return code[-1] in _OPEN_ENDS or code.count(b"{") != code.count(b"}") or code.count(b"(") != code.count(b")")
+
+
 _MISREAD = (
     (_ALT_HEADER, True),
     (_AFTER_PARAMS, True),
     (_OWN_LINE, True),
+    (_ACCESS_MACRO, True),
+    (_BLOCK_MACRO, True),
     (_CLASS_MACRO, False),
     (_COND_OPEN, True),
     (_COND_CLOSE, True),
+    (_FLAT_BRANCH, True),
 )  # (pattern, only next to an error)
+_WHEN = {_FLAT_BRANCH: _partial}  # patterns whose matches are blanked only when this says so
 _MAX_REPAIRS = 3
 
 
 def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
     """A tree of the same byte offsets with misread macro words blanked, if that loses less to errors."""
-    for _ in range(_MAX_REPAIRS):
+    lost = -1  # the error bytes of `tree`, counted once it is compared
+    for attempt in range(_MAX_REPAIRS):
         root = tree.root_node
         edits: dict[int, bytes] = {}  # offset -> same-length blanks
         starts, ends = _error_spans(root)
@@ -366,21 +401,33 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
         for pattern, near_error in _MISREAD:
             if near_error and not root.has_error:
                 continue  # no error for it to be next to: scanning the file for it was a third of the time
+            if not near_error and attempt:
+                continue  # what it matches anywhere was blanked in the first attempt
             for m in _matches(pattern, source, windows if near_error else [(0, len(source))]):
-                # The parse may break only on the next line (`NAMESPACE_BEGIN` then `namespace detail {`).
-                rest = source[m.end() : m.end() + 400]
-                start = len(rest) - len(rest.lstrip())
-                after = m.end() + (rest.find(b"\n", start) if b"\n" in rest[start:] else len(rest))
-                if not near_error or _overlaps(starts, ends, m.start(), after):
+                after = _next_code_line_end(source, m.end())
+                if (not near_error or _overlaps(starts, ends, m.start(), after)) and _WHEN.get(pattern, bool)(m):
                     for group in ("mask", "mask2") if "mask2" in pattern.groupindex else ("mask",):
                         edits[m.start(group)] = re.sub(rb"[^\n]", b" ", m.group(group))
         if not edits:
             break
         masked, better = reparse(parser, source, tree, sorted(edits.items()))
-        if _error_bytes(better.root_node) >= _error_bytes(root):
+        lost = _error_bytes(root) if lost < 0 else lost
+        left = _error_bytes(better.root_node)
+        if left >= lost:
             break
-        source, tree = masked, better
+        source, tree, lost = masked, better, left
     return tree
+
+
+_GAP = re.compile(rb"(?:\s+|//[^\n]*|/\*(?:[^*]|\*(?!/)){0,2000}\*/)*")
+
+
+def _next_code_line_end(source: bytes, at: int) -> int:
+    """End of the first line after ``at`` that holds code: the parse may break only there (``NAMESPACE_BEGIN``,
+    then the doc comment of the class below it, then the ``template<...>`` line the grammar stops at)."""
+    start = _GAP.match(source, at, at + 4000).end()
+    end = source.find(b"\n", start)
+    return len(source) if end < 0 else end
 
 
 _CONTEXT = 2000  # bytes around an error that a misread macro next to it may start or end in

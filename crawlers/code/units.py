@@ -84,7 +84,7 @@ def _go_name(node: Node, src: bytes) -> tuple[str, str]:
 
 _C_LIKE = {
     "functions": frozenset({"function_definition"}),
-    "wrappers": frozenset({"template_declaration", "type_definition"}),
+    "wrappers": frozenset({"template_declaration", "type_definition", "friend_declaration"}),  # friend T f() {}
     # `= default` members, `struct x *p;` uses and `class X;` forward declarations have no body.
     "body_required": frozenset(
         {"function_definition", "struct_specifier", "union_specifier", "enum_specifier", "class_specifier"}
@@ -360,33 +360,36 @@ def _walk(
     if keep is not None and node.id not in keep:
         return  # nothing below can be a unit
     for child in spec.children(node) if spec.children else node.named_children:
-        if child.has_error and child.type in spec.functions and not (spec.tolerate and spec.tolerate(child, src)):
+        if keep is not None and child.id not in keep:
+            continue  # no unit at or below it: not even a call to find that out (most children of a body)
+        ctype = child.type  # each read of a node's type is a call into tree-sitter
+        if child.has_error and ctype in spec.functions and not (spec.tolerate and spec.tolerate(child, src)):
             # Units with syntax errors inside are skipped, their well-formed siblings kept.
             continue
-        if child.type in spec.classes:
+        if ctype in spec.classes:
             name = _name(child, spec, src)
             body = _body(child, spec)
-            if name and (body is not None or child.type not in spec.body_required):
+            if name and (body is not None or ctype not in spec.body_required):
                 # A class with a broken member is not a unit, but its well-formed members still are:
                 # in Java, C# and Kotlin one bad method would otherwise lose the whole file.
-                if not child.has_error and child.type not in spec.scope_only:
+                if not child.has_error and ctype not in spec.scope_only:
                     yield _unit("class", child, child, name, scope, spec, src)
                 inner = body if body is not None else child
                 yield from _walk(inner, spec, src, [*scope, name], in_class=True, keep=keep)
                 for header in (c for c in child.named_children if c.type in spec.class_headers):
                     yield from _walk(header, spec, src, scope, in_class, keep=keep)
             continue
-        if child.type in spec.functions:
+        if ctype in spec.functions:
             name, owner = spec.namer(child, src) if spec.namer else (_name(child, spec, src), "")
             body = _body(child, spec)
-            if name and (body is not None or child.type not in spec.body_required):
-                kind = "method" if in_class or owner or child.type in spec.methods else "function"
+            if name and (body is not None or ctype not in spec.body_required):
+                kind = "method" if in_class or owner or ctype in spec.methods else "function"
                 qual_scope = [*scope, owner] if owner else scope
                 yield _unit(kind, child, child, name, qual_scope, spec, src)
                 inner = body if body is not None else child
                 yield from _walk(inner, spec, src, [*qual_scope, name], in_class=False, keep=keep)
             continue
-        if child.type in spec.declarators and spec.value_namer is not None:
+        if ctype in spec.declarators and spec.value_namer is not None:
             named = spec.value_namer(child, src)
             if named is not None:
                 name, owner, value = named
@@ -401,7 +404,7 @@ def _walk(
                     members = [*qual_scope, name] if name else qual_scope
                     yield from _walk(value, spec, src, members, in_class=True, keep=keep)
                 continue
-        if spec.descend is None or child.type in spec.descend:
+        if spec.descend is None or ctype in spec.descend:
             yield from _walk(child, spec, src, scope, in_class, keep=keep)
 
 
