@@ -5,14 +5,17 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urljoin
 
 import trafilatura
+from htmldate import find_date
+from lxml import etree
 from lxml.html import HtmlElement
 from parsel import Selector
-from trafilatura.settings import Document, use_config
+from trafilatura.metadata import examine_meta, extract_meta_json, extract_title, extract_url
+from trafilatura.settings import Document, set_date_params, use_config
 
 from validate.text import content_hash, detect_language
 
@@ -80,14 +83,32 @@ def canonical_link(tree: HtmlElement, url: str) -> str:
     return ""
 
 
-def extract_metadata(tree: HtmlElement, url: str) -> Document | None:
-    """Title, date and declared URL; the date by htmldate's fast path.
+def extract_metadata(tree: HtmlElement, url: str) -> Document:
+    """Title, date and declared URL, as ``trafilatura.extract_metadata`` finds them, without the rest.
 
-    ``extensive=False``: the extensive date search runs dateparser over the page's free text, and its first
-    call compiles patterns for about 200 locales (16–40 s), which cost pages their text under the page
-    timeout. Dates in markup (meta tags, time elements, JSON-LD, URLs) are still found.
+    The same steps in the same order (meta tags, JSON-LD, title, URL, date, trimming), leaving out what a
+    Document never stores: author (a deep copy of the whole tree per page), site name, categories, tags and
+    licence, which were two thirds of the metadata's cost. ``extensive=False``: the extensive date search
+    runs dateparser over the page's free text, and its first call compiles patterns for about 200 locales
+    (16–40 s), which cost pages their text under the page timeout. Dates in markup (meta tags, time
+    elements, JSON-LD, URLs) are still found.
     """
-    return trafilatura.extract_metadata(tree, default_url=url, extensive=False)
+    metadata = examine_meta(tree)
+    if metadata.author and " " not in metadata.author:  # as trafilatura does before reading JSON-LD
+        metadata.author = None
+    try:
+        metadata = extract_meta_json(tree, metadata)
+    except Exception:  # noqa: BLE001 - trafilatura's own guard: bugs in its JSON-LD reader
+        pass
+    if not metadata.title:
+        metadata.title = extract_title(tree)
+    if not metadata.url:
+        metadata.url = extract_url(tree, url)
+    date_config = set_date_params(False)
+    date_config["url"] = metadata.url
+    metadata.date = find_date(tree, **date_config)
+    metadata.clean_and_trim()
+    return metadata
 
 
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -111,20 +132,40 @@ def restore_headings(headings: list[tuple[int, str, str]], text: str) -> str:
     trafilatura 2.3 drops a section's leading heading in many layouts (a lone ``h2`` before its
     paragraphs, DocBook's ``div.titlepage > div > div > h2``), so every title of a manual, and every question
     of a FAQ written as section titles, went missing. No option brings them back, so each heading of the page
-    whose words are absent is inserted before the line that starts with the text that follows it in the page.
+    whose words are absent is inserted before the line where the text that follows it in the page starts
+    (matched on its first letters and digits, read across lines when the first is short: a FAQ answer
+    "Yes."). A heading followed only by text trafilatura dropped (a chapter title over its table of
+    contents) goes right before the next heading of the page when that one is of a lower rank and is in
+    the text or put back: it is the title of the section that heading opens.
     """
     lines = text.split("\n")
     starts: dict[str, int] = {}
+    heading_lines: dict[str, int] = {}
     for i, line in enumerate(lines):
-        key = _line_key(line)
+        key = _key_at(lines, i)
         if key and key not in starts:
             starts[key] = i
-    inserts: dict[int, list[str]] = {}
+        if line.startswith("#"):
+            heading_lines.setdefault(" ".join(line.lstrip("#").split()), i)
     present = " ".join(text.split())
-    for level, title, following in headings:
-        at = starts.get(_line_key(following)) if following and title not in present else None
-        if at is not None:
-            inserts.setdefault(at, []).append("#" * level + " " + title)
+    # Where each heading of the page is (line index), or will be put back; None where neither.
+    at: list[int | None] = []
+    missing: list[bool] = []
+    for _, title, following in headings:
+        absent = title not in present
+        missing.append(absent)
+        if absent:
+            key = _line_key(following) if following else ""
+            at.append(starts.get(key) if key else None)
+        else:
+            at.append(heading_lines.get(title))
+    for i in range(len(headings) - 2, -1, -1):  # backwards, so a chain of dropped titles follows its anchor
+        if missing[i] and at[i] is None and at[i + 1] is not None and headings[i + 1][0] > headings[i][0]:
+            at[i] = at[i + 1]
+    inserts: dict[int, list[str]] = {}
+    for (level, title, _), where, absent in zip(headings, at, missing, strict=True):
+        if absent and where is not None:
+            inserts.setdefault(where, []).append("#" * level + " " + title)
     if not inserts:
         return text
     out: list[str] = []
@@ -135,37 +176,135 @@ def restore_headings(headings: list[tuple[int, str, str]], text: str) -> str:
     return "\n".join(out)
 
 
-def _line_key(line: str) -> str:
-    words = "".join(ch for ch in line[:200] if ch.isalnum())
-    return words[:24] if len(words) >= 12 else ""
+_KEY_CHARS = 24  # letters and digits that identify where a text starts
+_KEY_MIN = 12  # fewer than this say too little to match on
+
+
+def _line_key(text: Iterable[str]) -> str:
+    """The first 24 letters and digits of ``text`` (a string, or characters); "" when it has fewer than 12."""
+    chars: list[str] = []
+    for ch in text:
+        if ch.isalnum():
+            chars.append(ch)
+            if len(chars) == _KEY_CHARS:  # no need to read further
+                break
+    return "".join(chars) if len(chars) >= _KEY_MIN else ""
+
+
+def _key_at(lines: list[str], i: int, reach: int = 200, max_lines: int = 12) -> str:
+    """``_line_key`` of the text from line ``i`` on: the line's first ``reach`` characters, and the lines after
+    it while they hold fewer than 24 letters and digits. Reads no further than the 24th."""
+    if not lines[i].strip():
+        return ""
+    return _line_key(ch for line in lines[i : i + max_lines] for ch in line[:reach])
 
 
 def _next_text(heading: HtmlElement, enough: int = 200) -> str:
-    """The start of the first text after the heading in document order, outside the heading.
+    """The start of the text after the heading in document order, outside the heading.
 
-    Only its first ``enough`` characters are read (``_line_key`` looks at no more), so a heading followed
-    by a whole section costs no more than one followed by a line.
+    Read until it holds 24 letters and digits (``_line_key`` looks at no more), across elements when the
+    first is short, and at most ``enough`` characters of each piece, so a heading followed by a whole
+    section costs no more than one followed by a line.
     """
-    if (heading.tail or "").strip():
-        return heading.tail.strip()[:enough]
+    parts: list[str] = []
+    count = 0
+    for piece in _following_text(heading):
+        piece = piece.strip()[:enough]
+        if piece:
+            parts.append(piece)
+            for ch in piece:
+                count += ch.isalnum()
+                if count >= _KEY_CHARS:
+                    return " ".join(parts)
+    return " ".join(parts)
+
+
+def _following_text(heading: HtmlElement) -> Iterator[str]:
+    """Text pieces after ``heading`` in document order (its tail, following siblings, then its ancestors')."""
+    yield heading.tail or ""
     node = heading
     while node is not None:
         sibling = node.getnext()
         while sibling is not None:
             if isinstance(sibling.tag, str):
-                parts: list[str] = []
-                for piece in sibling.itertext():
-                    parts.append(piece)
-                    if sum(map(len, parts)) >= enough:
-                        break
-                content = "".join(parts).strip()
-                if content:
-                    return content[:enough]
-            elif (sibling.tail or "").strip():
-                return sibling.tail.strip()[:enough]
+                yield from sibling.itertext()
+            yield sibling.tail or ""
             sibling = sibling.getnext()
         node = node.getparent()
-    return ""
+        if node is not None:
+            yield node.tail or ""
+
+
+_BLOCKS = ("p", "ul", "ol", "dl", "div", "pre", "blockquote", "table")
+
+
+def _rows(table: HtmlElement) -> list[HtmlElement]:
+    """The table's own rows (not those of a table nested in a cell)."""
+    return [row for row in table.iter("tr") if next(row.iterancestors("table"), None) is table]
+
+
+def _cells(row: HtmlElement) -> list[HtmlElement]:
+    return [cell for cell in row if cell.tag in ("td", "th")]
+
+
+def prepare_tables(tree: HtmlElement) -> HtmlElement:
+    """Undo two table layouts that make trafilatura drop content, before it reads the page.
+
+    * A box laid out as a small table (DocBook's note/tip/warning: an icon cell, a label cell and a cell
+      of paragraphs or lists; many CMS callouts): trafilatura drops the paragraphs and lists inside its
+      cells. The table becomes a ``div`` of its cells' content, the label as a paragraph before it.
+    * A data table (a first row of header cells, at least two more rows) whose cells link somewhere, such
+      as a package list linking each name and count: trafilatura deletes it as link-heavy boilerplate. Its
+      links are unwrapped to their text (the Markdown output has no links anyway), so the table stays.
+
+    Navigation tables (link cells without a header row) are left as they are.
+    """
+    for table in list(tree.iter("table")):
+        if table.getparent() is None:
+            continue
+        rows = _rows(table)
+        if not rows:
+            continue
+        cells = [cell for row in rows for cell in _cells(row)]
+        blocky = [cell for cell in cells if any(child.tag in _BLOCKS for child in cell)]
+        if len(rows) <= 3 and all(len(_cells(row)) <= 2 for row in rows) and blocky:
+            _unwrap_box(table, cells)
+        elif len(rows) >= 3 and _cells(rows[0]) and all(c.tag == "th" for c in _cells(rows[0])):
+            if any(True for _ in table.iter("a")):
+                etree.strip_tags(table, "a")
+    return tree
+
+
+def _unwrap_box(table: HtmlElement, cells: list[HtmlElement]) -> None:
+    """Replace a box laid out as a table by a div of its content; its label opens the first paragraph.
+
+    A label alone in a paragraph ("注意", "Note") is too short for trafilatura to keep, so it is put in bold
+    at the start of the box's first paragraph instead.
+    """
+    box = etree.Element("div")
+    labels: list[str] = []
+    for cell in cells:
+        if any(child.tag in _BLOCKS for child in cell):
+            holder = etree.SubElement(box, "div")
+            holder.text = cell.text
+            holder.extend(list(cell))
+        elif " ".join(cell.text_content().split()):
+            labels.append(" ".join(cell.text_content().split()))
+    if labels:
+        first = next(box.iter("p"), None)
+        # Only when nothing is written before that paragraph: the label must open the box's text.
+        if first is not None and not (first.getparent().text or "").strip():
+            label = etree.Element("strong")
+            label.text = " ".join(labels)
+            label.tail = " " + (first.text or "")
+            first.text = None
+            first.insert(0, label)
+        else:
+            paragraph = etree.Element("p")
+            paragraph.text = " ".join(labels)
+            box.insert(0, paragraph)
+    box.tail = table.tail
+    table.getparent().replace(table, box)
 
 
 def main_text(source: str | HtmlElement, url: str, mode: str = DEFAULT_MODE) -> str:
@@ -222,7 +361,7 @@ def extract_document(
         text = main_text(f"<html><body><article>{''.join(parts)}</article></body></html>", url, mode)
     else:
         headings = page_headings(tree)  # read before trafilatura prunes the tree
-        text = main_text(tree, url, mode)
+        text = main_text(prepare_tables(tree), url, mode)
         if text.strip():
             text = restore_headings(headings, text)
     timings["text"] = time.perf_counter() - start

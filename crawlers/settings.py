@@ -26,6 +26,9 @@ ADDONS = {
 }
 DATAAGENT_REDIS_URL = ""
 
+# Pages fetched/kept/dropped per second on the terminal (off when DATAAGENT_PROGRESS=0 or stderr is a file).
+EXTENSIONS = {"crawlers.progress.CrawlProgress": 500}
+
 ITEM_PIPELINES = {
     "crawlers.pipelines.CanonicalUrlPipeline": 100,
     "crawlers.pipelines.ExactDedupPipeline": 200,
@@ -40,6 +43,9 @@ DATAAGENT_OUTPUT_DIR = "out/crawl"
 DATAAGENT_EXTRACT_TIMEOUT = 10
 # How much of a page trafilatura keeps: precision, balanced (its default) or recall (crawlers/extract.py, MODES).
 DATAAGENT_EXTRACT_MODE = "balanced"
+# Worker processes that extract pages off the reactor thread (crawlers/workers.py): "auto" is one per core
+# less the crawl loop's, at least 1; 0 extracts inline in the crawl process (for debugging).
+DATAAGENT_EXTRACT_WORKERS = "auto"
 
 CONCURRENT_REQUESTS = 16
 DOWNLOAD_TIMEOUT = 30

@@ -10,13 +10,9 @@ check and writing are the pipelines' jobs (crawlers/pipelines.py).
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
 import sys
 from collections.abc import AsyncIterator, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,22 +27,12 @@ from scrapy.spiders import SitemapSpider
 from w3lib.url import canonicalize_url
 
 from crawlers.encoding import is_probably_binary
-from crawlers.extract import DEFAULT_MODE, MODES, process_page
+from crawlers.extract import DEFAULT_MODE, MODES
 from crawlers.items import DocumentItem, QAPairItem
 from crawlers.recipe import Recipe, adhoc_recipe, load_recipe
+from crawlers.workers import ExtractPool, worker_count
 from validate.errors import DataAgentError
 from validate.text import utc_now
-
-_WARMUP_HTML = (
-    "<html><head><title>t</title><meta property='article:published_time' content='2024-01-02'>"
-    "</head><body><article><h1>Warm-up</h1><p>" + "Warm up the extractor. " * 20 + "</p></article></body></html>"
-)
-
-
-def _warm_up() -> None:
-    # trafilatura, its date parser and the language model load on first use, for about a
-    # second; paid before downloads start, not in the middle of the first responses.
-    process_page(_WARMUP_HTML.encode(), "utf-8", "http://localhost/", {}, 0)
 
 
 class SiteSpider(SitemapSpider):
@@ -81,7 +67,7 @@ class SiteSpider(SitemapSpider):
         # No allow_domains here: LinkExtractor compares it with host:port, so a site on a
         # non-default port would never match; Scrapy's OffsiteMiddleware checks hostnames.
         self.links = SiteLinkExtractor(allow=self.recipe.follow, deny=self.recipe.deny)
-        _warm_up()
+        self.pool: ExtractPool | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SiteSpider:
@@ -101,16 +87,12 @@ class SiteSpider(SitemapSpider):
         spider.extract_mode = crawler.settings.get("DATAAGENT_EXTRACT_MODE") or DEFAULT_MODE
         if spider.extract_mode not in MODES:
             raise ValueError(f"DATAAGENT_EXTRACT_MODE must be one of {', '.join(MODES)}, not {spider.extract_mode!r}")
-        workers = crawler.settings.getint("DATAAGENT_EXTRACT_WORKERS", 0)
-        if workers < 0:  # auto: one process per core, the crawl loop shares a core with one of them
-            workers = os.cpu_count() or 1
-        # Worker processes, not threads: trafilatura is Python under the GIL, so only
-        # processes let extraction use the cores that the crawl loop leaves idle.
-        spider.pool = (
-            ProcessPoolExecutor(workers, mp_context=get_context("forkserver"), initializer=_warm_up)
-            if workers
-            else None
-        )
+        # Worker processes, not threads: trafilatura is Python under the GIL, so only processes take
+        # extraction off the reactor thread (crawlers/workers.py). Started and warmed here, before the
+        # crawl's clock starts; 0 workers extracts inline.
+        spider.pool = ExtractPool(worker_count(crawler.settings.get("DATAAGENT_EXTRACT_WORKERS")))
+        spider.pool.start()
+        crawler.signals.connect(spider.pool_opened, signal=signals.spider_opened)
         crawler.signals.connect(spider.close_pool, signal=signals.spider_closed)
         crawler.signals.connect(spider.request_dropped, signal=signals.request_dropped)
         return spider
@@ -163,10 +145,10 @@ class SiteSpider(SitemapSpider):
             self.extract_timeout,
             self.extract_mode,
         )
-        if self.pool is None:
-            page = process_page(*args)
-        else:
-            page = await asyncio.get_running_loop().run_in_executor(self.pool, process_page, *args)
+        page = await self.pool.process(*args)
+        if self.pool.workers:  # how full the pool ran, and whether a worker died (extract_crash)
+            stats.max_value("dataagent/extract_peak_in_flight", self.pool.peak_in_flight)
+            stats.max_value("dataagent/extract_pool_restarts", self.pool.restarts)
         if page["how"] in ("detected", "fallback"):
             stats.inc_value(f"dataagent/encoding/{page['how']}")
         for part, seconds in page["timings"].items():
@@ -203,9 +185,12 @@ class SiteSpider(SitemapSpider):
         for link in self.links.extract_links(response):
             yield Request(link.url, callback=self.parse, errback=self.on_error, meta={"hops": hops + 1})
 
+    def pool_opened(self, spider: Any = None) -> None:
+        self.crawler.stats.set_value("dataagent/extract_workers", self.pool.workers if self.pool else 0)
+
     def close_pool(self, spider: Any = None) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.close()
 
     def on_error(self, failure: Any) -> None:
         self.crawler.stats.inc_value(f"dataagent/dropped/fetch_error/{fetch_error_reason(failure.value)}")
