@@ -36,12 +36,18 @@ class AdapterSettings:
     """Which PEFT method and its hyper-parameters. ``method`` and ``target_modules`` left as None follow the
     base (TrainConfig): full fine-tuning for the tiny base, LoRA r=16 on every linear layer for a real one."""
 
-    method: str | None = None
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] | str | None = None
-    num_virtual_tokens: int = 16  # prefix / prompt / P-tuning
+    method: str | None = field(
+        default=None,
+        metadata={"help": "PEFT method (prefix is P-Tuning v2). Default: full (tiny base), lora (--model)."},
+    )
+    r: int = field(default=16, metadata={"help": "LoRA rank."})
+    alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    target_modules: list[str] | str | None = field(
+        default=None,
+        metadata={"help": "LoRA targets, comma-separated. Default: every projection (tiny), all-linear (--model)."},
+    )
+    num_virtual_tokens: int = field(default=16, metadata={"help": "Virtual tokens for prefix/prompt/ptuning."})
 
 
 @dataclass
@@ -58,40 +64,75 @@ class VerdictThresholds:
     of several kinds and their shuffled twins (docs/TRAINING.md).
     """
 
-    gain_tokens: int = 32
-    min_effect: float = 0.01
+    gain_tokens: int = field(default=32, metadata={"help": "Response tokens the pairing gain is measured on."})
+    min_effect: float = field(
+        default=0.01, metadata={"help": "Pairing gain (real minus control, nats/token) that counts as useful."}
+    )
     # None follows the base (TrainConfig._fill_defaults): TINY_MIN_LOSS_DROP for the tiny base, else
     # REAL_MIN_LOSS_DROP.
-    min_relative_loss_drop: float | None = None
-    confidence: float = 0.95
+    min_relative_loss_drop: float | None = field(
+        default=None,
+        metadata={
+            "help": f"Relative held-out loss drop below which a run is too weak to judge (default: "
+            f"{TINY_MIN_LOSS_DROP:g} for the tiny base, {REAL_MIN_LOSS_DROP:g} with --model)."
+        },
+    )
+    confidence: float = field(default=0.95, metadata={"help": "Confidence of the bootstrap interval."})
     bootstrap: int = 2000
 
 
 @dataclass
 class TrainConfig:
-    dataset: str
-    out_dir: str
-    model: str | None = None  # local path or hub id; None builds a tiny Llama (pipeline smoke only)
-    documents: str | None = None  # Document records for the tiny base's causal-LM pass
-    template: str = "auto"
+    """Every setting of a run, with the help text `dataagent train --help` shows (field metadata, as peft does)."""
+
+    dataset: str = field(metadata={"help": "Published folder or hub id (any split names)."})
+    out_dir: str = field(metadata={"help": "Folder for the adapter, train_report.json and .png."})
+    model: str | None = field(
+        default=None,
+        metadata={"help": "Base model: local path or hub id. Default: a tiny Llama built here (smoke only)."},
+    )
+    documents: str | None = field(
+        default=None,
+        metadata={
+            "help": "Text for the tiny base's pretraining: Document records, a CodeUnit file, or a source folder "
+            "or repository (held-out records' lines left out)."
+        },
+    )
+    template: str = field(
+        default="auto", metadata={"help": "Prompt format; auto: the model's chat template if it has one, else alpaca."}
+    )
     adapter: AdapterSettings = field(default_factory=AdapterSettings)
-    quant: str = "none"
-    precision: str = "auto"
-    device: str = "auto"
-    token_budget: int | None = None  # tokens (prompt + response, no padding) per run; None: the base's default
+    quant: str = field(default="none", metadata={"help": "Base weights: 8bit is LLM.int8, 4bit is NF4."})
+    precision: str = field(
+        default="auto", metadata={"help": "Mixed precision; auto: bf16 (or fp16) on GPU, fp32 on CPU."}
+    )
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda."})
+    # Tokens are prompt + response, no padding. None: the base's default.
+    token_budget: int | None = field(
+        default=None,
+        metadata={
+            "help": f"Tokens per run (real and control). Default: {TINY_TOKEN_BUDGET // 1000}k tiny base, "
+            f"{REAL_TOKEN_BUDGET // 1_000_000}M --model."
+        },
+    )
     max_epochs: float | None = None  # cap the budget at this many passes over the training rows (None: no cap)
-    lr: float | None = None  # None: DEFAULT_LR of the method
-    batch_size: int = 8
-    max_len: int = 512  # whole prompts: docstrings and passages are long; a held-out row that does not fit is skipped
+    lr: float | None = field(default=None, metadata={"help": "Learning rate; default depends on --method."})
+    batch_size: int = field(
+        default=8, metadata={"help": "Records per optimiser step, all processes together (each takes its share)."}
+    )
+    # Whole prompts: docstrings and passages are long; a held-out row that does not fit is skipped.
+    max_len: int = field(
+        default=512, metadata={"help": "Tokens per record: the prompt is kept whole, a long response's tail is cut."}
+    )
     warmup_ratio: float = 0.05
-    gradient_checkpointing: bool = False
-    seed: int = 0
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for memory."})
+    seed: int = field(default=0, metadata={"help": "Seed for init, order and the control shuffle."})
     heldout_fraction: float = 0.1
-    control: bool = True  # the shuffled-response control run the verdict needs
+    control: bool = field(default=True, metadata={"help": "Run the shuffled-response control the verdict needs."})
     samples: int = 3  # held-out prompts generated before and after
     max_new_tokens: int = 48
-    card: bool = False  # also write the verdict into the dataset card
-    pretrain_steps: int = 300  # tiny base only
+    card: bool = field(default=False, metadata={"help": "Also write the verdict into the dataset card."})
+    pretrain_steps: int = field(default=300, metadata={"help": "Causal-LM steps on documents (tiny base only)."})
     pretrain_lr: float = 3e-3
     thresholds: VerdictThresholds = field(default_factory=VerdictThresholds)
 

@@ -181,23 +181,48 @@ def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, torc
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def targets(example: dict[str, list[int]]) -> int:
+    """How many of the example's tokens the loss is taken on (labels after the one-token shift)."""
+    return sum(1 for label in example["labels"][1:] if label != IGNORE)
+
+
+def shard(rows: list, rank: int, world: int) -> list:
+    """Process ``rank``'s contiguous share of one global batch; shares differ in size by at most one row."""
+    return rows[rank * len(rows) // world : (rank + 1) * len(rows) // world]
+
+
+def placeholder(pad_id: int) -> dict[str, torch.Tensor]:
+    """A batch with nothing to learn, for a process whose share of a short last batch is empty: it still has
+    to run forward and backward with the others (its gradients are zero), or the gradient all-reduce hangs."""
+    return {
+        "input_ids": torch.full((1, 2), pad_id, dtype=torch.long),
+        "labels": torch.full((1, 2), IGNORE, dtype=torch.long),
+        "attention_mask": torch.ones((1, 2), dtype=torch.long),
+    }
+
+
 def batches(
     examples: list[dict], batch_size: int, pad_id: int, seed: int, rank: int = 0, world: int = 1
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """An endless shuffled stream of padded batches, reshuffled each epoch with a fixed seed.
+    """An endless shuffled stream of padded batches of ``batch_size`` rows, reshuffled each epoch with a fixed seed.
 
-    Under data parallelism every process draws the same order and keeps every ``world``-th batch,
-    so processes never train on the same rows in one step.
+    ``batch_size`` is the global batch. Under data parallelism every process draws the same order and the
+    same global batches, and process ``rank`` of ``world`` keeps its share of each (``shard``): together
+    the processes train on exactly the rows one process would, step for step. Every batch also carries
+    the global batch's ``tokens`` (prompt + response, no padding) and ``targets`` (tokens the loss is
+    taken on), so the loop can count the budget and normalise the loss without asking the other processes.
     """
     rng = random.Random(seed)
     order = list(range(len(examples)))
-    k = 0
     while True:
         rng.shuffle(order)
         for i in range(0, len(order), batch_size):
-            if k % world == rank:
-                yield collate([examples[j] for j in order[i : i + batch_size]], pad_id)
-            k += 1
+            rows = [examples[j] for j in order[i : i + batch_size]]
+            mine = shard(rows, rank, world)
+            batch = collate(mine, pad_id) if mine else placeholder(pad_id)
+            batch["tokens"] = torch.tensor(sum(len(e["input_ids"]) for e in rows))
+            batch["targets"] = torch.tensor(sum(targets(e) for e in rows))
+            yield batch
 
 
 def shuffled_responses(records: list[dict], seed: int) -> list[dict]:

@@ -1,7 +1,8 @@
 """The training loop, read in one sitting: AdamW, warmup + cosine over a token budget, clipping, evals.
 
 Runs through ``accelerate`` so the same loop serves one CPU, one GPU with bf16/fp16 autocast, and
-``accelerate launch`` with data parallelism or DeepSpeed ZeRO (docs/TRAINING.md).
+``torchrun`` / ``accelerate launch`` with data parallelism (tested on CPU with gloo) or DeepSpeed ZeRO
+(docs/TRAINING.md, docs/SCALEOUT.md).
 """
 
 from __future__ import annotations
@@ -107,6 +108,21 @@ def _check_gradients(params: list[torch.nn.Parameter]) -> None:
         )
 
 
+def loss_sum(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The batch's cross-entropy summed over its supervised tokens, in float32; the caller divides.
+
+    What ``model(**batch).loss`` computes before its mean, taken here so that a process's share of a batch
+    can be divided by the whole batch's token count. Only the last ``len(input_ids)`` logits are scored:
+    prompt-learning methods prepend virtual tokens.
+    """
+    ids = batch["input_ids"]
+    logits = model(input_ids=ids, attention_mask=batch["attention_mask"]).logits[:, -ids.size(1) :]
+    shift_logits, shift_labels = logits[:, :-1].float(), batch["labels"][:, 1:]
+    return torch.nn.functional.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
+
+
 def run(
     model: torch.nn.Module,
     stream: Iterator[dict[str, torch.Tensor]],
@@ -119,12 +135,23 @@ def run(
     eval_fn: Callable[[], float] | None = None,
     progress: object = None,
 ) -> LoopResult:
-    """Train until ``token_budget`` tokens (prompt + response, no padding, all processes) have been seen."""
+    """Train until ``token_budget`` tokens (prompt + response, no padding, all processes) have been seen.
+
+    ``stream`` is ``train.data.batches``: each item is this process's share of one global batch, with the
+    global batch's ``tokens`` and ``targets``. Launched on several processes, the loop takes the same steps
+    as one process given the same global batches: accelerate's Accelerator (rather than a hand-made DDP
+    wrapper, because the loop already ran through it for autocast, fp16 scaling and the DeepSpeed configs)
+    reads the launcher's environment, starts the process group (gloo on CPU, nccl on GPU) and wraps the
+    model in DDP, which averages the gradients; each share's loss sum is scaled by ``processes / targets``
+    so that average is the gradient of the global batch's mean loss. No gradient accumulation is needed:
+    each process takes ``1/processes`` of the batch. Dropout masks are the one thing that differ.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     # The fused kernel (CPU and CUDA) is what transformers.Trainer uses by default: one pass over all tensors.
     fused = all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in params)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, fused=fused)
     model, opt = accelerator.prepare(model, opt)
+    processes = accelerator.num_processes
 
     def lr_at(frac: float) -> float:
         if frac < warmup_ratio:
@@ -139,19 +166,21 @@ def run(
     while result.tokens < token_budget:
         for group in opt.param_groups:
             group["lr"] = lr_at(result.tokens / token_budget)
-        batch = {k: v.to(accelerator.device) for k, v in next(stream).items()}
+        batch = next(stream)
+        seen, targets = int(batch.pop("tokens")), max(1, int(batch.pop("targets")))
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         with accelerator.autocast():
-            loss = model(**batch).loss
-        accelerator.backward(loss)
+            summed = loss_sum(model, batch)
+        accelerator.backward(summed * (processes / targets))
         if result.steps == 0:
             _check_gradients(params)
         accelerator.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        seen = int(accelerator.reduce(batch["attention_mask"].sum(), reduction="sum"))
         result.tokens += seen
         result.steps += 1
-        result.train_losses.append((result.tokens, loss.item()))
+        # The global batch's mean loss: every process logs the same value.
+        result.train_losses.append((result.tokens, float(accelerator.reduce(summed.detach(), "sum")) / targets))
         if eval_fn is not None and eval_every_tokens and result.tokens >= next_eval:
             result.eval_losses.append((result.tokens, eval_fn()))
             next_eval += eval_every_tokens

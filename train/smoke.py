@@ -1,7 +1,7 @@
 """The smoke-train: does this published set teach a model what it claims? `smoke_train` runs these steps in order.
 
 1. Load and split (`load_and_split`): the published set (folder or hub id, any split names); whole source
-   documents held out.
+   documents held out. Read by the main process and sent to the others when several train together.
 2. The base (`prepare_base`, `encode_heldout`, `measure`): the given model, or (demo/tests) a tiny Llama with
    a tokenizer trained here and a short causal-LM pass on raw documents; measured on the held-out records:
    response loss, and the pairing gain (train/verdict.py).
@@ -10,6 +10,11 @@
 5. Train control (`train_run` again): same base, budget and seed, responses shuffled across training rows.
 6. Judge (train/verdict.py `decide`): per-record pairing gains bootstrapped over sources, and the loss drop.
 7. Report: JSON + PNG + sample generations, and the card's training section when asked.
+
+Launched on several processes (torchrun, accelerate launch; docs/SCALEOUT.md), every process runs every step:
+the training is data-parallel with the same global batch as one process (train/loop.py), every process
+measures the same model on all held-out records (so the verdict is the same everywhere), and only the main
+process writes a file (the tiny base, the adapter, the report); the others wait for it where they read them.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 from transformers import set_seed
 
-from train import adapters, data, loop, report, samples
+from train import adapters, data, distributed, loop, report, samples
 from train.config import TrainConfig
 from train.documents import load_documents
 from train.model import load_base, load_tokenizer, mixed_precision, pick_device
@@ -100,9 +105,9 @@ class Run:
     token_budget: int
 
 
-def load_and_split(cfg: TrainConfig) -> tuple[list[dict], list[dict], str]:
+def load_and_split(cfg: TrainConfig, acc: Accelerator) -> tuple[list[dict], list[dict], str]:
     """Step 1: the published records, split into training rows and held-out rows by whole source document."""
-    splits = load_published(cfg.dataset)
+    splits = distributed.on_main(acc, load_published, cfg.dataset)
     train_rows, held_rows, how = train_heldout_split(splits, cfg.heldout_fraction)
     if not train_rows or not held_rows:
         raise DataAgentError("need records from at least two source documents to hold one out", cfg.dataset)
@@ -130,15 +135,12 @@ def prepare_base(
         return cfg.model, None
     base_path = str(out / "base")
     held_refs = {str(r.get("source_ref") or "") for r in held_rows}
-    docs = load_documents(cfg.documents, exclude_refs=held_refs) if cfg.documents else []
-    pretrain = None
-    if acc.is_main_process:
-        rows_text = [r["instruction"] + "\n" + (r.get("input") or "") + "\n" + r["output"] for r in train_rows]
-        pretrain = build_tiny_base(
-            docs, rows_text, base_path, steps=cfg.pretrain_steps, lr=cfg.pretrain_lr,
-            block=cfg.max_len, batch_size=cfg.batch_size, seed=cfg.seed, progress=show_progress,
-        )  # fmt: skip
-    acc.wait_for_everyone()
+    docs = distributed.on_main(acc, load_documents, cfg.documents, exclude_refs=held_refs) if cfg.documents else []
+    rows_text = [r["instruction"] + "\n" + (r.get("input") or "") + "\n" + r["output"] for r in train_rows]
+    pretrain = build_tiny_base(
+        docs, rows_text, base_path, steps=cfg.pretrain_steps, lr=cfg.pretrain_lr, block=cfg.max_len,
+        batch_size=cfg.batch_size, seed=cfg.seed, progress=show_progress and acc.is_main_process, accelerator=acc,
+    )  # fmt: skip
     return base_path, pretrain
 
 
@@ -268,9 +270,9 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
     """The steps in order; returns the report, which the main process also writes into cfg.out_dir."""
     # 1. Load and split.
     set_seed(cfg.seed)
-    train_rows, held_rows, how = load_and_split(cfg)
+    acc = make_accelerator(cfg)  # starts the process group when launched on several processes
+    train_rows, held_rows, how = load_and_split(cfg, acc)
     out = Path(cfg.out_dir)
-    acc = make_accelerator(cfg)
     device = str(acc.device)
     main = acc.is_main_process
     if main:
@@ -283,6 +285,7 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
         "heldout_records": len(held_rows),
         "mixed_precision": acc.mixed_precision,
         "device": device,
+        "processes": acc.num_processes,
     }
 
     # 2. The base, and the held-out records it is measured on.
@@ -346,6 +349,7 @@ def smoke_train(cfg: TrainConfig, show_progress: bool = True) -> dict:
         if cfg.card:
             rep["card"] = report.update_card(cfg.dataset, rep)
         report.write_json(rep, out / "train_report.json")
+    distributed.finish(acc)
     return rep
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from accelerate import Accelerator
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -63,19 +64,31 @@ def build_tiny_base(
     batch_size: int = 8,
     seed: int = 0,
     progress: bool = False,
+    accelerator: Accelerator | None = None,
 ) -> dict:
     """Train a tokenizer, build a tiny Llama, give it a causal-LM pass on ``documents``, save it to ``out_dir``.
 
     LoRA on a random base barely moves, so the base first learns the domain's text. Only raw documents
     go into that pass: instruction pairs would teach the pairing to the base and leak it into the control.
     Returns the pretraining figures; the saved folder loads like any hub model.
+
+    With ``accelerator`` (the run's own; a CPU one when None) on several processes, the main process trains
+    the tokenizer and the others read it from ``out_dir``; the pass is data-parallel like any run (global
+    batch ``batch_size``) and only the main process saves. Every process must call this.
     """
-    from accelerate import Accelerator
     from tqdm import tqdm
 
     from train import data, loop
 
-    tokenizer = train_tokenizer([*documents, *tokenizer_texts])
+    rank, processes = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    if rank == 0:
+        tokenizer = train_tokenizer([*documents, *tokenizer_texts])
+        if processes > 1:
+            tokenizer.save_pretrained(out_dir)
+    if processes > 1:
+        accelerator.wait_for_everyone()
+    if rank != 0:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(out_dir)
     model = tiny_llama(tokenizer, seed=seed)
     stats: dict = {"steps": 0}
     if documents and steps:
@@ -84,10 +97,10 @@ def build_tiny_base(
         bar = tqdm(total=budget, desc="pretrain tiny base on documents", unit="tok", disable=not progress)
         result = loop.run(
             model,
-            data.batches(blocks, batch_size, tokenizer.pad_token_id, seed),
+            data.batches(blocks, batch_size, tokenizer.pad_token_id, seed, rank, processes),
             token_budget=budget,
             lr=lr,
-            accelerator=Accelerator(cpu=True),
+            accelerator=accelerator or Accelerator(cpu=True),
             progress=bar,
         )
         bar.close()
@@ -98,6 +111,9 @@ def build_tiny_base(
             "first_loss": round(result.train_losses[0][1], 4),
             "last_loss": round(result.train_losses[-1][1], 4),
         }
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    if rank == 0:
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+    if processes > 1:
+        accelerator.wait_for_everyone()
     return stats
