@@ -1036,6 +1036,45 @@ _KEY_SUF = np.uint64(0xA0761D6478BD642F)
 _KEY_LEN = np.uint64(0xE7037ED1A0B428DB)
 
 
+def _edit_sums(short: ShortTokens) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(forward and backward running sums of the position-tagged token hashes, the per-record script salt)."""
+    counts = np.diff(short.offsets)
+    starts = short.offsets[:-1]
+    n_tok = len(short.flat)
+    rec_of = np.repeat(np.arange(len(counts)), counts)
+    pos = np.arange(n_tok, dtype=np.int64) - starts[rec_of]
+    back = counts[rec_of] - 1 - pos
+    # token hashed with its position from the start (for the part before the cut) / from the end (after it)
+    fwd = np.zeros(n_tok + 1, dtype=np.uint64)
+    np.cumsum(mix(short.flat + pos.astype(np.uint64) * _KEY_PRE), out=fwd[1:])
+    bwd = np.zeros(n_tok + 1, dtype=np.uint64)
+    np.cumsum(mix(short.flat ^ (back.astype(np.uint64) * _KEY_SUF)), out=bwd[1:])
+    return fwd, bwd, short.cjk.astype(np.uint64) * GOLD
+
+
+def edit_halves(short: ShortTokens) -> tuple[np.ndarray, np.ndarray]:
+    """(key, record) of the prefix and suffix keys of each short record (see :func:`_edit_keys`): two records
+    one edit apart share one, so a record sharing none with any other has no one-edit partner. Row-local, so
+    validate.raydedup computes them per block and shuffles them by key."""
+    counts = np.diff(short.offsets)
+    starts = short.offsets[:-1]
+    ks = np.where(short.cjk, CJK_NGRAM, WORD_NGRAM)
+    ms = np.where(short.cjk, SHORT_EDIT_TOKENS[True], SHORT_EDIT_TOKENS[False])
+    fwd, bwd, salt = _edit_sums(short)
+    able = np.flatnonzero(counts >= ks)  # fewer than k tokens: nothing can be shared enough
+    halves, owner = [], []
+    for d in range(max(SHORT_EDIT_TOKENS.values()) + 1):
+        recs = able[d <= ms[able]]
+        h = np.minimum((counts[recs] + d - ms[recs] + 1) // 2, counts[recs])
+        tag = mix(h.astype(np.uint64) * _KEY_LEN + salt[recs])
+        s0 = starts[recs]
+        halves += [fwd[s0 + h] - fwd[s0] + tag, (bwd[s0 + counts[recs]] - bwd[s0 + counts[recs] - h]) ^ tag]
+        owner += [recs, recs]
+    if not halves:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    return np.concatenate(halves), np.concatenate(owner)
+
+
 def _edit_keys(short: ShortTokens) -> tuple[np.ndarray, np.ndarray]:
     """(key, record) for every way of cutting a block of w <= m tokens out of each short record that can
     have a partner at all.
@@ -1047,29 +1086,10 @@ def _edit_keys(short: ShortTokens) -> tuple[np.ndarray, np.ndarray]:
     """
     counts = np.diff(short.offsets)
     starts = short.offsets[:-1]
-    n_tok = len(short.flat)
     ks = np.where(short.cjk, CJK_NGRAM, WORD_NGRAM)
     ms = np.where(short.cjk, SHORT_EDIT_TOKENS[True], SHORT_EDIT_TOKENS[False])
-    rec_of = np.repeat(np.arange(len(counts)), counts)
-    pos = np.arange(n_tok, dtype=np.int64) - starts[rec_of]
-    back = counts[rec_of] - 1 - pos
-    # token hashed with its position from the start (for the part before the cut) / from the end (after it)
-    fwd = np.zeros(n_tok + 1, dtype=np.uint64)
-    np.cumsum(mix(short.flat + pos.astype(np.uint64) * _KEY_PRE), out=fwd[1:])
-    bwd = np.zeros(n_tok + 1, dtype=np.uint64)
-    np.cumsum(mix(short.flat ^ (back.astype(np.uint64) * _KEY_SUF)), out=bwd[1:])
-    salt = short.cjk.astype(np.uint64) * GOLD
-
-    able = np.flatnonzero(counts >= ks)  # fewer than k tokens: nothing can be shared enough
-    halves, owner = [], []
-    for d in range(max(SHORT_EDIT_TOKENS.values()) + 1):
-        recs = able[d <= ms[able]]
-        h = np.minimum((counts[recs] + d - ms[recs] + 1) // 2, counts[recs])
-        tag = mix(h.astype(np.uint64) * _KEY_LEN + salt[recs])
-        s0 = starts[recs]
-        halves += [fwd[s0 + h] - fwd[s0] + tag, (bwd[s0 + counts[recs]] - bwd[s0 + counts[recs] - h]) ^ tag]
-        owner += [recs, recs]
-    half, owner_of = np.concatenate(halves), np.concatenate(owner)
+    fwd, bwd, salt = _edit_sums(short)
+    half, owner_of = edit_halves(short)
     order = np.lexsort((owner_of, half))  # a record may emit one key twice: a run needs two owners
     hs, os_ = half[order], owner_of[order]
     first = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1]])

@@ -1,0 +1,154 @@
+"""Publish from a Ray cluster (``dataagent publish --ray``): Hub-layout shards written by the workers, the card
+from per-block counts; no record passes through the driver.
+
+Each input shard (the Ray gate's ``accepted/`` shards, or any InstructionRecord files) is read by one task
+with the contract reader (``validate.io.read_records``), split by source with the single-machine rule
+(``validate.publish.source_key``/``source_bucket``) and written by its worker as
+``data/<split>-<block>-<k>.parquet`` with the same ``datasets`` writer and features; the task returns rows,
+bytes and language / task-type / generator counts. The driver then renames the files to
+``<split>-0000i-of-0000N.parquet`` in block order (a rename, no data) and writes the card with
+``validate.publish.write_card`` from the summed counts.
+
+Differences from ``publish_file``, all for want of the whole set in one place: no exports/ (Alpaca, ShareGPT,
+LLaMA-Factory files are whole-split files); the card lists generators but not the per-host page list; the
+tiny-set rule of ``split_by_source`` (hold out one source when the hash holds out none) is not applied;
+``--split-by keep`` and ``--test-records`` are not supported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import datasets
+import pandas as pd
+
+from validate.cluster import connected, ray_module
+from validate.contracts import InstructionRecord
+from validate.errors import DataAgentError
+from validate.io import read_records
+from validate.publish import FEATURES, build_provenance, pii_rows, source_bucket, source_key, write_card
+from validate.raygate import input_files
+from validate.report import threshold_rows
+
+
+def _write_block(path: str, index: int, out: str, max_shard_rows: int) -> dict:
+    df = read_records(path, InstructionRecord).astype("str")
+    test = df["source_ref"].map(source_key).map(source_bucket).to_numpy() < 0.1
+    summary: dict = {}
+    for split, frame in (("train", df.loc[~test]), ("test", df.loc[test])):
+        if not len(frame):
+            continue
+        files, nbytes = [], 0
+        for k, lo in enumerate(range(0, len(frame), max_shard_rows)):
+            part = frame.iloc[lo : lo + max_shard_rows]
+            ds = datasets.Dataset.from_pandas(part, features=FEATURES, preserve_index=False)
+            name = f"{split}-tmp-{index:06d}-{k:04d}.parquet"
+            ds.to_parquet(str(Path(out) / "data" / name))
+            files.append(name)
+            nbytes += ds.data.nbytes
+        summary[split] = {
+            "rows": len(frame),
+            "bytes": nbytes,
+            "files": files,
+            "language": dict(Counter(frame["language"])),
+            "task_type": dict(Counter(frame["task_type"])),
+            "generator": dict(Counter(frame["generator"])),
+        }
+    return summary
+
+
+def publish_ray(
+    input_path: str | Path,
+    out_dir: str | Path,
+    *,
+    pretty_name: str,
+    license: str,  # noqa: A002 - the card's field name
+    description: str = "",
+    gate_report: str | Path | None = None,
+    max_shard_rows: int = 100_000,
+    address: str | None = None,
+) -> dict:
+    """Hub-layout folder (data/*.parquet, README.md, dataset_manifest.json) written from the cluster."""
+    paths = input_files(input_path)
+    out = Path(out_dir)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    for old in (out / "data").glob("*.parquet"):
+        old.unlink()
+    summary, provenance = _gate_summary(gate_report)
+    with connected(address):
+        ray = ray_module()
+        write = ray.remote(_write_block)
+        # One task per input shard, reading it where it runs: the driver only sees the counts.
+        blocks = ray.get([write.remote(str(p), i, str(out), max_shard_rows) for i, p in enumerate(paths)])
+    split_infos: dict[str, datasets.SplitInfo] = {}
+    counts = {c: Counter() for c in ("language", "task_type", "generator")}
+    for split in ("train", "test"):
+        files = [f for b in blocks if split in b for f in b[split]["files"]]
+        if not files:
+            continue
+        for i, name in enumerate(files):
+            (out / "data" / name).rename(out / "data" / f"{split}-{i:05d}-of-{len(files):05d}.parquet")
+        rows = sum(b[split]["rows"] for b in blocks if split in b)
+        nbytes = sum(b[split]["bytes"] for b in blocks if split in b)
+        split_infos[split] = datasets.SplitInfo(split, num_examples=rows, num_bytes=nbytes)
+        for c in counts:
+            for b in blocks:
+                if split in b:
+                    counts[c].update(b[split][c])
+    if not split_infos:
+        raise DataAgentError("no records to publish", paths[0])
+    prov = build_provenance(pd.DataFrame({"source_ref": [], "generator": []}), provenance)
+    prov["generators"] = dict(counts["generator"].most_common())
+    write_card(
+        out,
+        split_infos,
+        counts["language"],
+        counts["task_type"],
+        prov,
+        pretty_name=pretty_name,
+        license=license,
+        description=description,
+        gate_summary=summary,
+        split_by="source",
+        exports_name=out.name or "dataagent",
+    )
+    _drop_section(out / "README.md", "## Exports")  # none written: the card must not point at them
+    return {
+        "folder": str(out),
+        "splits": {s: int(i.num_examples) for s, i in split_infos.items()},
+        "split_by": "source",
+        "blocks": len(blocks),
+    }
+
+
+def _gate_summary(gate_report: str | Path | None) -> tuple[str, dict]:
+    """(the card's gate table, the gate's provenance) from gate_report.json and gate_summary.md beside it."""
+    if gate_report is None:
+        return "", {}
+    path = Path(gate_report)
+    if not path.is_file():
+        raise DataAgentError("no such gate report file", path)
+    try:
+        rep = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataAgentError(f"not a gate report ({exc.__class__.__name__}: {exc})", path) from None
+    table = path.with_name("gate_summary.md")
+    summary = table.read_text(encoding="utf-8") if table.exists() else ""
+    if not summary and isinstance(rep, dict) and "input" in rep:
+        summary = f"{rep['input']} records checked, {rep['accepted']} accepted, {rep['quarantined']} quarantined."
+    provenance = {}
+    if isinstance(rep, dict) and isinstance(rep.get("thresholds"), dict):
+        provenance = {"gate": {"thresholds": threshold_rows(rep["thresholds"])}, "pii": pii_rows(rep)}
+    return summary, provenance
+
+
+def _drop_section(card: Path, heading: str) -> None:
+    """Remove one ``## `` section (heading to the next ``## ``) from the card."""
+    text = card.read_text(encoding="utf-8")
+    start = text.find(heading + "\n")
+    if start < 0:
+        return
+    end = text.find("\n## ", start + len(heading))
+    card.write_text(text[:start] + (text[end + 1 :] if end >= 0 else ""), encoding="utf-8")
