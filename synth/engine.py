@@ -11,6 +11,10 @@ the run by one cheap probe (``preflight``: GET /models, else one 1-token chat re
 should one slip through, after the first few requests (FailFast), instead of failing every one.
 An answer that is malformed, truncated or a refusal is asked again (``EngineConfig.reask``)
 and only a valid one is cached as final.
+
+Several servers of one model (``EngineConfig.base_url`` as a list: a vLLM fleet) share the
+requests through synth/routing.py: each attempt goes to the least-loaded healthy one, a server
+that keeps failing is taken out of rotation, and the cache key never names a server.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ import yaml
 from openai.types.chat import ChatCompletion
 
 from synth.cache import ResponseCache
+from synth.routing import Router, Server, is_server_failure, merge_stats, url_phrase
 from validate.errors import DataAgentError, StageFailed
 from validate.jsonparse import parse_json_loose
+from validate.progress import progress_enabled
 from validate.text import estimate_tokens
 
 # USD per 1M tokens (input, output). Override with EngineConfig.prices; unknown models cost 0.
@@ -99,7 +105,9 @@ class GenResult:
 
 @dataclass
 class EngineConfig:
-    base_url: str | None = None  # default: $OPENAI_BASE_URL, else the client's default
+    # One server URL, or several replicas of one model (a vLLM fleet) to spread the requests over
+    # (synth.routing). Default: $OPENAI_BASE_URL, else the client's default.
+    base_url: str | list[str] | None = None
     model: str = "gpt-4o-mini"
     # Read from $OPENAI_API_KEY when None; never stored in a cache, report or repr.
     api_key: str | None = field(default=None, repr=False)
@@ -118,8 +126,14 @@ class EngineConfig:
     # Stop the run when the first this-many requests sent all failed with one configuration
     # problem (refused connection, 401/403, unknown model); 0 switches the check off.
     fail_fast_after: int = 8
-    # Probe the server (GET /models, else a 1-token chat) before sending anything.
+    # Probe the server (GET /models, else a 1-token chat) before sending anything. With several
+    # servers each is probed, and one that fails is left out with a warning.
     preflight: bool = True
+    # Several servers: one whose attempts fail as a server fails (connection, timeout, 5xx) this
+    # many times in a row is taken out of rotation for server_cooldown seconds, then probed by
+    # one request. A single server is never taken out.
+    server_fail_after: int = 5
+    server_cooldown: float = 30.0
     # How many times a malformed, truncated or refused answer is asked again before it is
     # returned as a failure; each re-ask is a full request and is paid for.
     reask: int = 2
@@ -147,8 +161,15 @@ class EngineConfig:
     def price(self) -> tuple[float, float]:
         return self.prices.get(self.model, (0.0, 0.0))
 
+    def urls(self) -> list[str]:
+        """Every server URL in the order given, without repeats; the default one when none is given."""
+        given = [self.base_url] if isinstance(self.base_url, str) else list(self.base_url or ())
+        urls = list(dict.fromkeys(u.strip() for u in given if u and u.strip()))
+        return urls or [effective_base_url(None)]
+
     def url(self) -> str:
-        return effective_base_url(self.base_url)
+        """The first server's URL (the only one, unless several were given)."""
+        return self.urls()[0]
 
 
 def effective_base_url(base_url: str | None) -> str:
@@ -278,7 +299,7 @@ class FailFast:
     run can no longer be stopped this way, which is when the engine lets the rest go.
     """
 
-    def __init__(self, after: int, model: str, base_url: str) -> None:
+    def __init__(self, after: int, model: str, base_url: str | list[str]) -> None:
         self.after, self.model, self.base_url = after, model, base_url
         self.seen: list[str | None] = []
         self.decided = after <= 0
@@ -293,7 +314,7 @@ class FailFast:
         elif len(self.seen) >= self.after:
             self.decided = True
             first = "the first request" if self.after == 1 else f"the first {self.after} requests all"
-            raise StageFailed(f"synth stopped: {first} failed with {reason} ({problem}) (base URL {self.base_url})")
+            raise StageFailed(f"synth stopped: {first} failed with {reason} ({problem}) ({url_phrase(self.base_url)})")
 
 
 # -- preflight -------------------------------------------------------------------------------------------
@@ -308,8 +329,9 @@ class _ProbeError(Exception):
         self.reason, self.listed = reason, listed
 
 
-async def preflight(cfg: EngineConfig, api_key: str) -> dict[str, int]:
-    """One cheap probe before a run: raise StageFailed when the URL, key or model is wrong.
+async def preflight(cfg: EngineConfig, api_key: str, url: str | None = None) -> dict[str, int]:
+    """One cheap probe of ``url`` (default: the first server) before a run: raise StageFailed when
+    the URL, key or model is wrong.
 
     GET /models first (free on every provider); a server without that endpoint, or one that
     does not list the model, gets one chat request with max_tokens=1, because some servers
@@ -317,14 +339,59 @@ async def preflight(cfg: EngineConfig, api_key: str) -> dict[str, int]:
     stop the run here; a 429, 5xx or timeout is left to the run's own retries. Returns the
     requests made and the probe chat's token usage, which counts against budgets.
     """
-    url = cfg.url()
+    url = url or cfg.url()
+    usage = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+    try:
+        await _probe(cfg, api_key, url, usage)
+    except _ProbeError as probe:
+        raise StageFailed(_preflight_message(probe, cfg.model, url)) from probe.__cause__
+    return usage
+
+
+async def preflight_servers(
+    cfg: EngineConfig, api_key: str, urls: list[str], usage: dict[str, int], quiet: bool = False
+) -> list[str]:
+    """Probe every server at once; the URLs that passed, in their order. ``usage`` adds up the probes.
+
+    With one server this is ``preflight``. With several, each one that fails is reported in one
+    ``warning:`` line and left out of the run; when all fail, StageFailed says why for each.
+    """
+    if len(urls) == 1:
+        for name, value in (await preflight(cfg, api_key, urls[0])).items():
+            usage[name] += value
+        return urls
+    outcomes = await asyncio.gather(*(_probe(cfg, api_key, url, usage) for url in urls), return_exceptions=True)
+    failed: list[tuple[str, _ProbeError]] = []
+    for url, outcome in zip(urls, outcomes, strict=True):
+        if isinstance(outcome, _ProbeError):
+            failed.append((url, outcome))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+    live = [url for url in urls if url not in dict(failed)]
+    if not live:
+        reasons = {probe.reason for _, probe in failed}
+        if len(reasons) == 1:
+            raise StageFailed(_preflight_message(failed[0][1], cfg.model, urls)) from failed[0][1].__cause__
+        each = "; ".join(f"{url}: {probe.reason} ({_probe_problem(probe, cfg.model)})" for url, probe in failed)
+        raise StageFailed(f"synth cannot start: no server passed the preflight ({each}) (model '{cfg.model}')")
+    if not quiet:
+        for url, probe in failed:
+            notice(
+                f"server {url} left out: {probe.reason} ({_probe_problem(probe, cfg.model)}); "
+                f"going on with {len(live)} of {len(urls)} servers"
+            )
+    return live
+
+
+async def _probe(cfg: EngineConfig, api_key: str, url: str, usage: dict[str, int]) -> None:
+    """The preflight of one server: raises _ProbeError for a configuration failure; counts into ``usage``."""
     client = openai.AsyncOpenAI(
         base_url=url,
         api_key=api_key,
         max_retries=0,
         timeout=openai.Timeout(cfg.timeout, connect=min(cfg.timeout, cfg.connect_timeout)),
     )
-    usage = {"requests": 1, "prompt_tokens": 0, "completion_tokens": 0}
+    usage["requests"] += 1
     try:
         listed: list[str] | None = None
         try:
@@ -340,7 +407,7 @@ async def preflight(cfg: EngineConfig, api_key: str) -> dict[str, int]:
         except openai.APIError:
             pass  # a 200 that is not a model list: the chat probe decides
         if listed and cfg.model in listed:
-            return usage
+            return
         body = {"model": cfg.model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
         usage["requests"] += 1
         try:
@@ -351,12 +418,9 @@ async def preflight(cfg: EngineConfig, api_key: str) -> dict[str, int]:
             reason = failure_reason(exc)
             if config_problem(reason, cfg.model):
                 raise _ProbeError(reason, listed) from exc
-            return usage
-        usage["prompt_tokens"] = getattr(response.usage, "prompt_tokens", 0) or 0
-        usage["completion_tokens"] = getattr(response.usage, "completion_tokens", 0) or 0
-        return usage
-    except _ProbeError as probe:
-        raise StageFailed(_preflight_message(probe, cfg.model, url)) from probe.__cause__
+            return
+        usage["prompt_tokens"] += getattr(response.usage, "prompt_tokens", 0) or 0
+        usage["completion_tokens"] += getattr(response.usage, "completion_tokens", 0) or 0
     finally:
         await client.close()
 
@@ -374,13 +438,16 @@ async def _with_connect_retries(cfg: EngineConfig, call: Callable[[], Any]) -> A
     raise AssertionError("unreachable")
 
 
-def _preflight_message(probe: _ProbeError, model: str, url: str) -> str:
+def _probe_problem(probe: _ProbeError, model: str) -> str:
     problem = config_problem(probe.reason, model) or probe.reason
-    known = ""
     if probe.reason in ("http_404", "model_not_found") and probe.listed:
         shown = ", ".join(probe.listed[:8]) + (", ..." if len(probe.listed) > 8 else "")
-        known = f"; the server lists: {shown}"
-    return f"synth cannot start: {probe.reason} ({problem}{known}) (base URL {url}, model '{model}')"
+        problem += f"; the server lists: {shown}"
+    return problem
+
+
+def _preflight_message(probe: _ProbeError, model: str, url: str | list[str]) -> str:
+    return f"synth cannot start: {probe.reason} ({_probe_problem(probe, model)}) ({url_phrase(url)}, model '{model}')"
 
 
 def failure_summary(failed: Mapping[str, int], total: int, quarantine: str | Path) -> str | None:
@@ -545,14 +612,6 @@ class _Progress:
             self.bar.close()
 
 
-def progress_enabled() -> bool:
-    """DATAAGENT_PROGRESS=1 or 0 decides; otherwise on only when stderr is a terminal."""
-    flag = os.environ.get("DATAAGENT_PROGRESS", "")
-    if flag:
-        return flag not in ("0", "false", "no")
-    return sys.stderr.isatty()
-
-
 class _RateLimiter:
     """Requests and tokens per minute as two token buckets; callers wait for capacity."""
 
@@ -609,6 +668,9 @@ class Engine:
             "budget_tokens": cfg.budget_tokens,
             "budget_usd": cfg.budget_usd,
         }
+        if len(cfg.urls()) > 1:  # requests per server, in the summary; one server has no such entry
+            self.report["servers"] = {}
+        self._urls = cfg.urls()  # the servers in rotation: those given, less any left out by the preflight
         self._json_mode = True  # switched off once if the server rejects response_format
         self._prompt_ratio = 1.0  # largest server prompt count / our estimate seen: scales budget holds
 
@@ -617,15 +679,26 @@ class Engine:
         return asyncio.run(self.agenerate(requests))
 
     async def agenerate(self, requests: list[GenRequest]) -> list[GenResult]:
-        api_key = api_key_for(self.cfg.url(), self.cfg.api_key)  # before anything is sent or spawned
+        urls = self.cfg.urls()
+        # Before anything is sent or spawned; one key for every server (a remote one needs a real one).
+        api_key = [api_key_for(url, self.cfg.api_key) for url in urls][0]
+        # The cache key names no server: a rerun against other replicas finds every answer.
         keys = [r.key(self.cfg.model) for r in requests]
         hits = [self._cached(r, k) for r, k in zip(requests, keys, strict=True)]
+        self._urls = urls
         if self.cfg.preflight and any(hit is None for hit in hits):  # a rerun with all cached probes nothing
             if not (self.cfg.api_key or os.environ.get("OPENAI_API_KEY")) and not self.cfg.quiet:
-                notice(f"OPENAI_API_KEY is not set; sending a placeholder key to {self.cfg.url()}")
-            usage = await preflight(self.cfg, api_key)
-            self.report["preflight_requests"] += usage["requests"]
-            self._account(usage)
+                notice(f"OPENAI_API_KEY is not set; sending a placeholder key to {', '.join(urls)}")
+            usage = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+            try:
+                self._urls = await preflight_servers(self.cfg, api_key, urls, usage, quiet=self.cfg.quiet)
+            finally:
+                self.report["preflight_requests"] += usage["requests"]
+                self._account(usage)
+            if len(urls) > 1:
+                for url in urls:
+                    if url not in self._urls:
+                        self.report["servers"][url] = {"left_out": "failed the preflight"}
         workers = self.cfg.worker_count(len(requests))
         progress = _Progress(len(requests), progress_enabled() and not self.cfg.quiet)
         try:
@@ -681,25 +754,33 @@ class Engine:
     ) -> list[GenResult]:
         start = time.perf_counter()
         to_send = [i for i, hit in enumerate(hits) if hit is None]
-        watch = FailFast(min(self.cfg.fail_fast_after, len(to_send)), self.cfg.model, self.cfg.url())
+        watch = FailFast(min(self.cfg.fail_fast_after, len(to_send)), self.cfg.model, self._urls)
         # Only the first few requests go out until FailFast has seen enough to let the rest
         # go, so a wrong key or model is reported after those few reached the server, not all.
         probes = set(to_send[: watch.after])
         opened = asyncio.Event()
         if watch.decided:
             opened.set()
-        # Several clients, each with its own connection pool: the HTTP pool checks every open
-        # connection on each request, so one pool of 256 connections spends more CPU on
+        router = Router(
+            self._urls,
+            fail_after=self.cfg.server_fail_after,
+            cooldown=self.cfg.server_cooldown,
+            notice=None if self.cfg.quiet else notice,
+        )
+        # Several clients per server, each with its own connection pool: the HTTP pool checks every
+        # open connection on each request, so one pool of 256 connections spends more CPU on
         # bookkeeping than on the requests (measured: 2.3 ms vs 1.6 ms per request).
-        clients = [
-            openai.AsyncOpenAI(
-                base_url=self.cfg.url(),
-                api_key=api_key,
-                max_retries=0,
-                timeout=openai.Timeout(self.cfg.timeout, connect=min(self.cfg.timeout, self.cfg.connect_timeout)),
-            )
-            for _ in range(max(1, -(-self.cfg.concurrency // CONNECTIONS_PER_CLIENT)))
-        ]
+        share = -(-self.cfg.concurrency // len(router.servers))  # each server's part of the load
+        for server in router.servers:
+            server.clients = [
+                openai.AsyncOpenAI(
+                    base_url=server.url,
+                    api_key=api_key,
+                    max_retries=0,
+                    timeout=openai.Timeout(self.cfg.timeout, connect=min(self.cfg.timeout, self.cfg.connect_timeout)),
+                )
+                for _ in range(max(1, -(-share // CONNECTIONS_PER_CLIENT)))
+            ]
         limiter = _RateLimiter(self.cfg.rpm, self.cfg.tpm)
         budget = _Budget(
             self.cfg.budget_tokens,
@@ -719,7 +800,7 @@ class Engine:
             if i not in probes:
                 await opened.wait()
             async with gate:
-                result = await self._one(clients[i % len(clients)], limiter, budget, req, keys[i])
+                result = await self._one(router, i, limiter, budget, req, keys[i])
             progress.update(result, self.report)
             if not watch.decided:
                 # An answer, even an unparseable one, or a budget stop says nothing against the
@@ -738,8 +819,11 @@ class Engine:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for client in clients:
-                await client.close()
+            for server in router.servers:
+                for client in server.clients:
+                    await client.close()
+            if "servers" in self.report:
+                merge_stats(self.report["servers"], router.stats())
             self.report["seconds"] += time.perf_counter() - start
         return list(results)
 
@@ -752,6 +836,7 @@ class Engine:
             "processes": 1,
             "concurrency": max(1, self.cfg.concurrency // workers),
             "preflight": False,  # the parent probed once for all
+            "base_url": list(self._urls),  # less any server the probe left out
             "quiet": True,
         }
         for name in ("rpm", "tpm", "budget_tokens", "budget_usd"):
@@ -782,6 +867,8 @@ class Engine:
         for key, value in report.items():
             if key == "failures":
                 self.report["failures"].update(value)
+            elif key == "servers":
+                merge_stats(self.report.setdefault("servers", {}), value)
             elif key == "stopped_by_budget":
                 self.report[key] = self.report[key] or value
             elif key not in ("seconds", "budget_tokens", "budget_usd") and isinstance(value, int | float):
@@ -805,13 +892,15 @@ class Engine:
     def usage_report(self) -> dict[str, Any]:
         rep = dict(self.report)
         rep["failures"] = dict(rep["failures"])
+        if "servers" in rep:  # in the order the URLs were given
+            rep["servers"] = {url: dict(rep["servers"][url]) for url in self.cfg.urls() if url in rep["servers"]}
         rep["cost_usd"] = round(rep["cost_usd"], 6)
         rep["seconds"] = round(rep["seconds"], 3)
         return rep
 
     # -- one request ----------------------------------------------------------------------------------
     async def _one(
-        self, client: openai.AsyncOpenAI, limiter: _RateLimiter, budget: _Budget, req: GenRequest, key: str
+        self, router: Router, i: int, limiter: _RateLimiter, budget: _Budget, req: GenRequest, key: str
     ) -> GenResult:
         max_tokens = int(req.params.get("max_tokens", 512))
         total = {"prompt_tokens": 0, "completion_tokens": 0}
@@ -829,7 +918,7 @@ class Engine:
             gave_up = None
             try:
                 await limiter.acquire(hold_tokens)
-                response = await self._call_with_retries(client, req)
+                response = await self._call_with_retries(router, i, req)
                 usage["prompt_tokens"] = getattr(response.usage, "prompt_tokens", 0) or 0
                 usage["completion_tokens"] = getattr(response.usage, "completion_tokens", 0) or 0
                 self._account(usage)
@@ -860,22 +949,33 @@ class Engine:
         self.cache.put_failure(key, req.template, self.cfg.model, text, finish, total, reason)
         return self._result(req, text, finish, total, cached=False, judged=(data, reason))
 
-    async def _call_with_retries(self, client: openai.AsyncOpenAI, req: GenRequest) -> Any:
+    async def _call_with_retries(self, router: Router, i: int, req: GenRequest) -> Any:
         params = dict(req.params)
         attempt = 0
+        tried: list[Server] = []  # servers this request failed on: a retry goes elsewhere when it can
         while True:
             if not self._json_mode:
                 params.pop("response_format", None)
+            server = await router.take(tried)  # StageFailed when every server is out of rotation
             try:
-                self.report["requests_sent"] += 1
-                # The client's generic POST, typed into the same ChatCompletion: create() first
-                # runs a recursive transform over the params that cost a fifth of the client's
-                # CPU per request at high concurrency (bench/synth_bench.py --profile).
-                return await client.post(
-                    "/chat/completions",
-                    body={"model": self.cfg.model, "messages": req.messages, **params},
-                    cast_to=ChatCompletion,
-                )
+                try:
+                    self.report["requests_sent"] += 1
+                    # The client's generic POST, typed into the same ChatCompletion: create() first
+                    # runs a recursive transform over the params that cost a fifth of the client's
+                    # CPU per request at high concurrency (bench/synth_bench.py --profile).
+                    response = await server.client(i).post(
+                        "/chat/completions",
+                        body={"model": self.cfg.model, "messages": req.messages, **params},
+                        cast_to=ChatCompletion,
+                    )
+                except openai.APIError as exc:
+                    router.release(server, failure_reason(exc))
+                    raise
+                except BaseException:
+                    router.release(server, None, answered=False)  # cancelled: no word on the server
+                    raise
+                router.release(server, None)
+                return response
             except openai.BadRequestError as exc:
                 if "response_format" in params and "response_format" in str(exc) and self._json_mode:
                     self._json_mode = False  # server has no JSON mode: the tolerant parser copes
@@ -888,17 +988,22 @@ class Engine:
                 openai.APIConnectionError,
             ) as exc:
                 reason = failure_reason(exc)
-                if reason in ("connect_error", "connect_timeout"):
+                tried.append(server)
+                if is_server_failure(reason) and router.has_untried(tried):
+                    # Another server takes it at once: one replica's trouble costs no retry and no wait.
+                    delay = 0.0
+                elif reason in ("connect_error", "connect_timeout"):
                     # A few quick retries ride out a restart blip; a wrong URL must not cost minutes.
                     if attempt >= self.cfg.connect_retries:
                         raise _GiveUpError(reason) from exc
                     delay = random.uniform(0, min(CONNECT_BACKOFF_MAX, self.cfg.backoff_base * 2**attempt))
+                    attempt += 1
                 elif attempt >= self.cfg.max_retries:
                     raise _GiveUpError(f"{reason}_retries_exhausted") from exc
                 else:
                     delay = self._backoff(attempt, exc)
+                    attempt += 1
                 await asyncio.sleep(delay)
-                attempt += 1
                 self.report["retries"] += 1
             except openai.APIStatusError as exc:  # 401, 403, 404, 422...: the same request would fail again
                 raise _GiveUpError(failure_reason(exc)) from exc
