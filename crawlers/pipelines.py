@@ -27,7 +27,8 @@ from w3lib.url import canonicalize_url
 from crawlers.items import DocumentItem, QAPairItem
 from validate.contracts import Document, QAItem
 from validate.gate import split_by_contract
-from validate.io import read_table, write_records, write_table
+from validate.io import read_table, write_records
+from validate.quarantine import write_quarantine
 from validate.shingles import char_shingles, jaccard, minhash
 from validate.text import content_hash, weighted_length
 
@@ -165,7 +166,8 @@ class ContractWriterPipeline(_Step):
 
     The journal (``*.journal.jsonl``) is appended to, not rewritten, when the crawl runs
     with JOBDIR, so a stopped and resumed crawl ends with the pages of both runs. Rows
-    that break the contract go to ``*.quarantine.*`` with the reason, never dropped silently.
+    that break the contract go to ``*.quarantine.*`` (validate.quarantine's schema) with the reason, never
+    dropped silently.
     """
 
     OUTPUTS = (("documents", DocumentItem, Document), ("qa", QAPairItem, QAItem))
@@ -206,7 +208,7 @@ class ContractWriterPipeline(_Step):
             write_records(accepted, self.out_dir / name, model)
             quarantine = self.out_dir / f"{name}.quarantine"
             if len(quarantined):
-                write_table(quarantined, quarantine)
+                write_quarantine(quarantined, quarantine, "crawl", source_file=journal, id_column="url")
             self.stats.set_value(f"dataagent/{name}/kept", len(accepted))
             self.stats.set_value(f"dataagent/{name}/quarantined", len(quarantined))
             summary[name] = {"kept": len(accepted), "quarantined": len(quarantined)}

@@ -1,4 +1,5 @@
-"""Run a crawl through the real `scrapy crawl` machinery, in a child process.
+"""The crawl stage as one call, ``run(target, out, config) -> summary``: the real `scrapy crawl` machinery,
+in a child process.
 
 A child process because Twisted's reactor cannot be restarted in one process, and
 because it is exactly what a user gets from `scrapy crawl site` at the repo root.
@@ -12,11 +13,39 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from crawlers.recipe import load_recipe
 from validate.errors import DataAgentError, StageFailed
+from validate.progress import progress_enabled
+
+
+@dataclass
+class CrawlConfig:
+    """How to crawl: what every record is stamped with, when to stop, extra Scrapy settings."""
+
+    source: str = ""  # stored in every record's ``source``; default: the recipe's name or the host
+    license: str = ""  # noqa: A003 - the records' field name; copied into every record
+    max_pages: int = 0  # 0 = no limit
+    settings: dict[str, object] = field(default_factory=dict)  # extra Scrapy settings (-s KEY=VALUE)
+    quiet: bool = True  # the child's output captured (its last line is quoted when it fails)
+
+
+def run(target: str, out: str | Path, config: CrawlConfig | None = None) -> dict:
+    """The crawl stage as one call: a recipe file or start URL in, documents/qa (+ quarantine) and
+    crawl_stats.json out under ``out``; returns the crawl summary. See :func:`crawl_site`."""
+    config = config or CrawlConfig()
+    return crawl_site(
+        target,
+        out,
+        source=config.source,
+        license=config.license,
+        max_pages=config.max_pages,
+        settings=config.settings or None,
+        quiet=config.quiet,
+    )
 
 
 def crawl_site(
@@ -66,7 +95,10 @@ def crawl_site(
     for key, value in (settings or {}).items():
         cmd += ["-s", f"{key}={json.dumps(value) if isinstance(value, dict | list) else value}"]
     env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawlers.settings"}
-    proc = subprocess.run(cmd, env=env, capture_output=quiet, text=True)
+    # With progress on, the child's stderr (its progress bar; Scrapy's log goes to crawl.log) reaches the terminal.
+    show = quiet and progress_enabled()
+    pipe = subprocess.PIPE if quiet else None
+    proc = subprocess.run(cmd, env=env, stdout=pipe, stderr=None if show else pipe, text=True)
     summary_path = out / "crawl_stats.json"
     if proc.returncode != 0 or not summary_path.exists():
         last = (proc.stderr or "").strip().splitlines()[-1:] if quiet else []

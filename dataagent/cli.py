@@ -6,10 +6,11 @@ time, rerun, or replaced by other tools that speak the same JSONL/Parquet.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from dataagent.boundary import EXIT_VERDICT_FAIL, EXIT_VERDICT_INCONCLUSIVE, run
 from train.config import METHODS, PRECISIONS, QUANTS, TEMPLATES, AdapterSettings, TrainConfig, VerdictThresholds
 from validate.errors import DataAgentError, StageFailed
 from validate.outdir import owned_output
+from validate.progress import ENV as PROGRESS_ENV
 
 app = typer.Typer(
     help="Turn websites and code repositories into validated instruction datasets.",
@@ -61,6 +63,17 @@ METHOD = OneOf("--method", METHODS)
 QUANT = OneOf("--quant", QUANTS)
 TEMPLATE = OneOf("--template", TEMPLATES)
 PRECISION = OneOf("--precision", PRECISIONS)
+
+def _help(config: type, name: str) -> str:
+    """A setting's help text, written once on its config dataclass field (peft's pattern: field metadata)."""
+    return {f.name: f for f in dataclasses.fields(config)}[name].metadata["help"]
+
+
+def _setting(config: type, name: str, panel: str | None = None) -> Any:
+    """The typer.Option for one config field: its words come from the field; its default is the field's,
+    written as `= Config.field` in the signature (tests/test_config_home.py checks both)."""
+    return typer.Option(rich_help_panel=panel, help=_help(config, name))
+
 
 # One meaning in every subcommand: the licence of the records the command writes.
 LICENSE_HELP = "Licence of the records this command writes: an id such as cc-by-4.0"
@@ -106,7 +119,7 @@ def crawl(
     Runs `scrapy crawl site` with the polite defaults (robots.txt, Crawl-delay, AutoThrottle,
     HTTP cache); see docs/CRAWLING.md for the recipe format. Exits 2 when no page could be kept.
     """
-    from crawlers.run import crawl_site
+    from crawlers.run import CrawlConfig, run
 
     if target.endswith((".yaml", ".yml")):
         from crawlers.recipe import load_recipe
@@ -114,8 +127,11 @@ def crawl(
         load_recipe(target)  # fail here, in one line, before a crawler process starts
     # The HTTP cache is kept across reruns into the same folder: that is what makes a re-crawl reproducible.
     with owned_output(out, force=force, keep=("httpcache",)) as folder:
-        summary = crawl_site(target, folder, source=source, license=license, max_pages=max_pages)
-    _print(summary)
+        summary = run(target, folder, CrawlConfig(source=source, license=license, max_pages=max_pages))
+    # Scrapy's raw counters (a hundred of them) stay in crawl_stats.json; stdout gets what a user reads.
+    pages = summary.get("stats", {}).get("dataagent/pages", 0)
+    shown = {k: v for k, v in summary.items() if k != "stats"}
+    _print({"pages": pages, **shown, "stats": str(out / "crawl_stats.json")})
     failed = {
         k.removeprefix("fetch_error/"): v for k, v in summary.get("dropped", {}).items() if k.startswith("fetch_error/")
     }
@@ -156,45 +172,25 @@ def extract_code(
     CodeSearchNet-style filters; every skip is counted in code_stats.json. Exits 2 when no
     repository could be read.
     """
-    from tqdm import tqdm
-
-    from crawlers.code.extract import extract_repos, step_summary
     from crawlers.code.filters import DEDUP_MODES, FilterConfig
-    from validate.contracts import CodeUnit
-    from validate.io import write_records
+    from crawlers.code.run import CodeConfig, run
 
-    cfg = FilterConfig(
-        min_doc_words=min_doc_words,
-        min_body_lines=min_body_lines,
-        drop_tests=not keep_tests,
-        drop_boilerplate=not keep_boilerplate,
-        dedup=dedup,
-    )
     if dedup not in DEDUP_MODES:
         raise typer.BadParameter(f"use one of {', '.join(DEDUP_MODES)}", param_hint="--dedup")
-    stats: Counter = Counter()
-    failures: list[str] = []
-    file_errors: list[str] = []
-    allow = [x.strip() for x in license_allow.split(",") if x.strip()]
+    cfg = CodeConfig(
+        filters=FilterConfig(
+            min_doc_words=min_doc_words,
+            min_body_lines=min_body_lines,
+            drop_tests=not keep_tests,
+            drop_boilerplate=not keep_boilerplate,
+            dedup=dedup,
+        ),
+        workers=workers,
+        license_allow=[x.strip() for x in license_allow.split(",") if x.strip()],
+    )
     with owned_output(out, force=force) as folder:
-        with tqdm(total=len(repos), desc="repositories", disable=len(repos) < 2) as bar:
-            units = extract_repos(
-                repos, stats, cfg, workers, allow, progress=bar, failures=failures, file_errors=file_errors
-            )
-        summary = {
-            "output": str(folder / "code_units.parquet"),
-            "steps": step_summary(stats),
-            **dict(sorted(stats.items())),
-            "failures": failures,
-            "file_errors": file_errors,
-        }
-        (folder / "code_stats.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
-        if failures and len(failures) == len(repos):
-            raise StageFailed(
-                f"no repository could be read: {failures[0]}"
-                + (f" and {len(failures) - 1} more" if len(failures) > 1 else "")
-            )
-        write_records(units, folder / "code_units", CodeUnit)
+        summary = run(repos, folder, cfg)
+    failures, file_errors = summary["failures"], summary["file_errors"]
     _print(summary)
     if failures:
         _warn(
@@ -202,30 +198,16 @@ def extract_code(
             f"see {out / 'code_stats.json'}"
         )
     if file_errors:
-        errors = {k.removeprefix("errors/"): v for k, v in stats.items() if k.startswith("errors/")}
+        errors = {k.removeprefix("errors/"): v for k, v in summary.items() if k.startswith("errors/")}
         _warn(
             f"{len(file_errors)} file(s) could not be extracted ({_top(errors) or 'unreadable'}); "
             f"see file_errors in {out / 'code_stats.json'}"
         )
-
-
-def _check_generator(generator: str, seed_tasks: Path | None) -> None:
-    """A DataAgentError (one line, exit 2) for an unknown generator or task, or unusable seed tasks."""
-    if generator.startswith("task:"):
-        from synth.generators.task_templates import load_template
-
-        load_template(generator.split(":", 1)[1])  # names the task files that exist
-    elif generator not in ("qa", "self-instruct", "code"):
-        from synth.generators.task_templates import list_templates
-
-        tasks = ", ".join(f"task:{name}" for name in list_templates())
-        raise DataAgentError(f"unknown generator {generator!r}; the generators are: qa, self-instruct, code, {tasks}")
-    if seed_tasks is not None:
-        if generator != "self-instruct":
-            raise DataAgentError("--seed-tasks is for --generator self-instruct")
-        from synth.generators.self_instruct import load_seed_tasks
-
-        load_seed_tasks(seed_tasks)
+    if summary["quarantined"]:
+        _warn(
+            f"{summary['quarantined']} code unit(s) broke the CodeUnit contract and were quarantined; "
+            f"see {out / 'code_units.quarantine.jsonl'}"
+        )
 
 
 @app.command()
@@ -245,7 +227,12 @@ def synth(
     generator: Annotated[str, typer.Option(help="openai backend: qa, self-instruct, code, or task:<name>.")] = "qa",
     model: Annotated[str, typer.Option(envvar="DATAAGENT_MODEL", help="Model name on the server.")] = "gpt-4o-mini",
     base_url: Annotated[
-        str | None, typer.Option(envvar="OPENAI_BASE_URL", help="Server URL, e.g. http://localhost:8000/v1.")
+        list[str] | None,
+        typer.Option(
+            envvar="OPENAI_BASE_URL",
+            help="Server URL, e.g. http://localhost:8000/v1; repeat it for several replicas of one model "
+            "(requests go to the least-loaded healthy one).",
+        ),
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
     rpm: Annotated[int | None, typer.Option(help="Requests per minute limit.")] = None,
@@ -282,65 +269,56 @@ def synth(
     The API key is read from OPENAI_API_KEY only and is never written anywhere. Exits 2 when
     every request failed, or when the first requests all fail the same way (a wrong URL, key or model).
     """
-    if backend == "rules" and not (documents or qa or code):
-        raise DataAgentError("synth needs at least one of --documents, --qa, --code")
-    if backend == "langchain" and documents is None:
-        raise DataAgentError("the langchain backend needs --documents")
-    # Settings are checked before the output folder is touched, so a typo costs nothing.
-    table = None
-    if backend == "openai":
-        from synth.engine import DEFAULT_PRICES, load_prices
+    from synth.run import SynthConfig, SynthInputs, check, run
 
-        _check_generator(generator, seed_tasks)
-        table = {**DEFAULT_PRICES, **(load_prices(prices) if prices else {})}
+    inputs = SynthInputs(documents=documents, qa=qa, code=code)
+    config = SynthConfig(
+        backend=backend,
+        generator=generator,
+        prices_file=prices,
+        dry_run=dry_run,
+        options={
+            "n_pairs": pairs,
+            "focus_topics": [t.strip() for t in focus.split(",") if t.strip()] or None,
+            "min_answer_chars": min_answer_chars,
+            "max_answer_chars": max_answer_chars,
+            "num_requests": n_requests,
+            "k_new": k_new,
+            "seed_tasks": seed_tasks,
+        },
+    )
+    if backend != "rules":
+        from synth.engine import EngineConfig
+
+        config.engine = EngineConfig(
+            base_url=base_url[0] if base_url and len(base_url) == 1 else base_url or None,
+            model=model,
+            concurrency=concurrency,
+            rpm=rpm,
+            tpm=tpm,
+            cache_path=str(cache) if cache else None,  # None: <out>/synth_cache.sqlite
+            budget_tokens=budget_tokens,
+            budget_usd=budget_usd,
+            timeout=timeout,
+        )
+    # Settings are checked before the output folder is touched, so a typo costs nothing.
+    check(inputs, config)
     # The request cache survives a rerun into the same folder: that is what makes the rerun free.
     with owned_output(out, force=force, keep=("synth_cache.sqlite",)) as folder:
-        if backend == "rules":
-            from synth.run import synth_rules
-
-            summary = synth_rules(folder, documents=documents, qa=qa, code=code)
-        elif backend == "langchain":
-            from synth.langchain_route import synth_langchain
-
-            summary = synth_langchain(
-                folder, documents, base_url, model, pairs_per_chunk=pairs, concurrency=concurrency
-            )
-        else:
-            from synth.engine import EngineConfig
-            from synth.run_llm import synth_llm
-
-            cfg = EngineConfig(
-                base_url=base_url,
-                model=model,
-                concurrency=concurrency,
-                rpm=rpm,
-                tpm=tpm,
-                cache_path=str(cache or folder / "synth_cache.sqlite"),
-                budget_tokens=budget_tokens,
-                budget_usd=budget_usd,
-                prices=table,
-                timeout=timeout,
-            )
-            summary = synth_llm(
-                folder,
-                generator,
-                cfg,
-                documents=documents,
-                code=code,
-                dry_run=dry_run,
-                n_pairs=pairs,
-                focus_topics=[t.strip() for t in focus.split(",") if t.strip()] or None,
-                min_answer_chars=min_answer_chars,
-                max_answer_chars=max_answer_chars,
-                num_requests=n_requests,
-                k_new=k_new,
-                seed_tasks=seed_tasks,
-            )
+        summary = run(inputs, folder, config)
     _print(summary)
     if summary.get("failed_summary"):
         _warn(summary["failed_summary"])
     elif backend == "rules" and summary.get("quarantined"):
         _warn(f"{summary['quarantined']} record(s) quarantined; see {out / 'instructions.quarantine.jsonl'}")
+
+
+RAY_OPTION = typer.Option(
+    "--ray",
+    metavar="ADDRESS",
+    help="Run on Ray: local (start one here), auto (the cluster `ray start` runs here) or host:port; the input may "
+    "be a folder of shards, and the output is written as shards (docs/SCALEOUT.md).",
+)
 
 
 @app.command()
@@ -382,6 +360,7 @@ def validate(
     language: Annotated[
         str, typer.Option(help="Imported rows: auto (detect per row) or a tag to force, e.g. zh-Hant.")
     ] = "auto",
+    ray: Annotated[str | None, RAY_OPTION] = None,
     force: Force = False,
 ) -> None:
     """Run the quality gate: checks, near-dup and decontamination; every rejected row goes to quarantine
@@ -391,7 +370,7 @@ def validate(
     validate/importers.py) into imported.jsonl; rows that cannot be converted go to import_quarantine.jsonl."""
     from validate import importers
     from validate.quality import GateConfig
-    from validate.run import gate_file
+    from validate.run import ValidateConfig, run
 
     cfg = GateConfig.from_yaml(config)
     if not 0 < near_dup_threshold <= 1:
@@ -405,23 +384,25 @@ def validate(
     mapping = importers.parse_map(map_)
     forced_language = importers.check_language(language)
     threshold = None if near_dup_threshold >= 1 else near_dup_threshold
-    gate = {"near_dup_threshold": threshold, "eval_sets": eval_set, "strict": strict, "on_bad_line": on_bad_line}
+    settings = ValidateConfig(
+        gate=cfg, near_dup_threshold=threshold, eval_sets=eval_set, strict=strict, on_bad_line=on_bad_line
+    )
+    if ray is not None:  # the same gate on a Ray cluster (docs/SCALEOUT.md): record files or a folder of shards
+        _validate_on_ray(records, out, settings, ray, force)
+        return
     if importers.reads_as_records(records, format, mapping):
         with owned_output(out, force=force) as folder:
-            report = gate_file(records, folder, cfg, **gate)
+            report = run(records, folder, settings)
         _print(report)
         _gate_verdict(report, out)
         return
     # Read and convert before the output folder is touched, so a wrong --map or format costs nothing.
     imported = importers.import_dataset(records, format, mapping, split, forced_language, on_bad_line)
-    summary = imported.summary
-    report = None
     with owned_output(out, force=force) as folder:
-        files = importers.write_import(imported, folder)
-        if imported.records:
-            report = gate_file(files["records"], folder, cfg, **gate)
-    importers.check_accounting(summary, report)
-    _print({**(report or {}), "import": summary})
+        result = run(imported, folder, settings)
+    summary = result["import"]
+    report = result if "accepted" in result else None
+    _print(result)
     rejected = ""
     if summary["rejected"]:
         rejected = (
@@ -444,6 +425,24 @@ def validate(
             else f"all {report['input']} imported records passed the gate"
         )
         _warn("; ".join(x for x in (rejected, gated) if x))
+
+
+def _validate_on_ray(records: str, out: Path, settings: Any, address: str, force: bool) -> None:
+    from validate.raygate import gate_ray
+
+    with owned_output(out, force=force) as folder:
+        report = gate_ray(
+            records,
+            folder,
+            settings.gate,
+            near_dup_threshold=settings.near_dup_threshold,
+            eval_sets=settings.eval_sets,
+            strict=settings.strict,
+            on_bad_line=settings.on_bad_line,
+            address=address,
+        )
+    _print(report)
+    _gate_verdict(report, out)
 
 
 def _gate_verdict(report: dict, out: Path) -> None:
@@ -481,6 +480,7 @@ def publish(
     test_records: Annotated[
         Path | None, typer.Option(help="Held-out InstructionRecord file published as 'test'; the input is all train.")
     ] = None,
+    ray: Annotated[str | None, RAY_OPTION] = None,
     force: Force = False,
 ) -> None:
     """Write the dataset in the layout `datasets.push_to_hub` produces, with a dataset card and
@@ -490,6 +490,17 @@ def publish(
     for label, path in (("--gate-report", gate_report), ("--documents", documents), ("--test-records", test_records)):
         if path is not None and not path.is_file():
             raise DataAgentError(f"{label}: no such file", path)
+    if ray is not None:  # shards written by the cluster's workers (validate/raypublish.py): no exports, no push
+        from validate.raypublish import publish_ray
+
+        if repo_id or test_records or split_by != "source":
+            raise DataAgentError("--ray publishes split by source into --out; push or re-split without --ray")
+        with owned_output(out, force=force) as folder:
+            summary = publish_ray(
+                records, folder, pretty_name=name, license=license, gate_report=gate_report, address=ray
+            )
+        _print(summary)
+        return
     with owned_output(out, force=force) as folder:
         result = publish_file(
             records,
@@ -509,115 +520,66 @@ def publish(
 
 @app.command()
 def train(
-    dataset: Annotated[
-        str, typer.Option(rich_help_panel=DATA_PANEL, help="Published folder or hub id (any split names).")
-    ],
-    model: Annotated[
-        str | None,
-        typer.Option(
-            rich_help_panel=DATA_PANEL,
-            help="Base model: local path or hub id. Default: a tiny Llama built here (smoke only).",
-        ),
-    ] = None,
-    out: Annotated[
-        Path, typer.Option(rich_help_panel=DATA_PANEL, help="Folder for the adapter, train_report.json and .png.")
-    ] = Path("out/train"),
-    method: Annotated[
-        str | None,
-        METHOD.typer_option(
-            "PEFT method (prefix is P-Tuning v2). Default: full (tiny base), lora (--model).", ADAPTER_PANEL
-        ),
-    ] = None,
-    quant: Annotated[
-        str,
-        QUANT.typer_option("Base weights: 8bit is LLM.int8, 4bit is NF4.", ADAPTER_PANEL),
-    ] = "none",
-    template: Annotated[
-        str,
-        TEMPLATE.typer_option("Prompt format; auto: the model's chat template if it has one, else alpaca.", DATA_PANEL),
-    ] = "auto",
-    token_budget: Annotated[
-        int | None,
-        typer.Option(
-            rich_help_panel=RUN_PANEL, help="Tokens per run (real and control). Default: 600k tiny base, 1M --model."
-        ),
-    ] = None,
-    lr: Annotated[
-        float | None, typer.Option(rich_help_panel=RUN_PANEL, help="Learning rate; default depends on --method.")
-    ] = None,
-    r: Annotated[int, typer.Option(rich_help_panel=ADAPTER_PANEL, help="LoRA rank.")] = AdapterSettings.r,
-    alpha: Annotated[int, typer.Option(rich_help_panel=ADAPTER_PANEL, help="LoRA alpha.")] = AdapterSettings.alpha,
-    dropout: Annotated[float, typer.Option(rich_help_panel=ADAPTER_PANEL, help="LoRA dropout.")] = 0.05,
-    target_modules: Annotated[
-        str | None,
-        typer.Option(
-            rich_help_panel=ADAPTER_PANEL,
-            help="LoRA targets, comma-separated. Default: every projection (tiny), all-linear (--model).",
-        ),
-    ] = None,
-    virtual_tokens: Annotated[
-        int, typer.Option(rich_help_panel=ADAPTER_PANEL, help="Virtual tokens for prefix/prompt/ptuning.")
-    ] = 16,
-    precision: Annotated[
-        str,
-        PRECISION.typer_option("Mixed precision; auto: bf16 (or fp16) on GPU, fp32 on CPU.", RUN_PANEL),
-    ] = "auto",
-    device: Annotated[str, typer.Option(rich_help_panel=RUN_PANEL, help="auto | cpu | cuda.")] = "auto",
-    batch_size: Annotated[int, typer.Option(rich_help_panel=RUN_PANEL, help="Records per step and process.")] = 8,
-    max_len: Annotated[
-        int,
-        typer.Option(
-            rich_help_panel=DATA_PANEL,
-            help="Tokens per record: the prompt is kept whole, a long response's tail is cut.",
-        ),
-    ] = TrainConfig.max_len,
-    seed: Annotated[
-        int, typer.Option(rich_help_panel=RUN_PANEL, help="Seed for init, order and the control shuffle.")
-    ] = 0,
-    control: Annotated[
-        bool, typer.Option(rich_help_panel=VERDICT_PANEL, help="Run the shuffled-response control the verdict needs.")
-    ] = True,
-    card: Annotated[
-        bool, typer.Option(rich_help_panel=VERDICT_PANEL, help="Also write the verdict into the dataset card.")
-    ] = False,
-    gradient_checkpointing: Annotated[
-        bool, typer.Option(rich_help_panel=RUN_PANEL, help="Trade compute for memory.")
-    ] = False,
-    documents: Annotated[
-        Path | None,
-        typer.Option(
-            rich_help_panel=TINY_PANEL,
-            help="Text for the tiny base's pretraining: Document records, a CodeUnit file, or a source folder "
-            "or repository (held-out records' lines left out).",
-        ),
-    ] = None,
-    pretrain_steps: Annotated[
-        int, typer.Option(rich_help_panel=TINY_PANEL, help="Causal-LM steps on documents (tiny base only).")
-    ] = 300,
-    min_effect: Annotated[
-        float,
-        typer.Option(
-            rich_help_panel=VERDICT_PANEL, help="Pairing gain (real minus control, nats/token) that counts as useful."
-        ),
-    ] = VerdictThresholds.min_effect,
-    gain_tokens: Annotated[
-        int, typer.Option(rich_help_panel=VERDICT_PANEL, help="Response tokens the pairing gain is measured on.")
-    ] = VerdictThresholds.gain_tokens,
-    min_loss_drop: Annotated[
-        float | None,
-        typer.Option(
-            rich_help_panel=VERDICT_PANEL,
-            help="Relative held-out loss drop below which a run is too weak to judge (default: 0.05 for the tiny "
-            "base, 0.02 with --model).",
-        ),
-    ] = None,
-    confidence: Annotated[
-        float, typer.Option(rich_help_panel=VERDICT_PANEL, help="Confidence of the bootstrap interval.")
-    ] = VerdictThresholds.confidence,
+    dataset: Annotated[str, _setting(TrainConfig, "dataset", DATA_PANEL)],
+    model: Annotated[str | None, _setting(TrainConfig, "model", DATA_PANEL)] = TrainConfig.model,
+    out: Annotated[Path, _setting(TrainConfig, "out_dir", DATA_PANEL)] = Path("out/train"),
+    method: Annotated[str | None, METHOD.typer_option(_help(AdapterSettings, "method"), ADAPTER_PANEL)] = (
+        AdapterSettings.method
+    ),
+    quant: Annotated[str, QUANT.typer_option(_help(TrainConfig, "quant"), ADAPTER_PANEL)] = TrainConfig.quant,
+    template: Annotated[str, TEMPLATE.typer_option(_help(TrainConfig, "template"), DATA_PANEL)] = (
+        TrainConfig.template
+    ),
+    token_budget: Annotated[int | None, _setting(TrainConfig, "token_budget", RUN_PANEL)] = TrainConfig.token_budget,
+    lr: Annotated[float | None, _setting(TrainConfig, "lr", RUN_PANEL)] = TrainConfig.lr,
+    r: Annotated[int, _setting(AdapterSettings, "r", ADAPTER_PANEL)] = AdapterSettings.r,
+    alpha: Annotated[int, _setting(AdapterSettings, "alpha", ADAPTER_PANEL)] = AdapterSettings.alpha,
+    dropout: Annotated[float, _setting(AdapterSettings, "dropout", ADAPTER_PANEL)] = AdapterSettings.dropout,
+    target_modules: Annotated[str | None, _setting(AdapterSettings, "target_modules", ADAPTER_PANEL)] = (
+        AdapterSettings.target_modules
+    ),
+    virtual_tokens: Annotated[int, _setting(AdapterSettings, "num_virtual_tokens", ADAPTER_PANEL)] = (
+        AdapterSettings.num_virtual_tokens
+    ),
+    precision: Annotated[str, PRECISION.typer_option(_help(TrainConfig, "precision"), RUN_PANEL)] = (
+        TrainConfig.precision
+    ),
+    device: Annotated[str, _setting(TrainConfig, "device", RUN_PANEL)] = TrainConfig.device,
+    batch_size: Annotated[int, _setting(TrainConfig, "batch_size", RUN_PANEL)] = TrainConfig.batch_size,
+    max_len: Annotated[int, _setting(TrainConfig, "max_len", DATA_PANEL)] = TrainConfig.max_len,
+    seed: Annotated[int, _setting(TrainConfig, "seed", RUN_PANEL)] = TrainConfig.seed,
+    control: Annotated[bool, _setting(TrainConfig, "control", VERDICT_PANEL)] = TrainConfig.control,
+    card: Annotated[bool, _setting(TrainConfig, "card", VERDICT_PANEL)] = TrainConfig.card,
+    gradient_checkpointing: Annotated[bool, _setting(TrainConfig, "gradient_checkpointing", RUN_PANEL)] = (
+        TrainConfig.gradient_checkpointing
+    ),
+    documents: Annotated[Path | None, _setting(TrainConfig, "documents", TINY_PANEL)] = TrainConfig.documents,
+    pretrain_steps: Annotated[int, _setting(TrainConfig, "pretrain_steps", TINY_PANEL)] = TrainConfig.pretrain_steps,
+    min_effect: Annotated[float, _setting(VerdictThresholds, "min_effect", VERDICT_PANEL)] = (
+        VerdictThresholds.min_effect
+    ),
+    gain_tokens: Annotated[int, _setting(VerdictThresholds, "gain_tokens", VERDICT_PANEL)] = (
+        VerdictThresholds.gain_tokens
+    ),
+    min_loss_drop: Annotated[float | None, _setting(VerdictThresholds, "min_relative_loss_drop", VERDICT_PANEL)] = (
+        VerdictThresholds.min_relative_loss_drop
+    ),
+    confidence: Annotated[float, _setting(VerdictThresholds, "confidence", VERDICT_PANEL)] = (
+        VerdictThresholds.confidence
+    ),
     force: Force = False,
 ) -> None:
-    """Train an adapter on the published set and judge it: held-out loss, pairing gain vs a shuffled control."""
+    """Train an adapter on the published set and judge it: held-out loss, pairing gain vs a shuffled control.
+
+    Data-parallel under torchrun / accelerate launch (docs/SCALEOUT.md): --batch-size is the global batch.
+    """
+    from contextlib import nullcontext
+
+    from train.distributed import launched_rank
     from train.smoke import smoke_train
+
+    # Launched on several processes, rank 0 alone claims --out, writes into it and prints; every rank runs.
+    main_rank = launched_rank() == 0
 
     cfg = TrainConfig(
         dataset=dataset,
@@ -652,20 +614,22 @@ def train(
             confidence=confidence,
         ),
     )
-    if model is None and documents is None:
+    if model is None and documents is None and main_rank:
         typer.echo(
             "note: no --model and no --documents: the tiny base gets no pretraining, so LoRA has little to adapt",
             err=True,
         )
-    if documents is not None and not documents.exists():
+    if documents is not None and main_rank and not documents.exists():  # only the main process reads it
         raise DataAgentError("--documents: no such file or folder", documents)
-    with owned_output(out, force=force):
+    with owned_output(out, force=force) if main_rank else nullcontext(out):
         report = smoke_train(cfg)
-    _print(
-        {k: report[k] for k in ("verdict", "heldout_response_loss_before", "heldout_response_loss_after", "adapter")}
-    )
+    if main_rank:
+        shown = ("verdict", "heldout_response_loss_before", "heldout_response_loss_after", "adapter")
+        _print({k: report[k] for k in shown})
     verdict = report["verdict"]
-    if verdict["verdict"] in ("fail", "inconclusive"):
+    # Only rank 0 exits with the verdict's status: a launcher stops the other ranks when one exits non-zero,
+    # and rank 0 writes --out's manifest after the last barrier.
+    if verdict["verdict"] in ("fail", "inconclusive") and main_rank:
         advice = f"; {verdict['advice']}" if verdict.get("advice") else ""
         where_ = out / "train_report.json"
         typer.echo(f"verdict: {verdict['verdict']} ({verdict['reason']}){advice}; see {where_}", err=True)
@@ -723,6 +687,14 @@ def _options(
     version: Annotated[
         bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No progress bars (for CI logs); same as DATAAGENT_PROGRESS=0. Bars are on when stderr is a terminal.",
+        ),
+    ] = False,
 ) -> None:
     """Turn websites and code repositories into validated instruction datasets.
 
@@ -731,6 +703,9 @@ def _options(
     """
     # --debug is taken out of argv by the error boundary before Typer parses it; it is declared
     # here so that `--help` lists it.
+    if quiet:
+        # Through the environment, so the crawl's child process and every stage see the same switch.
+        os.environ[PROGRESS_ENV] = "0"
 
 
 def main() -> None:

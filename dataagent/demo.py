@@ -5,21 +5,21 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
-from crawlers.code.extract import extract_repo
-from crawlers.run import crawl_site
+from crawlers.code.run import CodeConfig
+from crawlers.code.run import run as extract
+from crawlers.run import run as crawl_run
 from dataagent.samples import SITE_DIR, make_sample_repo
 from dataagent.serve import sample_recipe
 from dataagent.site_server import SiteServer
-from synth.run import synth_rules
+from synth.run import SynthConfig, SynthInputs
+from synth.run import run as synthesize
 from train.config import TrainConfig
 from train.smoke import load_published, smoke_train
-from validate.contracts import CodeUnit
-from validate.io import write_records
 from validate.outdir import owned_output
-from validate.run import gate_file, publish_file
+from validate.run import publish_file
+from validate.run import run as validate
 
 
 def run_demo(
@@ -43,25 +43,27 @@ def _run(out: Path, token_budget: int | None, pretrain_steps: int, quiet: bool) 
         recipe = out / "crawl" / "recipe.yaml"
         recipe.parent.mkdir(parents=True, exist_ok=True)
         recipe.write_text(sample_recipe(site.base_url), encoding="utf-8")
-        crawl = crawl_site(str(recipe), out / "crawl")
+        crawl = crawl_run(str(recipe), out / "crawl")
 
     say("[2/6] extracting code and comments with tree-sitter ...")
-    code_stats: Counter = Counter()
     with tempfile.TemporaryDirectory() as tmp:
-        units = extract_repo(str(make_sample_repo(Path(tmp) / "finkit")), code_stats)
-        units["repo"] = "dataagent-samples/finkit"  # the temp path means nothing to a reader
-        write_records(units, out / "code" / "code_units", CodeUnit)
+        repo = str(make_sample_repo(Path(tmp) / "finkit"))
+        # One parser process (the sample is small); the temp path means nothing to a reader.
+        code = extract([repo], out / "code", CodeConfig(workers=1, repo_names={repo: "dataagent-samples/finkit"}))
 
     say("[3/6] rule-based synthesis ...")
-    synth = synth_rules(
+    synth = synthesize(
+        SynthInputs(
+            documents=out / "crawl" / "documents.parquet",
+            qa=out / "crawl" / "qa.parquet",
+            code=out / "code" / "code_units.parquet",
+        ),
         out / "synth",
-        documents=out / "crawl" / "documents.parquet",
-        qa=out / "crawl" / "qa.parquet",
-        code=out / "code" / "code_units.parquet",
+        SynthConfig(backend="rules"),
     )
 
     say("[4/6] quality gate ...")
-    gate = gate_file(out / "synth" / "instructions.parquet", out / "gate")
+    gate = validate(out / "synth" / "instructions.parquet", out / "gate")
 
     say("[5/6] publishing in Hub layout ...")
     pub = publish_file(
@@ -93,7 +95,7 @@ def _run(out: Path, token_budget: int | None, pretrain_steps: int, quiet: bool) 
         "pages_crawled": crawl["stats"].get("dataagent/pages", 0),
         "documents": crawl["documents"]["kept"],
         "faq_pairs": crawl["qa"]["kept"],
-        "code_units": int(code_stats["units"]),
+        "code_units": int(code["units"]),
         "records_made": synth["made"],
         "accepted": gate["accepted"],
         "quarantined": gate["quarantined"] + synth["quarantined"],

@@ -34,13 +34,15 @@ from synth.engine import (
 )
 from synth.generators import ParseError, qa, raw_of
 from validate.contracts import Document, InstructionRecord
-from validate.io import read_records, write_records, write_table
+from validate.io import read_records, write_records
 from validate.jsonparse import parse_json_loose
+from validate.quarantine import write_quarantine
 
 FAIL_FAST_AFTER = 8  # as EngineConfig.fail_fast_after
 PROBE_RETRIES = 2  # the openai client's backoff makes 6 retries of a refused connection take ~20 s
 TEMPLATE = qa.TEMPLATE  # quarantine rows name the qa template: the checks and reasons are the same
-# The openai backend's quarantine columns (synth/run_llm.py), plus the chunk the answer was written from.
+# The openai backend's own quarantine columns (synth/run_llm.py), plus the chunk the answer was written from;
+# the common columns of validate.contracts.QuarantineRecord come first.
 QUARANTINE_COLUMNS = ["source_ref", "template", "reason", "detail", "raw", "chunk"]
 
 
@@ -205,8 +207,12 @@ def synth_langchain(
         ]
         frame = frame.loc[~repeat]
     write_records(frame, out / "instructions", InstructionRecord)
-    quarantine_file, _ = write_table(
-        pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS), out / "generation_quarantine"
+    quarantine_file, _ = write_quarantine(
+        pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS),
+        out / "generation_quarantine",
+        "synth",
+        source_file=documents,
+        id_column="source_ref",
     )
     total = stats["requests"]  # one per chunk
     raise_if_all_failed(failed, total, quarantine_file)

@@ -1,8 +1,8 @@
 """The LLM synth stage as one call: contract files in, instruction records, quarantine and a usage report out.
 
-Every request either becomes records or lands in ``generation_quarantine.*`` with its
-raw answer and the reason (failed request, unparseable, wrong shape, near-duplicate...),
-so requests made = records' sources + quarantined, and nothing is dropped silently.
+Every request either becomes records or lands in ``generation_quarantine.*`` (the one quarantine
+schema, validate/quarantine.py) with its raw answer and the reason (failed request, unparseable,
+wrong shape, near-duplicate...), so requests made = records' sources + quarantined, and nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from synth.generators import ParseError, code_tasks, qa, self_instruct, task_tem
 from validate.contracts import CodeUnit, Document, InstructionRecord
 from validate.errors import DataAgentError
 from validate.gate import REASONS, split_by_contract
-from validate.io import read_records, write_records, write_table
+from validate.io import read_records, write_records
+from validate.quarantine import category, write_quarantine
 from validate.text import utc_now
 
 GENERATORS = ("qa", "self-instruct", "code", "task:<name>")
+# generation_quarantine's own columns, after the common ones of validate.contracts.QuarantineRecord.
+QUARANTINE_COLUMNS = ["source_ref", "template", "reason", "detail", "raw"]
 
 
 def build(
@@ -104,9 +107,12 @@ def synth_llm(
         for r in broken.to_dict("records")
     ]
     write_records(accepted, out / "instructions", InstructionRecord)
-    quarantine_file, _ = write_table(
-        pd.DataFrame(quarantine, columns=["source_ref", "template", "reason", "detail", "raw"]),
+    quarantine_file, _ = write_quarantine(
+        pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS),
         out / "generation_quarantine",
+        "synth",
+        source_file=_source_file(generator, documents, code, opts),
+        id_column="source_ref",
     )
     # Requests the server never answered; a budget stop is reported by the usage, not as a failure.
     failed = Counter(r.error for r in results if r.text is None and r.error and r.error != "budget_exhausted")
@@ -115,7 +121,7 @@ def synth_llm(
         "requests": len(requests),
         "records": len(accepted),
         "quarantined": len(quarantine),
-        "quarantined_by_reason": dict(Counter(q["reason"] for q in quarantine)),
+        "quarantined_by_reason": dict(Counter(category(q["reason"]) for q in quarantine)),
         "failed_requests": dict(failed),
         "failed_summary": failure_summary(failed, len(requests), quarantine_file),
         "build_stats": dict(stats),
@@ -189,6 +195,15 @@ def _collect(module: Any, results: list[GenResult]) -> tuple[list[dict], list[di
             _quarantine_row(source, result.request.template, r.category, r.raw, detail=r.reason) for r in rejects
         ]
     return records, quarantine
+
+
+def _source_file(generator: str, documents: object, code: object, opts: dict[str, Any]) -> str:
+    """The input file a generator's requests were built from ('' for the shipped seed tasks)."""
+    if generator == "code":
+        return str(code or "")
+    if generator == "self-instruct":
+        return str(opts.get("seed_tasks") or "")
+    return str(documents or "")
 
 
 def _quarantine_row(source: str, template: str, reason: str, raw: str, detail: str | None = None) -> dict:

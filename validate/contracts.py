@@ -8,6 +8,7 @@ docs/ARCHITECTURE.md links here instead of repeating them.
 
 from __future__ import annotations
 
+import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
@@ -114,11 +115,75 @@ class InstructionRecord(pa.DataFrameModel):
         coerce = True
 
 
+# The stages that quarantine, as QuarantineRecord.stage names them.
+QUARANTINE_STAGES = ("crawl", "extract", "synth", "import", "gate")
+
+
+def _reason_lists(series: object) -> object:
+    """Each value a non-empty list of non-blank strings (numpy arrays, as Parquet reads lists, count too)."""
+    return series.map(  # type: ignore[attr-defined]
+        lambda v: (
+            hasattr(v, "__len__")
+            and not isinstance(v, str | bytes | dict)
+            and len(v) > 0
+            and all(isinstance(x, str) and x.strip() for x in v)
+        )
+    )
+
+
+class QuarantineRecord(pa.DataFrameModel):
+    """One row of any stage's quarantine file: a record (or request, page, line) that was not accepted, and why.
+
+    Every stage writes these columns first, through ``validate.quarantine.write_quarantine``, into the file
+    its users already know (``documents.quarantine.*``, ``code_units.quarantine.*``, ``instructions.quarantine.*``,
+    ``generation_quarantine.*``, ``import_quarantine.*``, the gate's ``quarantine.*``). A stage may keep its
+    own columns after them (the gate keeps the record's fields and ``line``; the LLM backends ``source_ref``,
+    ``template``, ``raw``): the contract checks the common ones and lets the others through.
+    """
+
+    stage: Series[str] = pa.Field(isin=list(QUARANTINE_STAGES), description="crawl, extract, synth, import or gate.")
+    reason: Series[str] = pa.Field(
+        str_matches=r"^\S(.*\S)?$",
+        description="Countable category: the first of quarantine_reasons with ids, indices and details taken "
+        "out (near_duplicate_of:<id> is near_duplicate, 'pairs[2].answer too short (12 < 20)' is "
+        "'pairs[].answer too short'). Never a class or function name.",
+    )
+    quarantine_reasons: Series[object] = pa.Field(
+        description="Every reason the row failed, as the stage labels them (the gate's sorted list; one "
+        "reason for stages that stop at the first)."
+    )
+    detail: Series[str] = pa.Field(description="Free text for a person: what exactly was wrong.")
+    source_file: Series[str] = pa.Field(
+        description="The file (or repository path, or dataset) the offending record came from; '' if none."
+    )
+    row: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True,
+        ge=1,
+        description="1-based line or row in source_file (the line of a file, a code unit's first line).",
+    )
+    column: Series[str] = pa.Field(nullable=True, description="The field a check failed on, when a check names one.")
+    record_id: Series[str] = pa.Field(
+        nullable=True, description="The record's own key where it has one: id, URL, or source_ref."
+    )
+    record: Series[str] = pa.Field(
+        str_startswith="{", description="The offending record, or what the stage had of it, as one JSON object."
+    )
+
+    @pa.check("quarantine_reasons", error="a non-empty list of reasons")
+    def reasons_are_lists(cls, series):  # noqa: N805 - pandera passes the class
+        return _reason_lists(series)
+
+    class Config:
+        strict = False  # a stage's own columns follow the common ones
+        coerce = True
+
+
 CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
     "document": Document,
     "qa": QAItem,
     "code": CodeUnit,
     "instruction": InstructionRecord,
+    "quarantine": QuarantineRecord,
 }
 
 

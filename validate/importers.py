@@ -51,8 +51,8 @@ from validate.io import (
     json_line,
     parse_line,
     read_jsonl_lines,
-    write_table,
 )
+from validate.quarantine import write_quarantine
 from validate.text import detect_language, record_id, utc_now
 
 FORMATS = ("auto", "records", "alpaca", "sharegpt", "openai", "hf")
@@ -545,11 +545,30 @@ def write_import(result: ImportResult, out_dir: str | Path) -> dict[str, Path]:
         for row in result.records:
             fh.write(json_line(row) + "\n")
     cols = [SOURCE_ROW, "source_ref", REASONS, "message", "raw"]
-    quarantine, _ = write_table(pd.DataFrame(result.rejects, columns=cols), out / QUARANTINE_STEM)
+    rejects = pd.DataFrame(result.rejects, columns=cols)
+    # The common quarantine columns (validate/quarantine.py) first: the source row is the record.
+    quarantine, _ = write_quarantine(
+        rejects.assign(record=[_record_json(raw) for raw in rejects["raw"]]),
+        out / QUARANTINE_STEM,
+        "import",
+        source_file=str(result.summary.get("source", "")),
+        id_column="source_ref",
+        row_column=SOURCE_ROW,
+    )
     result.summary.update(records_file=str(records), quarantine_file=str(quarantine))
     report = out / REPORT_FILE
     report.write_text(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return {"records": records, "quarantine": quarantine, "report": report}
+
+
+def _record_json(raw: object) -> str:
+    """A rejected row as one JSON object: its own text when that is one, else ``{"raw": <text>}``."""
+    if isinstance(raw, str):
+        try:
+            return json_line(parse_line(raw.encode("utf-8", "surrogatepass")))
+        except BadLineError:
+            pass  # cut at RAW_LIMIT, or never a record: kept as text
+    return json_line({"raw": raw})
 
 
 def check_accounting(summary: dict, gate_report: dict | None) -> None:

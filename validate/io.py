@@ -297,7 +297,8 @@ def write_table(df: pd.DataFrame, stem: str | Path) -> tuple[Path, Path]:
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    jsonl, parquet = stem.with_suffix(".jsonl"), stem.with_suffix(".parquet")
+    # Appended, not with_suffix: a stem such as "documents.quarantine" must not become documents.jsonl.
+    jsonl, parquet = stem.with_name(stem.name + ".jsonl"), stem.with_name(stem.name + ".parquet")
     # Written line by line rather than DataFrame.to_json so CJK stays readable and
     # numpy scalars and lists round-trip the same way they do through Parquet.
     with jsonl.open("w", encoding="utf-8") as fh:

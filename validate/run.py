@@ -1,9 +1,11 @@
-"""The validate and publish stages as single calls over contract files."""
+"""The validate and publish stages as single calls over contract files: ``run`` (the gate, after an
+import when the input is another format) and ``publish_file``."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +20,47 @@ from validate.errors import DataAgentError
 from validate.exports import export_paths
 from validate.gate import REASONS
 from validate.hub import push_dataset
-from validate.io import OnBadLine, load_table, read_records, strict_json, write_records, write_table
+from validate.importers import ImportResult, check_accounting, write_import
+from validate.io import OnBadLine, load_table, read_records, strict_json, write_records
 from validate.publish import SPLIT_BY, pii_rows, split_by_column, split_by_source, write_dataset_folder
 from validate.quality import GateConfig, run_gate, strict_violations
+from validate.quarantine import write_quarantine
 from validate.report import build_report, summary_table_markdown, threshold_rows
+
+
+@dataclass
+class ValidateConfig:
+    """How to gate: the checks' settings (GateConfig), near-duplicates, decontamination, strictness."""
+
+    gate: GateConfig | None = None  # default: validate/gate_defaults.yaml
+    near_dup_threshold: float | None = 0.85  # MinHash Jaccard; None = off
+    eval_sets: list[str | Path] | None = None  # decontaminate against these
+    strict: bool = False  # raise (after writing) when a check's failure rate is over its limit
+    on_bad_line: OnBadLine = "quarantine"  # a JSONL line that holds no record: quarantine it, or "error"
+
+
+def run(inputs: str | Path | ImportResult, out: str | Path, config: ValidateConfig | None = None) -> dict:
+    """The validate stage as one call; returns the gate report.
+
+    ``inputs`` is an InstructionRecord file, gated as it is (:func:`gate_file`), or a dataset already
+    read and converted by ``validate.importers.import_dataset`` (before the output folder was claimed):
+    it is written as imported.jsonl and import_quarantine.*, its records are gated, every source row is
+    accounted for, and the report carries the import's summary under ``import`` (with no gate figures
+    when no row could be converted).
+    """
+    config = config or ValidateConfig()
+    gate = {
+        "near_dup_threshold": config.near_dup_threshold,
+        "eval_sets": config.eval_sets,
+        "strict": config.strict,
+        "on_bad_line": config.on_bad_line,
+    }
+    if not isinstance(inputs, ImportResult):
+        return gate_file(inputs, out, config.gate, **gate)
+    files = write_import(inputs, out)
+    report = gate_file(files["records"], out, config.gate, **gate) if inputs.records else None
+    check_accounting(inputs.summary, report)
+    return {**(report or {}), "import": inputs.summary}
 
 
 def gate_file(
@@ -112,7 +151,15 @@ def gate_file(
     }
     out = Path(out_dir)
     write_records(accepted, out / "accepted", InstructionRecord)
-    write_table(quarantined, out / "quarantine")
+    # The common quarantine columns first (validate/quarantine.py), then the record's fields, reasons and line.
+    write_quarantine(
+        quarantined,
+        out / "quarantine",
+        "gate",
+        source_file=input_path,
+        row_column=line_col,
+        record_columns=[c for c in quarantined.columns if c not in (REASONS, line_col)],
+    )
     report.update(
         input_file=str(input_path),
         accepted_file=str(out / "accepted.parquet"),
