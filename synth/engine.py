@@ -46,7 +46,7 @@ from synth.cache import ResponseCache
 from synth.routing import Router, Server, is_server_failure, merge_stats, url_phrase
 from validate.errors import DataAgentError, StageFailed
 from validate.jsonparse import parse_json_loose
-from validate.progress import progress_enabled
+from validate.progress import bar, progress_enabled
 from validate.text import estimate_tokens
 
 # USD per 1M tokens (input, output). Override with EngineConfig.prices; unknown models cost 0.
@@ -582,14 +582,8 @@ class _Progress:
         self.bar = None
         self.done = self.failed = self.cached = 0
         if enabled and total:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=total,
-                file=sys.stderr,
-                desc="synth",
-                bar_format="{desc}: {n_fmt}/{total_fmt} requests [{elapsed}<{remaining}] {postfix}",
-                mininterval=0.5,
+            self.bar = bar(
+                total, "synth", bar_format="{desc}: {n_fmt}/{total_fmt} requests [{elapsed}<{remaining}] {postfix}"
             )
 
     def update(self, result: GenResult, report: Mapping[str, Any], n: int = 1) -> None:

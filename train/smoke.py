@@ -27,7 +27,6 @@ import datasets
 import torch
 from accelerate import Accelerator
 from safetensors.torch import load_file
-from tqdm import tqdm
 from transformers import set_seed
 
 from train import adapters, data, distributed, loop, report, samples
@@ -37,6 +36,7 @@ from train.model import load_base, load_tokenizer, mixed_precision, pick_device
 from train.tiny import build_tiny_base
 from train.verdict import decide, record_source, train_heldout_split
 from validate.errors import DataAgentError
+from validate.progress import bar as progress_bar
 
 
 def fresh_load_kwargs(path: str) -> dict:
@@ -216,7 +216,7 @@ def train_run(
     examples = data.encode_records(tokenizer, fitting, cfg.max_len, template, stats=stats)
     budget = token_budget(cfg, examples)
     pad = tokenizer.pad_token_id
-    bar = tqdm(total=budget, desc=f"{label} run", unit="tok", disable=not (show_progress and acc.is_main_process))
+    bar = progress_bar(budget, f"{label} run", unit="tok", disable=not (show_progress and acc.is_main_process))
     result = loop.run(
         model,
         data.batches(examples, cfg.batch_size, pad, cfg.seed + 1, acc.process_index, acc.num_processes),

@@ -76,9 +76,8 @@ def build_tiny_base(
     the tokenizer and the others read it from ``out_dir``; the pass is data-parallel like any run (global
     batch ``batch_size``) and only the main process saves. Every process must call this.
     """
-    from tqdm import tqdm
-
     from train import data, loop
+    from validate.progress import bar as progress_bar
 
     rank, processes = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     if rank == 0:
@@ -94,7 +93,7 @@ def build_tiny_base(
     if documents and steps:
         blocks = data.encode_text_blocks(tokenizer, documents, block)
         budget = steps * batch_size * block
-        bar = tqdm(total=budget, desc="pretrain tiny base on documents", unit="tok", disable=not progress)
+        bar = progress_bar(budget, "pretrain tiny base on documents", unit="tok", disable=not progress)
         result = loop.run(
             model,
             data.batches(blocks, batch_size, tokenizer.pad_token_id, seed, rank, processes),

@@ -38,3 +38,30 @@ def bar(total: int | None, desc: str, unit: str = "it", **kwargs: Any) -> tqdm:
         dynamic_ncols=True,
         **kwargs,
     )
+
+
+class Steps:
+    """A bar over a stage's named steps (the gate: checks, near-duplicates, ..., report) with the rows in hand.
+
+    For stages whose work is a few long vectorised steps: a row counter would jump from 0 to all at once,
+    while the step name says where a slow run is.
+    """
+
+    def __init__(self, desc: str, names: list[str], rows: int) -> None:
+        self.bar = bar(len(names), desc, unit="step", bar_format="{desc}: {n}/{total} steps [{elapsed}]{postfix}")
+        self.rows = rows
+        self.running = False
+
+    def start(self, name: str, rows: int | None = None) -> None:
+        """Show ``name`` as the step now running (the previous one counted as done)."""
+        if rows is not None:
+            self.rows = rows
+        if self.running:
+            self.bar.update(1)
+        self.running = True
+        self.bar.set_postfix_str(f"{name}, {self.rows:,} rows")
+
+    def close(self) -> None:
+        self.bar.update(self.bar.total - self.bar.n)
+        self.bar.set_postfix_str(f"done, {self.rows:,} rows")
+        self.bar.close()

@@ -22,6 +22,7 @@ from validate.gate import REASONS
 from validate.hub import push_dataset
 from validate.importers import ImportResult, check_accounting, write_import
 from validate.io import OnBadLine, load_table, read_records, strict_json, write_records
+from validate.progress import Steps
 from validate.publish import SPLIT_BY, pii_rows, split_by_column, split_by_source, write_dataset_folder
 from validate.quality import GateConfig, run_gate, strict_violations
 from validate.quarantine import write_quarantine
@@ -95,6 +96,8 @@ def gate_file(
     line_col = "input_line" if "line" in df.columns else "line"  # never overwrite a field of the records
     n_input = len(df) + len(table.bad)
     cfg = cfg or GateConfig.from_yaml()
+    steps = Steps("gate", ["checks", "near-duplicates", "decontamination", "write", "report"], n_input)
+    steps.start("checks")
     # Each row carries its position through the gate, so every quarantined row can name its input line.
     accepted, quarantined, report = run_gate(df.assign(**{_ROW: np.arange(len(df))}), cfg)
     # Accepted rows keep their input order, so their positions are those not quarantined, ascending.
@@ -110,6 +113,7 @@ def gate_file(
     judged = accepted
     clusters: list[list[int]] = []
     drop_reasons: dict[int, list[str]] = {}
+    steps.start("near-duplicates", len(accepted))
     if near_dup_threshold is not None and len(accepted) > 1:
         keep, clusters = near_duplicates(accepted, threshold=near_dup_threshold)
         for cluster in clusters:
@@ -117,6 +121,7 @@ def gate_file(
             for pos in cluster[1:]:
                 drop_reasons.setdefault(pos, []).append(f"near_duplicate_of:{kept_id[:12]}")
     hits: dict = {}
+    steps.start("decontamination")
     if eval_sets:
         mask, hits = contaminated(accepted, load_eval_sets(eval_sets), n=DECONTAM_N)
         for pos in mask.to_numpy().nonzero()[0]:
@@ -150,6 +155,7 @@ def gate_file(
         },
     }
     out = Path(out_dir)
+    steps.start("write", len(accepted))
     write_records(accepted, out / "accepted", InstructionRecord)
     # The common quarantine columns first (validate/quarantine.py), then the record's fields, reasons and line.
     write_quarantine(
@@ -168,8 +174,10 @@ def gate_file(
     )
     (out / "gate_report.json").write_text(strict_json(report, indent=2, ensure_ascii=False), encoding="utf-8")
     # The report is built from the final decisions, so its counts are those of the files just written.
+    steps.start("report")
     quality = build_report(accepted, quarantined, report, clusters, hits, out_dir, judged_df=judged)
     (out / "gate_summary.md").write_text(summary_table_markdown(quality), encoding="utf-8")
+    steps.close()
     if strict:
         violations = strict_violations(report, cfg)
         if violations:
@@ -255,6 +263,8 @@ def publish_file(
         # Both would name the test split; silently preferring one would publish a split nobody asked for.
         raise DataAgentError("--test-records and --split-by keep both give the test split: use one", test_records)
     df = read_records(input_path, InstructionRecord)
+    steps = Steps("publish", ["split", "write shards, exports and card", "push"][: 3 if repo_id else 2], len(df))
+    steps.start("split")
     summary = ""
     provenance: dict = {}
     if gate_report and not Path(gate_report).is_file():
@@ -293,6 +303,7 @@ def publish_file(
         splits, how = split_by_column(df, raw["split"], input_path), "keep"
     else:
         splits, how = split_by_source(df), "source"
+    steps.start("write shards, exports and card", sum(len(f) for f in splits.values()))
     folder = write_dataset_folder(
         splits,
         out_dir,
@@ -313,5 +324,7 @@ def publish_file(
         "exports": export_paths(folder, list(splits)),
     }
     if repo_id:
+        steps.start("push")  # huggingface_hub draws its own upload bars under this line
         result["hub"] = push_dataset(folder, repo_id, private=private, version=version)
+    steps.close()
     return result
