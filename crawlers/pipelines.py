@@ -37,7 +37,7 @@ TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "_ga", "ref_sr
 
 
 class _Step:
-    """Shared plumbing: the crawler, its stats, the spider's recipe and persisted state."""
+    """Shared plumbing: the crawler (its settings carry every threshold), its stats and persisted state."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -46,10 +46,6 @@ class _Step:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> _Step:
         return cls(crawler)
-
-    @property
-    def recipe(self) -> Any:
-        return self.crawler.spider.recipe
 
     def state(self, key: str, factory: Any) -> Any:
         spider = self.crawler.spider
@@ -115,21 +111,23 @@ class ExactDedupPipeline(_Step):
 
 
 class FilterPipeline(_Step):
-    """Length and language filters from the recipe."""
+    """Length and language filters (DATAAGENT_MIN_CHARS, DATAAGENT_LANGUAGES; a recipe sets them)."""
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
+        settings = self.crawler.settings
+        languages = settings.getlist("DATAAGENT_LANGUAGES")
         if isinstance(item, DocumentItem):
-            if weighted_length(item.text) < self.recipe.min_chars:
+            if weighted_length(item.text) < settings.getint("DATAAGENT_MIN_CHARS"):
                 self.drop("too_short", item)
-            if self.recipe.languages and item.language not in self.recipe.languages:
+            if languages and item.language not in languages:
                 self.drop("language", item)
-        elif isinstance(item, QAPairItem) and self.recipe.languages and item.language not in self.recipe.languages:
+        elif isinstance(item, QAPairItem) and languages and item.language not in languages:
             self.drop("language", item)
         return item
 
 
 class NearDupPipeline(_Step):
-    """Drop pages whose character 5-gram Jaccard with a kept page reaches the recipe's threshold.
+    """Drop pages whose character 5-gram Jaccard with a kept page reaches DATAAGENT_NEAR_DUP_THRESHOLD.
 
     MinHash LSH only proposes candidates (with a looser threshold, since banding misses some pairs just
     above its own); each candidate is confirmed on the exact Jaccard of the two pages' shingle sets, because
@@ -144,7 +142,7 @@ class NearDupPipeline(_Step):
     NUM_PERM = 128
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
-        threshold = self.recipe.near_dup_threshold
+        threshold = self.crawler.settings.getfloat("DATAAGENT_NEAR_DUP_THRESHOLD")
         if not isinstance(item, DocumentItem) or threshold >= 1.0:
             return item
         lsh = self.state(

@@ -7,6 +7,7 @@ silently override the add-on's defaults. Change them per crawl in a recipe's set
 with -s NAME=VALUE.
 """
 
+from crawlers.recipe import Recipe as _Recipe
 from validate import contracts as _contracts
 
 BOT_NAME = "dataagent"
@@ -36,6 +37,13 @@ ITEM_PIPELINES = {
     "crawlers.pipelines.NearDupPipeline": 400,
     "crawlers.pipelines.ContractWriterPipeline": 900,
 }
+
+# The pipelines' thresholds, as Scrapy settings so `-s` can change them on any crawl, recipe or not. A recipe's
+# min_chars / near_dup_threshold / languages set them with spider priority (above these, below -s); the defaults
+# are the Recipe dataclass's, their one home.
+DATAAGENT_MIN_CHARS = _Recipe.min_chars
+DATAAGENT_NEAR_DUP_THRESHOLD = _Recipe.near_dup_threshold
+DATAAGENT_LANGUAGES: list[str] = []
 
 # Where the writer puts documents.*, qa.*, their journals and crawl_stats.json.
 DATAAGENT_OUTPUT_DIR = "out/crawl"

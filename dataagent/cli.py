@@ -69,10 +69,10 @@ def _help(config: type, name: str) -> str:
     return {f.name: f for f in dataclasses.fields(config)}[name].metadata["help"]
 
 
-def _setting(config: type, name: str, panel: str | None = None) -> Any:
+def _setting(config: type, name: str, panel: str | None = None, *decls: str, **kwargs: Any) -> Any:
     """The typer.Option for one config field: its words come from the field; its default is the field's,
     written as `= Config.field` in the signature (tests/test_config_home.py checks both)."""
-    return typer.Option(rich_help_panel=panel, help=_help(config, name))
+    return typer.Option(*decls, rich_help_panel=panel, help=_help(config, name), **kwargs)
 
 
 # One meaning in every subcommand: the licence of the records the command writes.
@@ -148,14 +148,24 @@ def extract_code(
     out: Annotated[Path, typer.Option(help="Folder for code_units.{jsonl,parquet} and code_stats.json.")] = Path(
         "out/code"
     ),
+    # Written out rather than read from CodeConfig/FilterConfig: importing tree-sitter would slow every
+    # `dataagent --help`; tests/test_config_home.py holds these to the config fields' defaults and help.
     workers: Annotated[int, typer.Option(help="Parser processes (0 = one per core).")] = 0,
     license_allow: Annotated[
         str, typer.Option(help="Comma-separated SPDX ids; repos with another licence are skipped.")
     ] = "",
     min_doc_words: Annotated[int, typer.Option(help="Words the doc's first line needs (0 keeps undocumented).")] = 3,
     min_body_lines: Annotated[int, typer.Option(help="Lines a unit needs.")] = 3,
-    keep_tests: Annotated[bool, typer.Option(help="Keep test functions and test paths.")] = False,
-    keep_boilerplate: Annotated[bool, typer.Option(help="Keep constructors, __repr__/toString, accessors.")] = False,
+    drop_tests: Annotated[
+        bool, typer.Option("--drop-tests/--keep-tests", help="Drop test functions and test paths, or keep them.")
+    ] = True,
+    drop_boilerplate: Annotated[
+        bool,
+        typer.Option(
+            "--drop-boilerplate/--keep-boilerplate",
+            help="Drop constructors, __repr__/toString, accessors, or keep them.",
+        ),
+    ] = True,
     dedup: Annotated[
         str,
         typer.Option(
@@ -181,8 +191,8 @@ def extract_code(
         filters=FilterConfig(
             min_doc_words=min_doc_words,
             min_body_lines=min_body_lines,
-            drop_tests=not keep_tests,
-            drop_boilerplate=not keep_boilerplate,
+            drop_tests=drop_tests,
+            drop_boilerplate=drop_boilerplate,
             dedup=dedup,
         ),
         workers=workers,
@@ -225,6 +235,8 @@ def synth(
         ),
     ] = "rules",
     generator: Annotated[str, typer.Option(help="openai backend: qa, self-instruct, code, or task:<name>.")] = "qa",
+    # The engine's settings are written out rather than read from EngineConfig (importing openai would slow every
+    # `dataagent --help`); tests/test_config_home.py holds them to the config fields' defaults and help.
     model: Annotated[str, typer.Option(envvar="DATAAGENT_MODEL", help="Model name on the server.")] = "gpt-4o-mini",
     base_url: Annotated[
         list[str] | None,
@@ -333,10 +345,20 @@ def validate(
     ],
     out: Annotated[Path, typer.Option(help="Folder for accepted.*, quarantine.*, reports.")] = Path("out/gate"),
     config: Annotated[Path | None, typer.Option(help="YAML overlay on validate/gate_defaults.yaml.")] = None,
+    # Written out rather than read from ValidateConfig (pandas at import would slow every `dataagent --help`);
+    # tests/test_config_home.py holds them to the config fields' defaults and help.
     strict: Annotated[bool, typer.Option(help="Fail when a check's failure rate is over its limit.")] = False,
     eval_set: Annotated[
         list[Path] | None, typer.Option(help="Eval set (JSONL/Parquet/CSV) to decontaminate against; repeatable.")
     ] = None,
+    decontam_ngram: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Decontamination window: a record sharing this many consecutive words (Han characters in "
+            "Chinese) with an eval set is dropped.",
+        ),
+    ] = 13,
     near_dup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard for near-duplicates (1 = off).")] = 0.85,
     on_bad_line: Annotated[
         str,
@@ -385,7 +407,12 @@ def validate(
     forced_language = importers.check_language(language)
     threshold = None if near_dup_threshold >= 1 else near_dup_threshold
     settings = ValidateConfig(
-        gate=cfg, near_dup_threshold=threshold, eval_sets=eval_set, strict=strict, on_bad_line=on_bad_line
+        gate=cfg,
+        near_dup_threshold=threshold,
+        eval_sets=eval_set,
+        decontam_ngram=decontam_ngram,
+        strict=strict,
+        on_bad_line=on_bad_line,
     )
     if ray is not None:  # the same gate on a Ray cluster (docs/SCALEOUT.md): record files or a folder of shards
         _validate_on_ray(records, out, settings, ray, force)

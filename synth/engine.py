@@ -107,17 +107,25 @@ class GenResult:
 class EngineConfig:
     # One server URL, or several replicas of one model (a vLLM fleet) to spread the requests over
     # (synth.routing). Default: $OPENAI_BASE_URL, else the client's default.
-    base_url: str | list[str] | None = None
-    model: str = "gpt-4o-mini"
+    base_url: str | list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Server URL, e.g. http://localhost:8000/v1; repeat it for several replicas of one model "
+            "(requests go to the least-loaded healthy one)."
+        },
+    )
+    model: str = field(default="gpt-4o-mini", metadata={"help": "Model name on the server."})
     # Read from $OPENAI_API_KEY when None; never stored in a cache, report or repr.
     api_key: str | None = field(default=None, repr=False)
-    concurrency: int = 16
-    rpm: int | None = None
-    tpm: int | None = None
+    concurrency: int = field(default=16, metadata={"help": "Requests in flight at once."})
+    rpm: int | None = field(default=None, metadata={"help": "Requests per minute limit."})
+    tpm: int | None = field(default=None, metadata={"help": "Tokens per minute limit."})
     max_retries: int = 6  # for 429, 5xx and read timeouts
     backoff_base: float = 0.5
     backoff_max: float = 30.0
-    timeout: float = 60.0
+    timeout: float = field(
+        default=60.0, metadata={"help": "openai backend: seconds to wait for one answer before retrying."}
+    )
     # Connecting gets its own short timeout and few retries: a server that does not accept a
     # connection within seconds is down or the URL is wrong, and 6 retries x 65 requests of
     # that took 81 s to report nothing.
@@ -142,8 +150,8 @@ class EngineConfig:
     # No progress display and no stderr notices (worker processes: the parent reports).
     quiet: bool = False
     cache_path: str | None = None
-    budget_tokens: int | None = None
-    budget_usd: float | None = None
+    budget_tokens: int | None = field(default=None, metadata={"help": "Stop cleanly after this many tokens."})
+    budget_usd: float | None = field(default=None, metadata={"help": "Stop cleanly after this much money."})
     prices: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     # Worker processes, each with its own event loop and clients; 0 = auto. One Python process
     # tops out near 700 requests/s (about 1.3 ms of client CPU per request), so high

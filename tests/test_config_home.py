@@ -8,8 +8,12 @@ import dataclasses
 import pytest
 import typer
 
+from crawlers.code.filters import FilterConfig
+from crawlers.code.run import CodeConfig
 from dataagent.cli import app
+from synth.engine import EngineConfig
 from train.config import AdapterSettings, TrainConfig, VerdictThresholds
+from validate.run import ValidateConfig
 
 # option name -> (config class, field) for each command whose settings live in a dataclass.
 COMMANDS = {
@@ -42,6 +46,32 @@ COMMANDS = {
         "min_loss_drop": (VerdictThresholds, "min_relative_loss_drop"),
         "confidence": (VerdictThresholds, "confidence"),
     },
+    "extract-code": {
+        "workers": (CodeConfig, "workers"),
+        "license_allow": (CodeConfig, "license_allow"),
+        "min_doc_words": (FilterConfig, "min_doc_words"),
+        "min_body_lines": (FilterConfig, "min_body_lines"),
+        "drop_tests": (FilterConfig, "drop_tests"),
+        "drop_boilerplate": (FilterConfig, "drop_boilerplate"),
+        "dedup": (FilterConfig, "dedup"),
+    },
+    "synth": {
+        "model": (EngineConfig, "model"),
+        "base_url": (EngineConfig, "base_url"),
+        "concurrency": (EngineConfig, "concurrency"),
+        "rpm": (EngineConfig, "rpm"),
+        "tpm": (EngineConfig, "tpm"),
+        "budget_tokens": (EngineConfig, "budget_tokens"),
+        "budget_usd": (EngineConfig, "budget_usd"),
+        "timeout": (EngineConfig, "timeout"),
+    },
+    "validate": {
+        "near_dup_threshold": (ValidateConfig, "near_dup_threshold"),
+        "eval_set": (ValidateConfig, "eval_sets"),
+        "decontam_ngram": (ValidateConfig, "decontam_ngram"),
+        "strict": (ValidateConfig, "strict"),
+        "on_bad_line": (ValidateConfig, "on_bad_line"),
+    },
 }
 # Paths the CLI defaults for the user's convenience; the library takes them as required arguments.
 CLI_ONLY_DEFAULTS = {("train", "out")}
@@ -71,3 +101,18 @@ def test_every_documented_setting_is_on_the_cli(command):
         for f in dataclasses.fields(config):
             if "help" in f.metadata:
                 assert (config, f.name) in mapped, f"{config.__name__}.{f.name} has help text but no --option"
+
+
+def test_crawl_thresholds_are_scrapy_settings_a_recipe_sets_and_s_overrides(sample_site, tmp_path):
+    """min_chars without a recipe (-s DATAAGENT_MIN_CHARS), and -s above a recipe's own value."""
+    from crawlers.run import crawl_site
+
+    base = {"AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS_PER_DOMAIN": 8}
+    plain = crawl_site(f"{sample_site.base_url}/", tmp_path / "plain", settings=base)
+    strict = crawl_site(f"{sample_site.base_url}/", tmp_path / "strict", settings={**base, "DATAAGENT_MIN_CHARS": 1500})
+    assert strict["dropped"].get("too_short", 0) > plain["dropped"].get("too_short", 0)
+    assert strict["documents"]["kept"] < plain["documents"]["kept"]
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: r\nstart_urls: ['{sample_site.base_url}/']\nmin_chars: 1500\n", encoding="utf-8")
+    overridden = crawl_site(str(recipe), tmp_path / "over", settings={**base, "DATAAGENT_MIN_CHARS": 200})
+    assert overridden["dropped"].get("too_short", 0) == plain["dropped"].get("too_short", 0)

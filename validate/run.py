@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +34,26 @@ class ValidateConfig:
     """How to gate: the checks' settings (GateConfig), near-duplicates, decontamination, strictness."""
 
     gate: GateConfig | None = None  # default: validate/gate_defaults.yaml
-    near_dup_threshold: float | None = 0.85  # MinHash Jaccard; None = off
-    eval_sets: list[str | Path] | None = None  # decontaminate against these
-    strict: bool = False  # raise (after writing) when a check's failure rate is over its limit
-    on_bad_line: OnBadLine = "quarantine"  # a JSONL line that holds no record: quarantine it, or "error"
+    # None (the CLI's 1) is off.
+    near_dup_threshold: float | None = field(
+        default=0.85, metadata={"help": "MinHash Jaccard for near-duplicates (1 = off)."}
+    )
+    eval_sets: list[str | Path] | None = field(
+        default=None, metadata={"help": "Eval set (JSONL/Parquet/CSV) to decontaminate against; repeatable."}
+    )
+    decontam_ngram: int = field(
+        default=DECONTAM_N,
+        metadata={
+            "help": "Decontamination window: a record sharing this many consecutive words (Han characters in "
+            "Chinese) with an eval set is dropped."
+        },
+    )
+    # Raise (after writing) when a check's failure rate is over its limit.
+    strict: bool = field(default=False, metadata={"help": "Fail when a check's failure rate is over its limit."})
+    on_bad_line: OnBadLine = field(
+        default="quarantine",
+        metadata={"help": "A JSONL line that is not a readable record: quarantine it with its line number, or error."},
+    )
 
 
 def run(inputs: str | Path | ImportResult, out: str | Path, config: ValidateConfig | None = None) -> dict:
@@ -53,6 +69,7 @@ def run(inputs: str | Path | ImportResult, out: str | Path, config: ValidateConf
     gate = {
         "near_dup_threshold": config.near_dup_threshold,
         "eval_sets": config.eval_sets,
+        "decontam_ngram": config.decontam_ngram,
         "strict": config.strict,
         "on_bad_line": config.on_bad_line,
     }
@@ -69,10 +86,12 @@ def gate_file(
     out_dir: str | Path,
     cfg: GateConfig | None = None,
     *,
-    near_dup_threshold: float | None = 0.85,
-    eval_sets: list[str | Path] | None = None,
-    strict: bool = False,
-    on_bad_line: OnBadLine = "quarantine",
+    # The defaults are ValidateConfig's: one home for every setting.
+    near_dup_threshold: float | None = ValidateConfig.near_dup_threshold,
+    eval_sets: list[str | Path] | None = ValidateConfig.eval_sets,
+    decontam_ngram: int = ValidateConfig.decontam_ngram,
+    strict: bool = ValidateConfig.strict,
+    on_bad_line: OnBadLine = ValidateConfig.on_bad_line,
 ) -> dict:
     """The whole gate over one file: checks, near-duplicates, decontamination, report.
 
@@ -123,7 +142,7 @@ def gate_file(
     hits: dict = {}
     steps.start("decontamination")
     if eval_sets:
-        mask, hits = contaminated(accepted, load_eval_sets(eval_sets), n=DECONTAM_N)
+        mask, hits = contaminated(accepted, load_eval_sets(eval_sets), n=decontam_ngram)
         for pos in mask.to_numpy().nonzero()[0]:
             drop_reasons.setdefault(int(pos), []).append("contaminated")
     quarantined = _name_lines(quarantined, table.lines, line_col)
@@ -148,7 +167,7 @@ def gate_file(
         "decontamination": None
         if not eval_sets
         else {
-            "ngram": DECONTAM_N,
+            "ngram": decontam_ngram,
             "unit": "words; Han characters in text with Han",
             "min_eval_tokens": MIN_TOKENS,
             "eval_sets": [Path(p).name for p in eval_sets],

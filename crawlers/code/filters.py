@@ -7,7 +7,7 @@ Thresholds live in one dataclass so `dataagent extract-code` can expose them as 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crawlers.code.units import Unit
 from validate.text import HAN, han_count
@@ -63,14 +63,25 @@ DEDUP_MODES = ("none", "repos", "all")
 
 @dataclass
 class FilterConfig:
-    min_doc_words: int = 3  # the doc's first line must have at least this many words (CJK: characters / 2)
-    min_body_lines: int = 3  # units of fewer lines are one-liners with nothing to learn
-    drop_tests: bool = True
-    drop_boilerplate: bool = True  # constructors, __repr__/toString/equals..., getters and setters
+    # CJK docs count characters / 2 as words.
+    min_doc_words: int = field(default=3, metadata={"help": "Words the doc's first line needs (0 keeps undocumented)."})
+    # Units of fewer lines are one-liners with nothing to learn.
+    min_body_lines: int = field(default=3, metadata={"help": "Lines a unit needs."})
+    drop_tests: bool = field(default=True, metadata={"help": "Drop test functions and test paths, or keep them."})
+    drop_boilerplate: bool = field(
+        default=True, metadata={"help": "Drop constructors, __repr__/toString, accessors, or keep them."}
+    )
     max_accessor_lines: int = 4  # get_x/setX/isY at most this long count as accessors
     # Lines longer than this are machine-made (minified, inlined data); units holding one are dropped. 0: off.
     max_line_chars: int = 1000
-    dedup: str = "repos"  # none | repos | all: which exact copies the dedup step drops (extract.deduplicate)
+    # Which exact copies the dedup step drops (extract.deduplicate).
+    dedup: str = field(
+        default="repos",
+        metadata={
+            "help": "Exact copies dropped: 'repos' (a unit an earlier repository already gave: forks, vendored "
+            "copies), 'all' (copies inside a repository too) or 'none'."
+        },
+    )
 
     @classmethod
     def off(cls) -> FilterConfig:

@@ -27,8 +27,11 @@ class CodeConfig:
     """How to extract: the filters and dedup (FilterConfig), parser processes, licences, repo names."""
 
     filters: FilterConfig = field(default_factory=FilterConfig)
-    workers: int = 0  # parser processes; 0 = one per core
-    license_allow: list[str] = field(default_factory=list)  # SPDX ids; other repositories are skipped
+    workers: int = field(default=0, metadata={"help": "Parser processes (0 = one per core)."})
+    license_allow: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Comma-separated SPDX ids; repos with another licence are skipped."},
+    )
     # The name a repository's units carry in ``repo`` instead of the path or URL given (a temporary
     # checkout's path means nothing to a reader).
     repo_names: dict[str, str] = field(default_factory=dict)

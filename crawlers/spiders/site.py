@@ -83,6 +83,13 @@ class SiteSpider(SitemapSpider):
         # defaults, below -s on the command line.
         for name, value in spider.recipe.settings.items():
             crawler.settings.set(name, value, priority="spider")
+        recipe = spider.recipe
+        for name, value in (
+            ("DATAAGENT_MIN_CHARS", recipe.min_chars),
+            ("DATAAGENT_NEAR_DUP_THRESHOLD", recipe.near_dup_threshold),
+            ("DATAAGENT_LANGUAGES", recipe.languages),
+        ):
+            crawler.settings.set(name, value, priority="spider")
         spider.extract_timeout = crawler.settings.getfloat("DATAAGENT_EXTRACT_TIMEOUT", 10.0)
         spider.extract_mode = crawler.settings.get("DATAAGENT_EXTRACT_MODE") or DEFAULT_MODE
         if spider.extract_mode not in MODES:
