@@ -22,7 +22,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
@@ -117,11 +117,16 @@ def read_jsonl_lines(path: str | Path) -> tuple[list[dict], list[int], list[dict
     Lines are split on b"\\n" only (a trailing \\r is dropped), so U+2028/U+2029 inside strings stay text and a
     \\r\\n file reads like a \\n one. A UTF-8 BOM at the start is ignored. Whole-file problems raise.
     """
-    path = Path(path)
+    return parse_lines(_raw_lines(Path(path)))
+
+
+def parse_lines(numbered: Iterable[tuple[int, bytes]]) -> tuple[list[dict], list[int], list[dict]]:
+    """(rows, their line numbers, bad lines) of numbered JSONL lines; blank lines are skipped. The one place a
+    line becomes a record or a ``bad_line`` entry, for the whole-file reader and the Ray gate's splits alike."""
     rows: list[dict] = []
     lines: list[int] = []
     bad: list[dict] = []
-    for lineno, raw in _raw_lines(path):
+    for lineno, raw in numbered:
         if not raw.strip():
             continue
         try:

@@ -53,15 +53,13 @@ from validate.exactdup import exact_duplicates
 from validate.gate import REASONS, type_failures
 from validate.io import (
     _BOM,
-    RAW_LIMIT,
     SUFFIXES,
-    BadLineError,
     _check_head,
     _check_path,
     _frame,
     _raw_lines,
     json_line,
-    parse_line,
+    parse_lines,
     strict_json,
     write_records,
 )
@@ -215,16 +213,7 @@ def _read_split(split: Split) -> tuple[pd.DataFrame, np.ndarray, list[dict]]:
         pf = pq.ParquetFile(split.path)
         df = pf.read_row_groups(list(range(split.start, split.end))).to_pandas()
         return df, base + split.first + np.arange(len(df), dtype=np.int64), []
-    rows, lines, bad = [], [], []
-    for lineno, raw in _lines(split):
-        if not raw.strip():
-            continue
-        try:
-            rows.append(parse_line(raw))
-            lines.append(lineno)
-        except BadLineError as exc:
-            text = raw.decode("utf-8", "replace")
-            bad.append({"line": lineno, "reason": exc.reason, "message": exc.message, "raw": text[:RAW_LIMIT]})
+    rows, lines, bad = parse_lines(_lines(split))
     return _frame(rows), base + np.asarray(lines, dtype=np.int64), bad
 
 
