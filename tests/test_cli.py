@@ -107,7 +107,15 @@ def test_demo_serve_prints_a_scrapy_command_that_crawls_the_sample_site(tmp_path
 
     from crawlers.recipe import load_recipe
 
-    server = subprocess.Popen([*CMD, "demo", "--serve"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    # Ctrl-C restored in the child: a suite started in the background (`make test &`) passes SIGINT on ignored,
+    # and Python then never raises KeyboardInterrupt.
+    server = subprocess.Popen(
+        [*CMD, "demo", "--serve"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         lines = []
         while not lines or not lines[-1].startswith("The recipe file lasts"):
