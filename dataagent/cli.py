@@ -64,6 +64,7 @@ QUANT = OneOf("--quant", QUANTS)
 TEMPLATE = OneOf("--template", TEMPLATES)
 PRECISION = OneOf("--precision", PRECISIONS)
 
+
 def _help(config: type, name: str) -> str:
     """A setting's help text, written once on its config dataclass field (peft's pattern: field metadata)."""
     return {f.name: f for f in dataclasses.fields(config)}[name].metadata["help"]

@@ -591,7 +591,7 @@ class _Progress:
         self.done = self.failed = self.cached = 0
         if enabled and total:
             self.bar = bar(
-                total, "synth", bar_format="{desc}: {n_fmt}/{total_fmt} requests [{elapsed}<{remaining}] {postfix}"
+                total, "synth", bar_format="{desc}: {n_fmt}/{total_fmt} requests [{elapsed}<{remaining}]{postfix}"
             )
 
     def update(self, result: GenResult, report: Mapping[str, Any], n: int = 1) -> None:
