@@ -183,11 +183,9 @@ def extract_code(
     CodeSearchNet-style filters; every skip is counted in code_stats.json. Exits 2 when no
     repository could be read.
     """
-    from crawlers.code.filters import DEDUP_MODES, FilterConfig
-    from crawlers.code.run import CodeConfig, run
+    from crawlers.code.filters import FilterConfig
+    from crawlers.code.run import CodeConfig, check, run
 
-    if dedup not in DEDUP_MODES:
-        raise typer.BadParameter(f"use one of {', '.join(DEDUP_MODES)}", param_hint="--dedup")
     cfg = CodeConfig(
         filters=FilterConfig(
             min_doc_words=min_doc_words,
@@ -199,6 +197,7 @@ def extract_code(
         workers=workers,
         license_allow=[x.strip() for x in license_allow.split(",") if x.strip()],
     )
+    check(cfg)  # a bad --dedup fails in one line before --out is touched
     with owned_output(out, force=force) as folder:
         summary = run(repos, folder, cfg)
     failures, file_errors = summary["failures"], summary["file_errors"]

@@ -26,6 +26,7 @@ from validate.contracts import PROJECT_URL, InstructionRecord, columns
 from validate.errors import DataAgentError
 from validate.exports import write_exports
 from validate.pii import KINDS, policy_table
+from validate.report import threshold_rows
 
 CARD_TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
 FEATURES = datasets.Features({name: datasets.Value("string") for name in columns(InstructionRecord)})
@@ -332,3 +333,28 @@ def write_card(
     )
     card.save(out / "README.md")
     (out / "dataset_manifest.json").write_text(json.dumps(splits, indent=2), encoding="utf-8")
+
+
+def gate_card_parts(gate_report: str | Path | None) -> tuple[str, dict]:
+    """(the card's gate table, the gate's provenance: thresholds and PII policy) from gate_report.json and the
+    gate_summary.md beside it; the one reader for the single-machine and the Ray publish."""
+    if not gate_report:
+        return "", {}
+    path = Path(gate_report)
+    if not path.is_file():
+        raise DataAgentError("no such gate report file", path)
+    table = path.with_name("gate_summary.md")
+    summary = ""
+    try:
+        rep = json.loads(path.read_text(encoding="utf-8"))
+        summary = f"{rep['input']} records checked, {rep['accepted']} accepted, {rep['quarantined']} quarantined."
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        if not table.exists():  # with the table beside it, the report is only read for its thresholds
+            raise DataAgentError(f"not a gate report ({exc.__class__.__name__}: {exc})", path) from None
+        rep = {}
+    if table.exists():
+        summary = table.read_text(encoding="utf-8")
+    provenance: dict = {}
+    if isinstance(rep, dict) and isinstance(rep.get("thresholds"), dict):
+        provenance = {"gate": {"thresholds": threshold_rows(rep["thresholds"])}, "pii": pii_rows(rep)}
+    return summary, provenance

@@ -17,7 +17,6 @@ tiny-set rule of ``split_by_source`` (hold out one source when the hash holds ou
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -28,9 +27,8 @@ from validate.cluster import connected, ray_module
 from validate.contracts import InstructionRecord
 from validate.errors import DataAgentError
 from validate.io import read_records
-from validate.publish import FEATURES, build_provenance, pii_rows, source_bucket, source_key, write_card
+from validate.publish import FEATURES, build_provenance, gate_card_parts, source_bucket, source_key, write_card
 from validate.raygate import input_files
-from validate.report import threshold_rows
 
 
 def _write_block(path: str, index: int, out: str, max_shard_rows: int) -> dict:
@@ -76,7 +74,7 @@ def publish_ray(
     (out / "data").mkdir(parents=True, exist_ok=True)
     for old in (out / "data").glob("*.parquet"):
         old.unlink()
-    summary, provenance = _gate_summary(gate_report)
+    summary, provenance = gate_card_parts(gate_report)
     with connected(address):
         ray = ray_module()
         write = ray.remote(_write_block)
@@ -121,27 +119,6 @@ def publish_ray(
         "split_by": "source",
         "blocks": len(blocks),
     }
-
-
-def _gate_summary(gate_report: str | Path | None) -> tuple[str, dict]:
-    """(the card's gate table, the gate's provenance) from gate_report.json and gate_summary.md beside it."""
-    if gate_report is None:
-        return "", {}
-    path = Path(gate_report)
-    if not path.is_file():
-        raise DataAgentError("no such gate report file", path)
-    try:
-        rep = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataAgentError(f"not a gate report ({exc.__class__.__name__}: {exc})", path) from None
-    table = path.with_name("gate_summary.md")
-    summary = table.read_text(encoding="utf-8") if table.exists() else ""
-    if not summary and isinstance(rep, dict) and "input" in rep:
-        summary = f"{rep['input']} records checked, {rep['accepted']} accepted, {rep['quarantined']} quarantined."
-    provenance = {}
-    if isinstance(rep, dict) and isinstance(rep.get("thresholds"), dict):
-        provenance = {"gate": {"thresholds": threshold_rows(rep["thresholds"])}, "pii": pii_rows(rep)}
-    return summary, provenance
 
 
 def _drop_section(card: Path, heading: str) -> None:

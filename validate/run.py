@@ -4,7 +4,6 @@ import when the input is another format) and ``publish_file``."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +22,10 @@ from validate.hub import push_dataset
 from validate.importers import ImportResult, check_accounting, write_import
 from validate.io import OnBadLine, load_table, read_records, strict_json, write_records
 from validate.progress import Steps
-from validate.publish import SPLIT_BY, pii_rows, split_by_column, split_by_source, write_dataset_folder
+from validate.publish import SPLIT_BY, gate_card_parts, split_by_column, split_by_source, write_dataset_folder
 from validate.quality import GateConfig, run_gate, strict_violations
 from validate.quarantine import write_quarantine
-from validate.report import build_report, summary_table_markdown, threshold_rows
+from validate.report import build_report, summary_table_markdown
 
 
 @dataclass
@@ -284,24 +283,7 @@ def publish_file(
     df = read_records(input_path, InstructionRecord)
     steps = Steps("publish", ["split", "write shards, exports and card", "push"][: 3 if repo_id else 2], len(df))
     steps.start("split")
-    summary = ""
-    provenance: dict = {}
-    if gate_report and not Path(gate_report).is_file():
-        raise DataAgentError("no such gate report file", gate_report)
-    if gate_report:
-        table = Path(gate_report).with_name("gate_summary.md")
-        try:
-            rep = json.loads(Path(gate_report).read_text(encoding="utf-8"))
-            summary = f"{rep['input']} records checked, {rep['accepted']} accepted, {rep['quarantined']} quarantined."
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            if not table.exists():  # with the table beside it, the report is only read for its thresholds
-                raise DataAgentError(f"not a gate report ({exc.__class__.__name__}: {exc})", gate_report) from None
-            rep = {}
-        if table.exists():
-            summary = table.read_text(encoding="utf-8")
-        if isinstance(rep, dict) and isinstance(rep.get("thresholds"), dict):
-            provenance["gate"] = {"thresholds": threshold_rows(rep["thresholds"])}
-            provenance["pii"] = pii_rows(rep)
+    summary, provenance = gate_card_parts(gate_report)
     if test_records is not None:
         test = read_records(test_records, InstructionRecord)
         shared = test["id"].isin(set(df["id"])).to_numpy().nonzero()[0]
