@@ -359,3 +359,98 @@ def test_doc_above_a_friend_function_defined_in_its_class():
         "    friend bool operator==(const json_pointer& l, S r) noexcept\n    {\n        return true;\n    }\n};\n"
     )
     assert docs(src, "cpp") == {"operator<<": "@brief write to stream", "operator==": "@brief comparison: equal"}
+
+
+# The repair's speed-ups (issue 14's 2x-parse goal) must not change what it finds; these pin each of them.
+_SCAN_TEXT = b"""namespace NS {
+class EXPORT_API SCOPED Widget : public Base {
+ JSON_PRIVATE_UNLESS_TESTED:
+  int get() const LOCKS_EXCLUDED(mu) { return 1; }
+  BINARY_OP(IsEq, ==)
+  NAPI_MACRO
+  DEFINE_DEFAULT(unsigned char, '\\\\0');
+};
+JSON_TRY
+{
+  f();
+}
+#ifdef X
+template <typename F = T>
+#endif
+#if defined(A)
+  int a() {
+#else
+  int a(int) {
+#endif
+struct declassified; union reunion x; struct MACRO_NAME Thing {};
+  XXH_ASSERT(x);
+XXH_FORCE_INLINE
+XXH_hash_t XXH_f(void)
+}
+"""
+
+
+@pytest.mark.parametrize("start", [0, 1, 15, 16, 120])
+def test_hinted_scans_find_what_finditer_finds(start):
+    """``_matches`` tries a pattern only where its hint says it can match, and yields finditer's matches."""
+    from crawlers.code import lang_c
+
+    lo = _SCAN_TEXT.rfind(b"\n", 0, start) + 1  # windows start at line starts
+    for text in (_SCAN_TEXT, _SCAN_TEXT.replace(b"\n", b"\n\n"), b"\n" + _SCAN_TEXT):
+        windows = [(lo, len(text) // 2), (len(text) // 2, len(text))]
+        windows = [(text.rfind(b"\n", 0, a) + 1, b) for a, b in windows]
+        for pattern, _ in lang_c._MISREAD:
+            want = [(m.span(), m.group()) for a, b in windows for m in pattern.finditer(text, a, b)]
+            got = [(m.span(), m.group()) for m in lang_c._matches(pattern, text, windows)]
+            assert got == want, pattern.pattern
+        assert any(lang_c._matches(lang_c._OWN_LINE, text, [(0, len(text))]))
+        assert any(lang_c._matches(lang_c._CLASS_MACRO, text, [(0, len(text))]))
+
+
+def test_error_spans_count_the_bytes_error_bytes_counts():
+    from tree_sitter_language_pack import get_parser
+
+    from crawlers.code import lang_c
+    from crawlers.code.nodes import error_bytes
+
+    for source, language in ((_SCAN_TEXT, "cpp"), (b"int f(int x +) { return }\nint g() { h( }\n", "c")):
+        tree = get_parser(language).parse(source)
+        starts, ends, lost = lang_c._error_spans(tree.root_node)
+        assert lost == error_bytes(tree.root_node) > 0
+        assert starts == sorted(starts) and len(starts) == len(ends)
+
+
+@pytest.mark.parametrize("order", ["sorted", "reversed"])
+def test_reparse_after_same_length_edits_equals_a_fresh_parse(order):
+    """Rows and columns of each edit are counted between edits; edits out of order are counted from the start."""
+    from tree_sitter_language_pack import get_parser
+
+    from crawlers.code.nodes import reparse
+
+    source = (
+        b"int f(int n) LOCKS_EXCLUDED(mu) {\n  return n;\n}\nclass SCOPED_LOCKABLE M {\n};\nint g(void) { return 1; }\n"
+    )
+    edits = [(source.index(w), b" " * len(w)) for w in (b"LOCKS_EXCLUDED(mu)", b"SCOPED_LOCKABLE")]
+    edits = sorted(edits, reverse=order == "reversed")
+    parser = get_parser("cpp")
+    masked, tree = reparse(parser, source, parser.parse(source), edits)
+    assert masked == source.replace(b"LOCKS_EXCLUDED(mu)", b" " * 18).replace(b"SCOPED_LOCKABLE", b" " * 15)
+    assert str(tree.root_node) == str(parser.parse(masked).root_node)
+    assert not tree.root_node.has_error
+
+
+def test_units_inside_errors_and_beside_bodiless_structs_are_still_found():
+    """The C/C++ candidate query leaves out ERROR nodes and `struct x` uses; units inside either are kept."""
+    source = """
+struct list *head(struct list *l) { return l; }
+int outer(void) {
+    struct local { int a; } v;
+    struct list *p = 0;
+    return v.a;
+}
+int broken(int x +) { return x; }
+int after(void) { return 0; }
+"""
+    units = {(u.kind, u.qualified_name) for u in extract_units(source.encode(), "c")}
+    assert {("function", "head"), ("function", "outer"), ("class", "outer.local"), ("function", "after")} <= units
+    assert not any(name == "list" for _, name in units)

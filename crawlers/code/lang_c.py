@@ -26,7 +26,6 @@ from pathlib import PurePosixPath
 from tree_sitter import Node, Parser, Tree
 
 from crawlers.code.nodes import base as _base
-from crawlers.code.nodes import error_bytes as _error_bytes
 from crawlers.code.nodes import reparse
 from crawlers.code.nodes import text as _text
 
@@ -267,10 +266,10 @@ def _only_words(node: Node) -> bool:
     return True
 
 
-def live_children(node: Node) -> list[Node]:
-    """Named children, with ``#if 0`` branches replaced by their ``#else``/``#elif`` (if any), and a
-    function a macro makes (``TEST(Suite, Name) {...}``) by its body, which may hold local classes."""
-    children = node.named_children
+def live_children(children: list[Node]) -> list[Node]:
+    """A node's named children (or those of them the walk enters), with ``#if 0`` branches replaced by their
+    ``#else``/``#elif`` (if any), and a function a macro makes (``TEST(Suite, Name) {...}``) by its body, which
+    may hold local classes."""
     if not any(c.type == "preproc_if" or (c.type == "function_definition" and _typeless(c)) for c in children):
         return children
     out = []
@@ -392,14 +391,13 @@ _MAX_REPAIRS = 3
 
 def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
     """A tree of the same byte offsets with misread macro words blanked, if that loses less to errors."""
-    lost = -1  # the error bytes of `tree`, counted once it is compared
+    starts, ends, lost = _error_spans(tree.root_node)
     for attempt in range(_MAX_REPAIRS):
-        root = tree.root_node
+        has_error = tree.root_node.has_error
         edits: dict[int, bytes] = {}  # offset -> same-length blanks
-        starts, ends = _error_spans(root)
         windows = _windows(source, starts, ends)
         for pattern, near_error in _MISREAD:
-            if near_error and not root.has_error:
+            if near_error and not has_error:
                 continue  # no error for it to be next to: scanning the file for it was a third of the time
             if not near_error and attempt:
                 continue  # what it matches anywhere was blanked in the first attempt
@@ -411,11 +409,10 @@ def repair(parser: Parser, source: bytes, tree: Tree) -> Tree:
         if not edits:
             break
         masked, better = reparse(parser, source, tree, sorted(edits.items()))
-        lost = _error_bytes(root) if lost < 0 else lost
-        left = _error_bytes(better.root_node)
+        better_starts, better_ends, left = _error_spans(better.root_node)
         if left >= lost:
             break
-        source, tree, lost = masked, better, left
+        source, tree, lost, starts, ends = masked, better, left, better_starts, better_ends
     return tree
 
 
@@ -452,12 +449,82 @@ def _windows(source: bytes, starts: list[int], ends: list[int]) -> list[tuple[in
 
 
 def _matches(pattern: re.Pattern[bytes], source: bytes, windows: list[tuple[int, int]]) -> Iterator[re.Match[bytes]]:
+    """``pattern.finditer`` over each window, the same matches, found faster where the pattern has a hint."""
+    line_hint = _LINE_HINTS.get(pattern)
+    word_hint = _WORD_HINTS.get(pattern)
     for lo, hi in windows:
-        yield from pattern.finditer(source, lo, hi)
+        if line_hint is not None:
+            yield from _at_line_starts(pattern, line_hint, source, lo, hi)
+        elif word_hint is not None:
+            yield from _at_words(pattern, word_hint, source, lo, hi)
+        else:
+            yield from pattern.finditer(source, lo, hi)
 
 
-def _error_spans(root: Node) -> tuple[list[int], list[int]]:
-    """Starts (sorted) of the outermost ERROR and MISSING nodes, and the running maximum of their ends.
+# A pattern that starts with ``^`` (re.M) is tried by ``finditer`` at every byte, where it fails at once but
+# costs a call of re's matcher each time: a tenth of the parse per pattern on a header with errors all over.
+# Its hint finds the newlines before the lines it can match at (a necessary condition on the line's start);
+# re searches for a leading ``\n`` at C speed, and the pattern is tried only there.
+# Lines that start with a macro word (upper case, as the patterns' own): before `(`, `;`, a comment or the line's
+# end for a macro on its own line; before `:` for an access specifier; before the line that opens a block.
+_MACRO_LINE = re.compile(rb"\n(?=[ \t]*%s(?:[ \t(;/\n]|\Z))" % _MACRO)
+_ACCESS_LINE = re.compile(rb"\n(?=[ \t]*%s[ \t]*:(?!:))" % _MACRO)
+_BLOCK_LINE = re.compile(rb"\n(?=[ \t]*%s[ \t]*(?://[^\n]*)?\n[ \t]*\{)" % _MACRO)
+_IF_LINE = re.compile(rb"\n(?=[ \t]*#[ \t]*if)")
+_LINE_HINTS = {
+    _OWN_LINE: _MACRO_LINE,
+    _BLOCK_MACRO: _BLOCK_LINE,
+    _ACCESS_MACRO: _ACCESS_LINE,
+    _COND_OPEN: re.compile(rb"\n(?=[ \t]*namespace\b)"),
+    _COND_CLOSE: _IF_LINE,
+    _ALT_HEADER: _IF_LINE,
+    _FLAT_BRANCH: _IF_LINE,
+}
+# A pattern that starts with ``\b`` and a keyword: the keywords are found with ``bytes.find`` (three times
+# faster than re's search for any of them), and the pattern is tried where one starts.
+_WORD_HINTS = {_CLASS_MACRO: (b"class", b"struct", b"union")}
+
+
+def _at_line_starts(
+    pattern: re.Pattern[bytes], hint: re.Pattern[bytes], source: bytes, lo: int, hi: int
+) -> Iterator[re.Match[bytes]]:
+    """``pattern.finditer(source, lo, hi)`` for a pattern that matches only at line starts (never empty)."""
+    at = lo
+    while True:
+        if at == 0 or source[at - 1] == 10:  # a line start: where finditer's search would try next
+            m = pattern.match(source, at, hi)
+            if m is not None:
+                yield m
+                at = m.end()
+                continue
+        found = hint.search(source, at, hi)
+        if found is None:
+            return
+        at = found.end()
+
+
+def _at_words(
+    pattern: re.Pattern[bytes], words: tuple[bytes, ...], source: bytes, lo: int, hi: int
+) -> Iterator[re.Match[bytes]]:
+    """``pattern.finditer(source, lo, hi)`` for a pattern that matches only where one of ``words`` starts."""
+    starts = []
+    for word in words:
+        at = source.find(word, lo, hi)
+        while at >= 0:
+            starts.append(at)
+            at = source.find(word, at + 1, hi)
+    end = lo
+    for at in sorted(starts):
+        if at >= end:
+            m = pattern.match(source, at, hi)
+            if m is not None:
+                yield m
+                end = m.end()
+
+
+def _error_spans(root: Node) -> tuple[list[int], list[int], int]:
+    """Starts (sorted) of the outermost ERROR and MISSING nodes, the running maximum of their ends, and the
+    bytes they cover (one for each MISSING node): how much of the file the parser lost (``nodes.error_bytes``).
 
     A match is checked against these with a bisection: searching the tree from the root for every match
     was a fifth of the extraction time on headers with many macro candidates.
@@ -465,12 +532,14 @@ def _error_spans(root: Node) -> tuple[list[int], list[int]]:
     spans, stack = [], [root]
     while stack:
         node = stack.pop()
-        if node.type == "ERROR" or node.is_missing:
+        if node.is_error or node.is_missing:
             spans.append((node.start_byte, node.end_byte))
             continue
-        stack.extend(c for c in node.children if c.has_error or c.is_missing)
+        # A MISSING node has an error too (tree-sitter counts it in the error cost `has_error` reads).
+        stack.extend(c for c in node.children if c.has_error)
     spans.sort()
-    return [s for s, _ in spans], list(itertools.accumulate((e for _, e in spans), max))
+    lost = sum(max(end - start, 1) for start, end in spans)
+    return [s for s, _ in spans], list(itertools.accumulate((e for _, e in spans), max)), lost
 
 
 def _overlaps(starts: list[int], ends: list[int], lo: int, hi: int) -> bool:
