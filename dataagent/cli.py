@@ -464,6 +464,7 @@ def _validate_on_ray(records: str, out: Path, settings: Any, address: str, force
             settings.gate,
             near_dup_threshold=settings.near_dup_threshold,
             eval_sets=settings.eval_sets,
+            decontam_ngram=settings.decontam_ngram,
             strict=settings.strict,
             on_bad_line=settings.on_bad_line,
             address=address,
@@ -517,14 +518,22 @@ def publish(
     for label, path in (("--gate-report", gate_report), ("--documents", documents), ("--test-records", test_records)):
         if path is not None and not path.is_file():
             raise DataAgentError(f"{label}: no such file", path)
-    if ray is not None:  # shards written by the cluster's workers (validate/raypublish.py): no exports, no push
+    if ray is not None:  # shards and exports written by the cluster's workers (validate/raypublish.py)
         from validate.raypublish import publish_ray
 
-        if repo_id or test_records or split_by != "source":
-            raise DataAgentError("--ray publishes split by source into --out; push or re-split without --ray")
+        if test_records or split_by != "source":
+            raise DataAgentError("--ray publishes split by source; use --test-records or --split-by keep without --ray")
         with owned_output(out, force=force) as folder:
             summary = publish_ray(
-                records, folder, pretty_name=name, license=license, gate_report=gate_report, address=ray
+                records,
+                folder,
+                pretty_name=name,
+                license=license,
+                gate_report=gate_report,
+                address=ray,
+                repo_id=repo_id,
+                private=private,
+                version=version,
             )
         _print(summary)
         return

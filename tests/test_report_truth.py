@@ -313,7 +313,7 @@ def test_long_rows_keep_the_jaccard_path():
     base = " ".join(f"word{i}" for i in range(60))
     edited = base.replace("word10 ", "other10 ").replace("word30 ", "other30 ").replace("word50 ", "other50 ")
     df = _frame([("Explain this.", base), ("Explain this.", edited)])
-    sh = dedup.frame_shingles(df, short=dedup._short_token_limits(0.85))
+    sh = dedup.frame_shingles(df, short=dedup.short_token_limits(0.85))
     assert len(sh.short.rows) == 0  # 62 words: not short, no edit keys made
     _, clusters = near_duplicates(df)
     assert clusters == []  # three words changed: Jaccard 0.7, below 0.85, as before

@@ -11,6 +11,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+import numpy as np
+
 from validate.errors import DataAgentError
 
 LOCAL = "local"
@@ -73,3 +75,25 @@ def shuffle_partitions() -> int:
     """Partitions of a key shuffle: one per CPU of the cluster (at least 2), so each reducer holds 1/P of the keys."""
     ray = ray_module()
     return max(2, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def components(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes, sorted; the smallest node of each one's connected component) of the graph with edges a[i]-b[i]."""
+    nodes = np.unique(np.concatenate([a, b]))
+    ia, ib = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
+    label = np.arange(len(nodes))
+    # Min-label propagation with pointer jumping: vectorised, O(log diameter) rounds on the graphs the keys
+    # make (stars per key, joined where rows share several keys), each round a few passes over the edges.
+    while True:
+        low = np.minimum(label[ia], label[ib])
+        new = label.copy()
+        np.minimum.at(new, ia, low)
+        np.minimum.at(new, ib, low)
+        while True:  # jump to the label's label until every node points at a fixed point
+            jumped = new[new]
+            if np.array_equal(jumped, new):
+                break
+            new = jumped
+        if np.array_equal(new, label):
+            return nodes, nodes[label]
+        label = new

@@ -34,6 +34,8 @@ MIN_TOKENS = 8
 DEFAULT_N = 13  # window length in tokens (words, or Han characters for CJK text)
 CHUNK = 50_000
 _HAS_HAN = re.compile(HAN)
+# {(Han path, window): {n-gram hash: [eval item positions]}}, and the positions of the items too short to match
+EvalIndex = tuple[dict[tuple[bool, int], dict[int, list[int]]], list[int]]
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def _tokens(texts: list[str], chars: bool) -> tuple[np.ndarray, np.ndarray]:
     return pd.util.hash_array(flat, categorize=False).astype(np.uint64), lens
 
 
-def _index_eval(eval_items: list[EvalItem], n: int):
+def eval_index(eval_items: list[EvalItem], n: int = DEFAULT_N) -> EvalIndex:
     """{(chars, window): {hash: [item positions]}} and the positions of skipped (too short) items."""
     index: dict[tuple[bool, int], dict[int, list[int]]] = {}
     skipped: list[int] = []
@@ -136,7 +138,12 @@ def _index_eval(eval_items: list[EvalItem], n: int):
     return index, sorted(skipped)
 
 
-def contaminated(df: pd.DataFrame, eval_items: list[EvalItem], n: int = DEFAULT_N) -> tuple[pd.Series, dict]:
+def contaminated(
+    df: pd.DataFrame,
+    eval_items: list[EvalItem],
+    n: int = DEFAULT_N,
+    index: EvalIndex | None = None,
+) -> tuple[pd.Series, dict]:
     """(mask aligned to df.index, True = shares an n-gram with an eval item; hits).
 
     ``hits`` = {"n", "min_tokens", "records": [{"row", "id", "items": [{"set", "index"}]}], "items_hit": [{"set",
@@ -144,8 +151,9 @@ def contaminated(df: pd.DataFrame, eval_items: list[EvalItem], n: int = DEFAULT_
     normalised instruction + input + output; word n-grams for every record that is not mostly Han,
     character n-grams for every record containing Han. Both sides fold CJK / full-width punctuation to ASCII
     first (``validate.shingles.fold_punctuation``), so a copied question does not escape by its commas.
+    ``index``: ``eval_index(eval_items, n)`` built once beforehand (the Ray gate broadcasts it to its workers).
     """
-    index, skipped = _index_eval(eval_items, n)
+    index, skipped = index if index is not None else eval_index(eval_items, n)
     keys = {k: np.fromiter(v.keys(), dtype=np.uint64, count=len(v)) for k, v in index.items()}
     found: dict[int, set[int]] = {}
     texts = [

@@ -659,7 +659,10 @@ def _rensa_signatures(flat, offsets, num_perm, seed, threshold) -> tuple[np.ndar
     return recs, np.asarray(sub.to_rows(), dtype=np.uint32)
 
 
-def _datasketch_signatures(flat, offsets, num_perm, seed) -> tuple[np.ndarray, np.ndarray]:
+def datasketch_signatures(
+    flat: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(record positions, MinHash signature of every record) with datasketch, when rensa is not installed."""
     sigs = np.empty((len(offsets) - 1, num_perm), dtype=np.uint64)
     for r in range(len(offsets) - 1):
         sigs[r] = minhash(flat[offsets[r] : offsets[r + 1]], num_perm, seed).hashvalues
@@ -739,7 +742,7 @@ def confirmed_pairs(
     """
     if num_perm % BAND_ROWS:
         raise ValueError(f"num_perm must be a multiple of {BAND_ROWS}")
-    sh = frame_shingles(df, default_workers() if workers is None else workers, _short_token_limits(threshold))
+    sh = frame_shingles(df, default_workers() if workers is None else workers, short_token_limits(threshold))
     pairs, exact = _confirm(sh.flat, sh.offsets, threshold, num_perm, seed)
     pairs = np.sort(sh.rows[pairs], axis=1)
     n = len(df)
@@ -886,7 +889,7 @@ def _confirm(
     if _HAVE_RENSA:
         recs, sigs = _rensa_signatures(flat, offsets, num_perm, seed, threshold)
     else:
-        recs, sigs = _datasketch_signatures(flat, offsets, num_perm, seed)
+        recs, sigs = datasketch_signatures(flat, offsets, num_perm, seed)
     local = candidate_pairs(sigs)
     est = estimated_jaccard(sigs, local)
     # The MinHash estimate has a standard error of ~0.03 at 128 permutations near 0.85, so
@@ -991,7 +994,7 @@ def short_lengths(threshold: float) -> tuple[int, int] | None:
     return out[0], out[1]
 
 
-def _short_token_limits(threshold: float) -> tuple[int, int] | None:
+def short_token_limits(threshold: float) -> tuple[int, int] | None:
     """Token limits for :func:`text_shingles`: the short lengths plus m, so that the partner of a short record
     (up to m tokens longer) is looked at too."""
     lengths = short_lengths(threshold)

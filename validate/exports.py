@@ -14,6 +14,7 @@ One file per split and format, inside the published folder so they travel with i
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -86,6 +87,27 @@ def write_exports(
         json.dumps(dataset_info(name, files), ensure_ascii=False, indent=2), encoding="utf-8"
     )
     return {**export_paths(folder, list(splits)), "records": {split: len(frame) for split, frame in splits.items()}}
+
+
+def json_items(rows: list[dict]) -> str:
+    """The items of ``json.dumps(rows, ensure_ascii=False, indent=1)``, the export files' layout, without the
+    brackets: pieces written apart and joined by :func:`join_items` make the same file as the whole list."""
+    # JSON strings hold no raw newline, so every newline here is layout: indented one more level in the list.
+    return ",\n".join(" " + json.dumps(r, ensure_ascii=False, indent=1).replace("\n", "\n ") for r in rows)
+
+
+def join_items(pieces: list[Path], dest: Path) -> None:
+    """Write ``dest`` as the JSON list whose items are those of the :func:`json_items` files ``pieces``, in order,
+    streamed: no piece is held in memory whole."""
+    with dest.open("w", encoding="utf-8") as out:
+        out.write("[\n" if pieces else "[]")
+        for k, piece in enumerate(pieces):
+            if k:
+                out.write(",\n")
+            with piece.open(encoding="utf-8") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+        if pieces:
+            out.write("\n]")
 
 
 def export_paths(folder: str | Path, splits: list[str]) -> dict:

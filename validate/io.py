@@ -39,7 +39,7 @@ from validate.gate import non_strings
 SUFFIXES = (".jsonl", ".parquet", ".jsonl.gz")
 OnBadLine = Literal["quarantine", "error"]
 RAW_LIMIT = 1000  # characters of a bad line kept in quarantine: enough to find and fix it
-_BOM = b"\xef\xbb\xbf"
+UTF8_BOM = b"\xef\xbb\xbf"
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")  # \ud800-\udfff, the only way JSON spells one
 
 
@@ -72,7 +72,7 @@ def load_table(path: str | Path, on_bad_line: OnBadLine = "error") -> Table:
     """Read a JSONL (optionally .jsonl.gz) or Parquet file. With ``on_bad_line="error"`` the first bad line
     raises a ContractError naming file and line; with ``"quarantine"`` bad lines are returned in ``Table.bad``."""
     path = Path(path)
-    _check_path(path)
+    check_path(path)
     if path.name.endswith(".parquet"):
         return Table(_read_parquet(path))
     rows, lines, bad = read_jsonl_lines(path)
@@ -81,10 +81,10 @@ def load_table(path: str | Path, on_bad_line: OnBadLine = "error") -> Table:
         raise ContractError(str(path), None, None, f"a JSON object, got {first['message']}", line=first["line"])
     if not rows and not bad:
         raise DataAgentError("file is empty: no records", path)
-    return Table(_frame(rows), np.asarray(lines, dtype=np.int64), bad)
+    return Table(records_frame(rows), np.asarray(lines, dtype=np.int64), bad)
 
 
-def _check_path(path: Path) -> None:
+def check_path(path: Path) -> None:
     """The whole-file problems a reader can see before parsing anything, each as one line naming the file."""
     if not path.exists():
         raise DataAgentError("no such file", path)
@@ -117,7 +117,7 @@ def read_jsonl_lines(path: str | Path) -> tuple[list[dict], list[int], list[dict
     Lines are split on b"\\n" only (a trailing \\r is dropped), so U+2028/U+2029 inside strings stay text and a
     \\r\\n file reads like a \\n one. A UTF-8 BOM at the start is ignored. Whole-file problems raise.
     """
-    return parse_lines(_raw_lines(Path(path)))
+    return parse_lines(raw_lines(Path(path)))
 
 
 def parse_lines(numbered: Iterable[tuple[int, bytes]]) -> tuple[list[dict], list[int], list[dict]]:
@@ -138,22 +138,22 @@ def parse_lines(numbered: Iterable[tuple[int, bytes]]) -> tuple[list[dict], list
     return rows, lines, bad
 
 
-def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, bytes without the line ending) of each line; the first without a BOM."""
     gz = path.name.endswith(".gz")
     try:
         with gzip.open(path, "rb") if gz else path.open("rb") as fh:
-            _check_head(path, fh, gz)
+            check_head(path, fh, gz)
             for lineno, raw in enumerate(fh, start=1):
                 raw = raw.removesuffix(b"\n").removesuffix(b"\r")
-                yield lineno, raw.removeprefix(_BOM) if lineno == 1 else raw
+                yield lineno, raw.removeprefix(UTF8_BOM) if lineno == 1 else raw
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataAgentError(f"not a readable gzip file: {exc}", path) from None
     except PermissionError:
         raise DataAgentError("permission denied", path) from None
 
 
-def _check_head(path: Path, fh: IO[bytes], gz: bool) -> None:
+def check_head(path: Path, fh: IO[bytes], gz: bool) -> None:
     """Refuse files whose first bytes show they are not UTF-8 JSON text, rather than quarantining every line."""
     head = fh.peek(64)[:64]  # type: ignore[attr-defined]  # BufferedReader and GzipFile both peek
     if head[:2] == b"\x1f\x8b" and not gz:
@@ -241,7 +241,7 @@ def _json_kind(value: object) -> str:
     return "number"
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
+def records_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows as a DataFrame that keeps each value as parsed.
 
     pandas turns [1, None] into [1.0, nan] and an absent key into nan; every column that is not all strings is

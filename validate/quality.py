@@ -846,7 +846,7 @@ def _collect_reasons(df: pd.DataFrame, schema: pa.DataFrameSchema) -> dict[str, 
 
 
 @dataclass
-class _ChunkResult:
+class ChunkResult:
     """What validating one chunk of rows yields; positions are those of the whole frame."""
 
     reasons: dict[str, np.ndarray]
@@ -860,7 +860,7 @@ class _ChunkResult:
     fingerprints: np.ndarray  # their dedup-key fingerprints
 
 
-class _Rows:
+class GateRows:
     """Rows of the frame as the gate sees them: scrubbed rows read their new values (one Arrow take per column,
     then the scrubbed rows among those taken replaced; no rebuilt column)."""
 
@@ -907,7 +907,7 @@ class _Rows:
         return pd.DataFrame({col: data[col] for col in columns}, index=pd.RangeIndex(len(rows)))
 
 
-def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
+def check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> ChunkResult:
     """Scrub PII, validate, and fingerprint the dedup keys of the rows that pass, for one chunk of the frame.
 
     Every check is row-local, so the rows scrubbing changes are validated again, after scrubbing, as extra rows
@@ -957,7 +957,7 @@ def _check_chunk(chunk: pd.DataFrame, cfg: GateConfig) -> _ChunkResult:
     fps = np.zeros(len(passed), np.uint64)
     fps[order] = fingerprints(checked, at[order], edges)
     base = int(chunk.index[0]) if len(chunk) else 0
-    return _ChunkResult(
+    return ChunkResult(
         reasons={k: v + base for k, v in reasons.items()},
         failed_reasons=_reason_codes(reasons, n, np.flatnonzero(bad)),
         scrubbed=scrubbed,
@@ -977,10 +977,10 @@ def _init_worker(work: pd.DataFrame, cfg: GateConfig) -> None:
     _WORKER_FRAME = (work, cfg)
 
 
-def _check_shared(bounds: tuple[int, int]) -> _ChunkResult:
+def _check_shared(bounds: tuple[int, int]) -> ChunkResult:
     assert _WORKER_FRAME is not None
     work, cfg = _WORKER_FRAME
-    return _check_chunk(work.iloc[bounds[0] : bounds[1]], cfg)
+    return check_chunk(work.iloc[bounds[0] : bounds[1]], cfg)
 
 
 def _cpu_count() -> int:
@@ -990,22 +990,22 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _check_all(work: pd.DataFrame, cfg: GateConfig, workers: int, chunk_rows: int) -> list[_ChunkResult]:
+def _check_all(work: pd.DataFrame, cfg: GateConfig, workers: int, chunk_rows: int) -> list[ChunkResult]:
     """Per-chunk results in row order, from ``workers`` processes when there is more than one chunk."""
     n = len(work)
     bounds = [(i, min(i + chunk_rows, n)) for i in range(0, n, chunk_rows)]
     if workers <= 1 or len(bounds) == 1:
-        return [_check_chunk(work.iloc[a:b], cfg) for a, b in bounds]
+        return [check_chunk(work.iloc[a:b], cfg) for a, b in bounds]
     workers = min(workers, len(bounds))
     if "fork" in mp.get_all_start_methods():
         # Forked workers inherit the frame (fork passes initargs without pickling) instead of receiving a copy.
         # This process takes the first chunk itself: its memory is warm and its result needs no pickling.
         with mp.get_context("fork").Pool(workers - 1, initializer=_init_worker, initargs=(work, cfg)) as pool:
             rest = pool.map_async(_check_shared, bounds[1:], chunksize=1)
-            first = _check_chunk(work.iloc[bounds[0][0] : bounds[0][1]], cfg)
+            first = check_chunk(work.iloc[bounds[0][0] : bounds[0][1]], cfg)
             return [first, *rest.get()]
     with ProcessPoolExecutor(workers) as ex:
-        return list(ex.map(_check_chunk, [work.iloc[a:b] for a, b in bounds], [cfg] * len(bounds)))
+        return list(ex.map(check_chunk, [work.iloc[a:b] for a, b in bounds], [cfg] * len(bounds)))
 
 
 def _reason_codes(reasons: dict[str, np.ndarray], n: int, rows: np.ndarray) -> tuple[list[list[str]], np.ndarray]:
@@ -1087,7 +1087,7 @@ def _run_gate(
                 accepted, quarantined, counts, scrubbed = _check_rows(good, cfg, workers, chunk_rows)
             else:
                 accepted, quarantined = _empty(cols)
-            quarantined = pd.concat([_with_reasons(work, wrong, mistyped), quarantined], ignore_index=True)
+            quarantined = pd.concat([with_reasons(work, wrong, mistyped), quarantined], ignore_index=True)
             counts = {**counts, **{label: len(rows) for label, rows in wrong.items()}}
         else:
             accepted, quarantined, counts, scrubbed = _check_rows(work, cfg, workers, chunk_rows)
@@ -1111,7 +1111,7 @@ def _empty(cols: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return empty, empty.assign(**{REASONS: pd.Series(dtype=object)})
 
 
-def _with_reasons(work: pd.DataFrame, found: dict[str, np.ndarray], mask: np.ndarray) -> pd.DataFrame:
+def with_reasons(work: pd.DataFrame, found: dict[str, np.ndarray], mask: np.ndarray) -> pd.DataFrame:
     """The rows of ``work`` under ``mask``, values as they came, each with its sorted labels from ``found``."""
     rows = np.flatnonzero(mask)
     slot = np.full(len(work), -1)
@@ -1150,7 +1150,7 @@ def _check_rows(
             scrubbed[kind] += hits
         for col, values in r.new_values.items():
             new_values.setdefault(col, []).append(values)
-    rows_of = _Rows(work, np.concatenate([r.changed for r in results]), new_values)
+    rows_of = GateRows(work, np.concatenate([r.changed for r in results]), new_values)
     bad = np.zeros(len(work), bool)
     for rows in reasons.values():
         bad[rows] = True

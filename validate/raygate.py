@@ -4,16 +4,16 @@ Row-local work runs as Ray Data ``map_batches`` over blocks of the input, one bl
 file (cut at line ends) or per row group of a Parquet file; dataset-wide work shuffles keys by hash:
 
 1. **Read and check** (``check_split``): each block is parsed with the single-machine reader's functions
-   (``validate.io.parse_line``/``_frame``), type-checked (``type_failures``) and validated by the same
-   ``validate.quality._check_chunk`` ``run_gate`` calls per chunk (PII scrubbing, every check, the dedup-key
+   (``validate.io.parse_line``/``records_frame``), type-checked (``type_failures``) and validated by the same
+   ``validate.quality.check_chunk`` ``run_gate`` calls per chunk (PII scrubbing, every check, the dedup-key
    fingerprints). Every check is row-local, so a block's verdicts are the whole file's.
 2. **Exact duplicates**: the passed rows' (fingerprint, position, text) are shuffled by fingerprint; each
    partition runs ``validate.exactdup.exact_duplicates`` on its rows in input order (same fingerprint, same
    partition, so "first copy" means the same row).
 3. **Id conflicts**: (id, position) of the rows still kept, shuffled by id; ``validate.quality.id_conflicts``
    per partition.
-4. **Near duplicates**: ``validate.raydedup`` (MinHash/LSH keys shuffled by band, then ``near_duplicates`` on
-   the candidate rows only).
+4. **Near duplicates**: ``validate.raydedup`` (MinHash/LSH keys shuffled by band, the candidate rows split
+   into connected components of shared keys, ``near_duplicates`` per component on the workers).
 5. **Write**: each block writes its accepted rows to ``accepted/part-<first row>.{jsonl,parquet}`` and its
    quarantined rows to ``quarantine/part-<first row>.{jsonl,parquet}`` (``validate.quarantine.write_quarantine``,
    as the single-machine gate) from the worker; it returns counts
@@ -23,8 +23,10 @@ Row positions: a JSONL row's position is its input line (``file index << 40 | li
 number; both order rows as the single-machine gate's positions do, so "first", "earlier row" and the accepted
 order are the same. Decisions travel as sorted position arrays, never as records.
 
-Not distributed (yet): decontamination (``--eval-set``) and quality_report.{json,html} (lengths quantiles and
-example rows need the accepted rows in one place); the Ray gate refuses the first and skips the second.
+Decontamination (``--eval-set``) matches each block against the eval sets' n-gram index, built once on the
+driver and broadcast (``ray.put``); ``on_bad_line="error"`` raises the single gate's error for the input's
+first bad line. Not distributed: quality_report.{json,html} (length quantiles and example rows need the
+accepted rows in one place), which the Ray gate skips.
 Workers write into ``out_dir``, so on a multi-machine cluster it must be a folder every node sees (NFS, a
 mounted bucket).
 """
@@ -47,26 +49,28 @@ import pyarrow.parquet as pq
 
 from validate.cluster import connected, ray_module, shuffle_partitions
 from validate.contracts import InstructionRecord, columns
+from validate.decontam import DEFAULT_N as DECONTAM_N
+from validate.decontam import MIN_TOKENS, contaminated, eval_index, load_eval_sets
 from validate.dedup import settings as dedup_settings
-from validate.errors import DataAgentError
+from validate.errors import ContractError, DataAgentError
 from validate.exactdup import exact_duplicates
 from validate.gate import REASONS, type_failures
 from validate.io import (
-    _BOM,
     SUFFIXES,
-    _check_head,
-    _check_path,
-    _frame,
-    _raw_lines,
+    UTF8_BOM,
+    check_head,
+    check_path,
     json_line,
     parse_lines,
+    raw_lines,
+    records_frame,
     strict_json,
     write_records,
 )
 from validate.pii import TEXT_FIELDS
-from validate.quality import GateConfig, _check_chunk, _Rows, _with_reasons, id_conflicts, strict_violations
+from validate.quality import GateConfig, GateRows, check_chunk, id_conflicts, strict_violations, with_reasons
 from validate.quarantine import write_quarantine
-from validate.report import _label, reason_key, summary_table_markdown
+from validate.report import reason_key, summary_table_markdown, value_label
 
 SPLIT_BYTES = 8 << 20  # bytes of JSONL per block: ~10-20k records, a few seconds of checks per block
 LINE_BITS = 40  # a position is file index << 40 | line (or row): 2**40 lines per file
@@ -132,7 +136,7 @@ def plan_splits(paths: list[Path], split_bytes: int = SPLIT_BYTES) -> list[Split
     ``number_splits`` (counted on the cluster)."""
     splits: list[Split] = []
     for i, path in enumerate(paths):
-        _check_path(path)
+        check_path(path)
         if path.name.endswith(".parquet"):
             meta = pq.ParquetFile(path).metadata
             row = 0
@@ -141,7 +145,7 @@ def plan_splits(paths: list[Path], split_bytes: int = SPLIT_BYTES) -> list[Split
                 row += meta.row_group(g).num_rows
             continue
         with path.open("rb") as fh:
-            _check_head(path, fh, path.name.endswith(".gz"))  # type: ignore[arg-type]
+            check_head(path, fh, path.name.endswith(".gz"))  # type: ignore[arg-type]
         if path.name.endswith(".gz"):
             splits.append(Split(str(path), i, "gz", 0, -1))
             continue
@@ -191,10 +195,10 @@ def number_splits(splits: list[Split]) -> list[Split]:
 
 
 def _lines(split: Split):  # noqa: ANN202 - (line, bytes) pairs
-    """(1-based line, bytes without the ending) of each line of the split, as ``validate.io._raw_lines`` reads
+    """(1-based line, bytes without the ending) of each line of the split, as ``validate.io.raw_lines`` reads
     them from the whole file."""
     if split.kind == "gz":
-        yield from _raw_lines(Path(split.path))
+        yield from raw_lines(Path(split.path))
         return
     data = _read_range(split)
     pieces = data.split(b"\n")
@@ -203,7 +207,7 @@ def _lines(split: Split):  # noqa: ANN202 - (line, bytes) pairs
     for k, raw in enumerate(pieces):
         lineno = split.first + k
         raw = raw.removesuffix(b"\r")
-        yield lineno, raw.removeprefix(_BOM) if lineno == 1 else raw
+        yield lineno, raw.removeprefix(UTF8_BOM) if lineno == 1 else raw
 
 
 def _read_split(split: Split) -> tuple[pd.DataFrame, np.ndarray, list[dict]]:
@@ -214,7 +218,7 @@ def _read_split(split: Split) -> tuple[pd.DataFrame, np.ndarray, list[dict]]:
         df = pf.read_row_groups(list(range(split.start, split.end))).to_pandas()
         return df, base + split.first + np.arange(len(df), dtype=np.int64), []
     rows, lines, bad = parse_lines(_lines(split))
-    return _frame(rows), base + np.asarray(lines, dtype=np.int64), bad
+    return records_frame(rows), base + np.asarray(lines, dtype=np.int64), bad
 
 
 def _maybe_die() -> None:
@@ -258,7 +262,7 @@ def check_split(split: Split, cfg: GateConfig) -> pa.Table:
             mistyped[rows] = True
             counts[label] += len(rows)
         if mistyped.any():
-            typed = _with_reasons(df, wrong, mistyped)
+            typed = with_reasons(df, wrong, mistyped)
             parts.append(_failed_part(typed, pos[mistyped], is_jsonl))
         good = df.loc[~mistyped].reset_index(drop=True)
         gpos = pos[~mistyped]
@@ -268,7 +272,10 @@ def check_split(split: Split, cfg: GateConfig) -> pa.Table:
         parts.append(_bad_part(bad, split.file))
         counts.update(b["reason"] for b in bad)
     table = _concat(parts)
-    meta = json.dumps({"scrubbed": scrubbed, "columns": seen, "counts": dict(counts), "rows": len(df) + len(bad)})
+    first_bad = {"file": split.file, "line": bad[0]["line"], "message": bad[0]["message"]} if bad else None
+    meta = json.dumps(
+        {"scrubbed": scrubbed, "columns": seen, "counts": dict(counts), "rows": len(df) + len(bad), "bad": first_bad}
+    )
     if not len(table):  # a block of blank lines still reports itself
         return pa.Table.from_pylist([{POS: -1, STATE: -1, "_meta": meta}], schema=SCHEMA)
     metas = [meta] + [None] * (len(table) - 1)
@@ -280,12 +287,12 @@ def _checked_parts(
 ) -> list[dict]:
     # As _check_rows: every value is a str here, the cast changes the dtype only.
     good = good.assign(**{c: good[c].astype("str") for c in CONTRACT if good[c].dtype != "str"})
-    res = _check_chunk(good, cfg)
+    res = check_chunk(good, cfg)
     for label, rows in res.reasons.items():
         counts[label] += len(rows)
     for kind, hits in res.scrubbed.items():
         scrubbed[kind] = scrubbed.get(kind, 0) + hits
-    rows_of = _Rows(good, res.changed, {c: [v] for c, v in res.new_values.items()})
+    rows_of = GateRows(good, res.changed, {c: [v] for c, v in res.new_values.items()})
     bad_mask = np.ones(len(good), bool)
     bad_mask[res.passed] = False
     failed = np.flatnonzero(bad_mask)
@@ -427,6 +434,20 @@ def _shuffled(ds, fn, parts: int) -> np.ndarray:  # noqa: ANN001
     return positions(grouped)
 
 
+def _contaminated_rows(table: pa.Table, gone: np.ndarray, index: object, n: int) -> pa.Table:
+    """Positions of the block's rows still kept that share an n-gram with an eval item (``contaminated``, the
+    single-machine function, against the broadcast index)."""
+    ray = ray_module()
+    eval_items, built = ray.get(index) if isinstance(index, ray.ObjectRef) else index
+    keep = (table[STATE].to_numpy() == PASSED) & ~_member(table[POS].to_numpy(), gone)
+    table = table.filter(pa.array(keep))
+    if not table.num_rows:
+        return pa.table({POS: pa.array([], pa.int64())})
+    df = pd.DataFrame({c: table[c].to_pandas().astype("str") for c in CONTRACT})
+    mask, _ = contaminated(df, eval_items, n=n, index=built)
+    return pa.table({POS: table[POS].to_numpy()[mask.to_numpy()]})
+
+
 # --- 5. write, and count per block --------------------------------------------------------------------------
 
 
@@ -489,12 +510,12 @@ def _finish_block(
         keys.update({reason_key(r) for r in reasons[i]})
     counts["reasons"] = dict(keys)
     for col in ("language", "task_type"):
-        labels = [_label(v) for v in frame.loc[accept, col].tolist()]
+        labels = [value_label(v) for v in frame.loc[accept, col].tolist()]
         per: dict[str, list[int]] = {}
         for v in labels:
             per.setdefault(v, [0, 0])[0] += 1
         for row in rows:
-            slot = per.setdefault(_label(row.get(col)), [0, 0])
+            slot = per.setdefault(value_label(row.get(col)), [0, 0])
             slot[0] += 1
             slot[1] += 1
         counts[col] = per
@@ -511,6 +532,7 @@ def gate_ray(
     *,
     near_dup_threshold: float | None = 0.85,
     eval_sets: list[str | Path] | None = None,
+    decontam_ngram: int = DECONTAM_N,
     strict: bool = False,
     on_bad_line: str = "quarantine",
     address: str | None = None,
@@ -523,11 +545,8 @@ def gate_ray(
     """
     from validate.raydedup import near_duplicate_drops
 
-    if eval_sets:
-        raise DataAgentError("--eval-set is not supported with --ray yet: run decontamination without --ray")
-    if on_bad_line != "quarantine":
-        raise DataAgentError("--ray quarantines bad lines; --on-bad-line error needs the single-machine gate")
     paths = input_files(input_paths)
+    eval_items = load_eval_sets(eval_sets) if eval_sets else None
     cfg = cfg or GateConfig.from_yaml()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -554,6 +573,12 @@ def gate_ray(
             for m in t["_meta"].to_pylist()
             if m is not None
         ]
+        bad = [m["bad"] for m in metas if m["bad"]]
+        if bad and on_bad_line == "error":  # as load_table: the first bad line of the input, before anything else
+            first = min(bad, key=lambda b: (b["file"], b["line"]))
+            raise ContractError(
+                str(paths[first["file"]]), None, None, f"a JSON object, got {first['message']}", line=first["line"]
+            )
         seen = {c for m in metas for c in m["columns"]}
         n_input = sum(m["rows"] for m in metas)
         if not n_input:
@@ -575,15 +600,31 @@ def gate_ray(
         lap("exact_duplicates_and_id_conflicts")
         gone = np.union1d(dup, conflict)
         near: dict[int, list[str]] = {}
-        clusters: list[list[int]] = []
-        candidates = 0
+        removed = candidates = 0
         if near_dup_threshold is not None:
-            near, clusters, candidates = near_duplicate_drops(checked, gone, near_dup_threshold, parts)
+            near, removed, candidates = near_duplicate_drops(checked, gone, near_dup_threshold, parts)
         lap("near_duplicates")
-        dropped = np.union1d(gone, np.fromiter(near, np.int64, len(near)))
-        dup_set, conflict_set = set(dup.tolist()), set(conflict.tolist())
+        contam = np.zeros(0, np.int64)
+        if eval_items is not None:
+            # The eval side's n-gram index is built once here and broadcast; each block is matched against it.
+            index = ray.put((eval_items, eval_index(eval_items, decontam_ngram)))
+            contam = positions(
+                checked.map_batches(
+                    _contaminated_rows,
+                    batch_format="pyarrow",
+                    fn_kwargs={"gone": gone, "index": index, "n": decontam_ngram},
+                )
+            )
+            lap("decontamination")
+        dropped = np.union1d(np.union1d(gone, np.fromiter(near, np.int64, len(near))), contam)
+        dup_set, conflict_set, contam_set = set(dup.tolist()), set(conflict.tolist()), set(contam.tolist())
+        # As gate_file: near-duplicate reasons first, then "contaminated" (both judged on the same rows).
         drop_reasons = [
-            ["exact_duplicate"] if p in dup_set else ["id_conflict"] if p in conflict_set else near[p]
+            ["exact_duplicate"]
+            if p in dup_set
+            else ["id_conflict"]
+            if p in conflict_set
+            else near.get(p, []) + (["contaminated"] if p in contam_set else [])
             for p in dropped.tolist()
         ]
         line_col = "input_line" if "line" in seen else "line"
@@ -622,12 +663,19 @@ def gate_ray(
         "failures_by_check": failures,
         "failure_rate_by_check": {k: round(v / n_input, 6) for k, v in failures.items()},
         "pii_scrubbed": scrubbed,
-        "near_duplicates_removed": sum(len(c) - 1 for c in clusters),
-        "contaminated_removed": 0,
+        "near_duplicates_removed": removed,
+        "contaminated_removed": len(contam),
         "thresholds": {
             "gate": dataclasses.asdict(cfg),
             "near_duplicate": None if near_dup_threshold is None else dedup_settings(near_dup_threshold),
-            "decontamination": None,
+            "decontamination": None
+            if not eval_sets
+            else {
+                "ngram": decontam_ngram,
+                "unit": "words; Han characters in text with Han",
+                "min_eval_tokens": MIN_TOKENS,
+                "eval_sets": [Path(p).name for p in eval_sets],
+            },
         },
         "input_file": str(paths[0]) if len(paths) == 1 else [str(p) for p in paths],
         "accepted_file": str(out / "accepted"),
@@ -635,7 +683,7 @@ def gate_ray(
         "ray": {
             "blocks": len(splits),
             "shuffle_partitions": parts,
-            "near_duplicate_candidates": candidates,  # rows confirmed on the driver (docs/SCALEOUT.md)
+            "near_duplicate_candidates": candidates,  # rows confirmed per component by the workers
             "seconds": seconds,
         },
     }
@@ -661,7 +709,10 @@ def _card_figures(report: dict, blocks: list[dict]) -> dict:
         "quarantined": report["quarantined"],
         "failures_by_check": failures,
         "duplicates": {"removed": report["near_duplicates_removed"]},
-        "decontamination": {"run": False, "removed": 0},
+        "decontamination": {
+            "run": report["thresholds"]["decontamination"] is not None,
+            "removed": report["contaminated_removed"],
+        },
     }
     for col in ("language", "task_type"):
         total: dict[str, list[int]] = {}

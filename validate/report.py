@@ -134,7 +134,8 @@ def reason_counts(quarantined_df: pd.DataFrame) -> dict[str, int]:
     return dict(sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _label(value: object) -> str:
+def value_label(value: object) -> str:
+    """A category value as the report counts it: the text, or the missing label for None, NaN and ''."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return MISSING
     return str(value) or MISSING
@@ -198,7 +199,7 @@ def _rejection(accepted_df: pd.DataFrame, quarantined_df: pd.DataFrame, column: 
     def labels(df: pd.DataFrame) -> pd.Series:
         if column not in df.columns:
             return pd.Series([MISSING] * len(df), dtype=object)
-        return pd.Series([_label(v) for v in df[column].tolist()], dtype=object)
+        return pd.Series([value_label(v) for v in df[column].tolist()], dtype=object)
 
     acc, rej = labels(accepted_df), labels(quarantined_df)
     total = pd.concat([acc, rej], ignore_index=True).value_counts()
@@ -213,7 +214,7 @@ def _rejection(accepted_df: pd.DataFrame, quarantined_df: pd.DataFrame, column: 
 def _mix(df: pd.DataFrame, column: str) -> dict[str, int]:
     if column not in df.columns or not len(df):
         return {}
-    return _counts(pd.Series([_label(v) for v in df[column].tolist()], dtype=object))
+    return _counts(pd.Series([value_label(v) for v in df[column].tolist()], dtype=object))
 
 
 def pct(rate: float) -> str:
