@@ -14,7 +14,7 @@ CMD = [sys.executable, "-m", "dataagent"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.parametrize("sub", ["crawl", "extract-code", "synth", "validate", "publish", "train", "demo"])
@@ -73,7 +73,7 @@ def test_debug_shows_the_traceback_and_the_default_does_not(tmp_path):
         [*CMD, "validate", missing, "--out", str(tmp_path / "g")],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=900,
         env={**os.environ, "DATAAGENT_DEBUG": "1"},
     )
     assert "Traceback" in env.stderr
@@ -143,7 +143,7 @@ def test_demo_serve_prints_a_scrapy_command_that_crawls_the_sample_site(tmp_path
         assert stats["documents"]["kept"] >= 20 and stats["qa"]["kept"] >= 10
     finally:
         server.send_signal(signal.SIGINT)
-        rest, _ = server.communicate(timeout=30)
+        rest, _ = server.communicate(timeout=120)
     assert server.returncode == 0 and rest.strip() == "stopped"
     assert not Path(recipe).exists()  # the filled-in recipe goes with the server
 
@@ -158,7 +158,7 @@ def test_sample_recipe_placeholder_is_one_line_in_scrapy_and_base_url_fills_it(t
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=900,
         env={**os.environ, "SCRAPY_SETTINGS_MODULE": "crawlers.settings"},
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

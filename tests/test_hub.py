@@ -74,7 +74,7 @@ def run_client(hub, code: str, *, token: bool = True) -> dict:
     if token:
         env["HF_TOKEN"] = TOKEN
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=900
     )
     CAPTURED.append(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stderr[-3000:]

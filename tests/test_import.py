@@ -253,7 +253,7 @@ def test_cli_end_to_end(tmp_path):
         [*CMD, "validate", str(path), "--format", "auto", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -278,7 +278,7 @@ def test_cli_end_to_end(tmp_path):
 def test_cli_when_every_row_is_rejected(tmp_path):
     path = _write_json(tmp_path / "bad.json", [{"instruction": "Only a question?", "output": None}])
     proc = subprocess.run(
-        [*CMD, "validate", str(path), "--out", str(tmp_path / "gate")], capture_output=True, text=True, timeout=120
+        [*CMD, "validate", str(path), "--out", str(tmp_path / "gate")], capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 2
     errors = [x for x in proc.stderr.splitlines() if x.startswith("error:")]

@@ -90,7 +90,7 @@ def test_the_demo_keeps_a_user_file_and_refuses_a_foreign_folder(tmp_path):
     out.mkdir()
     (out / "my-notes.md").write_text("do not delete")
     proc = subprocess.run(
-        [sys.executable, "-m", "dataagent", "demo", "--out", str(out)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "dataagent", "demo", "--out", str(out)], capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: --out is a folder that holds files"), proc.stderr
     assert "Traceback" not in proc.stderr

@@ -134,7 +134,7 @@ def test_cli_publish_keeps_splits_and_reports_errors_in_one_line(tmp_path):
     path = _with_splits(tmp_path, SPLITS)
     cmd = [sys.executable, "-m", "dataagent", "publish", str(path)]
     keep = [*cmd, "--out", str(tmp_path / "ds"), "--split-by", "keep"]
-    proc = subprocess.run(keep, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(keep, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["splits"] == {"train": 9, "validation": 2, "test": 3}
     assert set(_load(tmp_path / "ds").keys()) == {"train", "validation", "test"}
@@ -143,6 +143,6 @@ def test_cli_publish_keeps_splits_and_reports_errors_in_one_line(tmp_path):
         [*cmd, "--out", str(tmp_path / "ds2"), "--test-records", str(missing)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=900,
     )
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: --test-records: no such file ({missing})"

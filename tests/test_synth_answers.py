@@ -400,7 +400,7 @@ CMD = [sys.executable, "-m", "dataagent", "synth", "--backend", "openai"]
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OPENAI_API_KEY": "test-key"}
-    return subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+    return subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=900, cwd=cwd, env=env)
 
 
 def test_unknown_task_is_one_line_listing_the_tasks(tmp_path):
