@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import asdict
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import numpy as np
 import pandas as pd
 from datasketch import MinHashLSH
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from scrapy.logformatter import LogFormatter, LogFormatterResult
 from w3lib.url import canonicalize_url
 
 from crawlers.items import DocumentItem, QAPairItem
@@ -29,11 +31,24 @@ from validate.contracts import Document, QAItem
 from validate.gate import split_by_contract
 from validate.io import read_table, write_records
 from validate.quarantine import write_quarantine
-from validate.shingles import char_shingles, jaccard, minhash
+from validate.shingles import char_shingle_array, jaccard_sorted, minhash
 from validate.text import content_hash, weighted_length
 
 # Query parameters that only track the visitor; two URLs differing in them are one page.
 TRACKING_PARAMS = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "_ga", "ref_src", "spm")
+
+
+class DropLogFormatter(LogFormatter):
+    """Scrapy's log formatter, but a dropped item's line says why and which URL without the item itself.
+
+    The stats count every drop by reason, and the line keeps Scrapy's ``Dropped: <reason>: <url>`` form that
+    bench/site_truth.py reads; the item's repr after it carried the page's whole text, a few KB of log and
+    formatting per near-duplicate page.
+    """
+
+    def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any) -> LogFormatterResult:
+        entry = super().dropped(item, exception, response, spider)
+        return {**entry, "msg": "Dropped: %(exception)s", "args": {"exception": exception}}
 
 
 class _Step:
@@ -140,19 +155,36 @@ class NearDupPipeline(_Step):
     """
 
     NUM_PERM = 128
+    # Shingle arrays of recently kept pages that candidates were checked against: templated pages keep meeting
+    # the same few kept pages, and re-shingling a kept text cost more than the page's own signature.
+    CACHED_SHINGLES = 256
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.threshold = crawler.settings.getfloat("DATAAGENT_NEAR_DUP_THRESHOLD")
+        self._shingles: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def _kept_shingles(self, key: str, texts: dict[str, bytes]) -> np.ndarray:
+        grams = self._shingles.pop(key, None)
+        if grams is None:
+            grams = char_shingle_array(zlib.decompress(texts[key]).decode("utf-8"))
+            if len(self._shingles) >= self.CACHED_SHINGLES:
+                self._shingles.popitem(last=False)
+        self._shingles[key] = grams
+        return grams
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
-        threshold = self.crawler.settings.getfloat("DATAAGENT_NEAR_DUP_THRESHOLD")
+        threshold = self.threshold
         if not isinstance(item, DocumentItem) or threshold >= 1.0:
             return item
         lsh = self.state(
             "near_dup_lsh", lambda: MinHashLSH(threshold=max(0.5, threshold - 0.2), num_perm=self.NUM_PERM)
         )
         texts = self.state("near_dup_texts", dict)
-        grams = char_shingles(item.text)
-        mh = minhash(list(grams), self.NUM_PERM)
+        grams = char_shingle_array(item.text)
+        mh = minhash(grams, self.NUM_PERM)
         for key in lsh.query(mh):
-            if jaccard(grams, char_shingles(zlib.decompress(texts[key]).decode("utf-8"))) >= threshold:
+            if jaccard_sorted(grams, self._kept_shingles(key, texts)) >= threshold:
                 self.drop("near_duplicate", item)
         lsh.insert(item.canonical_url, mh)
         texts[item.canonical_url] = zlib.compress(item.text.encode("utf-8"))
@@ -188,7 +220,8 @@ class ContractWriterPipeline(_Step):
     def process_item(self, item: Any, spider: Any = None) -> Any:
         fh = self.files.get(type(item))
         if fh is not None:
-            fh.write(json.dumps(asdict(item), ensure_ascii=False) + "\n")
+            # vars(), not asdict(): the items are flat dataclasses, and asdict deep-copies every field first.
+            fh.write(json.dumps(vars(item), ensure_ascii=False) + "\n")
             fh.flush()  # a killed crawl keeps every item it had
         return item
 

@@ -55,6 +55,9 @@ DATAAGENT_EXTRACT_MODE = "balanced"
 # less the crawl loop's, at least 1; 0 extracts inline in the crawl process (for debugging).
 DATAAGENT_EXTRACT_WORKERS = "auto"
 
+# A dropped page's log line without the page's text (crawlers/pipelines.py): the stats count every drop.
+LOG_FORMATTER = "crawlers.pipelines.DropLogFormatter"
+
 CONCURRENT_REQUESTS = 16
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 8 * 1024 * 1024

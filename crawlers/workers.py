@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,12 +34,28 @@ _WARMUP_HTML = (
 )
 
 
+# CPU seconds this worker had used when its warm-up ended; None in a process that is not a warmed worker.
+_CPU_AT_START: float | None = None
+
+
 def warm_up() -> None:
     """Load what extraction loads on first use (trafilatura's tables, the date parser, the language model).
 
     About a second, paid before downloads start rather than in the middle of the first responses.
     """
+    global _CPU_AT_START
     process_page(_WARMUP_HTML.encode(), "utf-8", "http://localhost/", {}, 0)
+    _CPU_AT_START = time.process_time()
+
+
+def _in_worker(func: Callable[..., dict], args: tuple) -> tuple[dict, int, float]:
+    """``func(*args)`` in a worker, with the worker's pid and the CPU seconds it has used since its warm-up.
+
+    The crawl process cannot see its workers' CPU time (they are the fork server's children), so each page
+    brings back its worker's running total: the crawl's CPU cost is its own plus the last total of each worker.
+    """
+    result = func(*args)
+    return result, os.getpid(), time.process_time() - (_CPU_AT_START or 0.0)
 
 
 def cores() -> int:
@@ -90,6 +107,7 @@ class ExtractPool:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.restarts = 0
+        self.worker_cpu: dict[int, float] = {}  # pid -> CPU seconds since its warm-up, as its last page said
         self._slots: asyncio.Semaphore | None = None
         self._executor: ProcessPoolExecutor | None = None
         if workers:
@@ -124,7 +142,11 @@ class ExtractPool:
                 for _attempt in (1, 2):
                     executor = self._executor
                     try:
-                        return await asyncio.get_running_loop().run_in_executor(executor, self.func, *args)
+                        result, pid, cpu = await asyncio.get_running_loop().run_in_executor(
+                            executor, _in_worker, self.func, args
+                        )
+                        self.worker_cpu[pid] = cpu
+                        return result
                     except BrokenProcessPool:
                         # A worker died (a parser crash, the OOM killer): every page it shared the pool with
                         # fails too. A fresh pool retries each once; a page that kills it again is dropped.
@@ -135,6 +157,11 @@ class ExtractPool:
                 return crashed_page(args[1])
             finally:
                 self.in_flight -= 1
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU seconds the workers spent since their warm-up, up to their last page (0.0 inline)."""
+        return sum(self.worker_cpu.values())
 
     def close(self) -> None:
         """Cancel queued pages and wait for the workers to exit."""

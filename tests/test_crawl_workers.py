@@ -115,3 +115,26 @@ def test_crawl_with_workers_keeps_the_same_records_as_inline(sample_site, tmp_pa
     assert stats[0]["dataagent/extract_workers"] == 0 and stats[2]["dataagent/extract_workers"] == 2
     assert 1 <= stats[2]["dataagent/extract_peak_in_flight"] <= 4
     assert stats[2]["dataagent/pages"] == stats[0]["dataagent/pages"]
+    # The workers' CPU time comes back with their pages, for the bench's CPU cost per page.
+    assert stats[2]["dataagent/extract_worker_cpu_seconds"] > 0
+    assert "dataagent/extract_worker_cpu_seconds" not in stats[0]
+
+
+def test_the_near_dup_signature_is_datasketchs_own():
+    """validate.shingles.minhash computes datasketch's affine32 update_batch in numpy: the same signature (LSH
+    buckets and all), and the exact Jaccard on sorted shingle arrays is the one on sets."""
+    from datasketch import MinHash
+
+    from validate.shingles import char_shingle_array, char_shingles, jaccard, jaccard_sorted, minhash
+
+    texts = ["", "abc", PAGE.decode(), "重複的段落內容，測試近似重複。" * 20, "Version 3.1 fixes the date column." * 9]
+    for text in texts:
+        grams = char_shingles(text)
+        reference = MinHash(num_perm=128, seed=1, hashfunc=lambda v: int(v) & 0xFFFFFFFF)
+        reference.update_batch(list(grams))
+        array = char_shingle_array(text)
+        assert set(array.tolist()) == grams
+        assert minhash(array, 128).hashvalues.tolist() == reference.hashvalues.tolist()
+        assert minhash(list(grams), 128).jaccard(reference) == 1.0
+        for other in texts:
+            assert jaccard_sorted(array, char_shingle_array(other)) == jaccard(grams, char_shingles(other))

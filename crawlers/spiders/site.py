@@ -156,6 +156,8 @@ class SiteSpider(SitemapSpider):
         if self.pool.workers:  # how full the pool ran, and whether a worker died (extract_crash)
             stats.max_value("dataagent/extract_peak_in_flight", self.pool.peak_in_flight)
             stats.max_value("dataagent/extract_pool_restarts", self.pool.restarts)
+            # The workers' CPU, for a crawl's whole CPU cost (bench/crawl_bench.py): theirs plus this process's.
+            stats.set_value("dataagent/extract_worker_cpu_seconds", round(self.pool.cpu_seconds, 4))
         if page["how"] in ("detected", "fallback"):
             stats.inc_value(f"dataagent/encoding/{page['how']}")
         for part, seconds in page["timings"].items():
