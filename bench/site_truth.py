@@ -30,8 +30,11 @@ What counts, and how each truth is obtained:
     ``ul.docnav`` (the prev/up/home/next bars) and the same DocBook tables of contents.
 
   A table of contents is navigation, what HTML5 writes as ``<nav>`` (removed everywhere): lists of links
-  to sections whose titles are scored where they stand, on their own pages. Everything else in the body,
-  footnotes, code listings, tables, legal notices included, is page text.
+  to sections whose titles are scored where they stand. Except on a page that *is* a table of contents:
+  when the tables of contents hold more tokens than the rest of the page (a book's front page: title page
+  plus contents), they are what a reader opens the page for, and they stay (the issue counts such index
+  pages as content to keep). Everything else in the body, footnotes, code listings, tables, legal notices
+  included, is page text.
 * Text F1: a bag-of-tokens F1 between the reference and a candidate text. A token is one Han (or kana)
   character, or a maximal run of other letters/digits lowercased; punctuation and Markdown markers are
   never tokens, and the crawler's Markdown is first stripped of link targets, image URLs and inline tags
@@ -164,9 +167,10 @@ _NEVER_SHOWN = ("script", "style", "noscript", "template")
 _HTML5_CHROME = ("header", "nav", "footer")
 _DOCBOOK_TOCS = ("toc", "list-of-tables", "list-of-figures", "list-of-examples")
 CHROME = {
-    "docbook": [("class", c) for c in ("navheader", "navfooter", *_DOCBOOK_TOCS)],
-    "publican": [("id", "banner"), ("id", "title"), ("class", "docnav"), *(("class", c) for c in _DOCBOOK_TOCS)],
+    "docbook": [("class", c) for c in ("navheader", "navfooter")],
+    "publican": [("id", "banner"), ("id", "title"), ("class", "docnav")],
 }
+TOCS = {"docbook": [("class", c) for c in _DOCBOOK_TOCS], "publican": [("class", c) for c in _DOCBOOK_TOCS]}
 
 
 def _has_class(el: etree._Element, name: str) -> bool:
@@ -191,21 +195,12 @@ def _local(tag: object) -> str:
     return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
 
 
-def reference_text(doc: etree._Element, generator: str) -> str:
-    """The body text minus what is never shown and the generator's navigation chrome (see module docstring)."""
-    body = doc.find(".//body")
-    if body is None:
-        return ""
-    body = copy.deepcopy(body)  # the caller's tree is used again for links
-    rules = CHROME.get(generator, [])
-    doomed = []
-    for el in body.iter():
-        tag = _local(el.tag)
-        if tag in _NEVER_SHOWN or tag in _HTML5_CHROME:
-            doomed.append(el)
-        elif any((_has_class(el, v) if attr == "class" else el.get("id") == v) for attr, v in rules):
-            doomed.append(el)
-    for el in doomed:
+def _matches(el: etree._Element, rules: list[tuple[str, str]]) -> bool:
+    return any((_has_class(el, v) if attr == "class" else el.get("id") == v) for attr, v in rules)
+
+
+def _remove(elements: list[etree._Element]) -> None:
+    for el in elements:
         parent = el.getparent()
         if parent is None:
             continue
@@ -217,8 +212,31 @@ def reference_text(doc: etree._Element, generator: str) -> str:
             else:
                 parent.text = (parent.text or "") + " " + el.tail
         parent.remove(el)
+
+
+def _outermost(elements: list[etree._Element]) -> list[etree._Element]:
+    chosen = set(elements)
+    return [el for el in elements if not any(a in chosen for a in el.iterancestors())]
+
+
+def reference_text(doc: etree._Element, generator: str) -> str:
+    """The body text minus what is never shown and the generator's navigation chrome (see module docstring).
+
+    Tables of contents are removed unless they hold more tokens than the rest of the page: then the page is
+    a table of contents (a book's front page), and its entries are what a reader opens it for.
+    """
+    body = doc.find(".//body")
+    if body is None:
+        return ""
+    body = copy.deepcopy(body)  # the caller's tree is used again for links
+    rules = CHROME.get(generator, [])
+    _remove([el for el in body.iter() if _local(el.tag) in _NEVER_SHOWN + _HTML5_CHROME or _matches(el, rules)])
     if _local(body.tag) in _NEVER_SHOWN:
         return ""
+    tocs = _outermost([el for el in body.iter() if _matches(el, TOCS.get(generator, []))])
+    toc_tokens = sum(len(tokens(" ".join(el.itertext()))) for el in tocs)
+    if toc_tokens * 2 <= len(tokens(" ".join(body.itertext()))):
+        _remove(tocs)
     return " ".join(t for t in body.itertext() if isinstance(t, str))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import signal
 import threading
 import time
@@ -17,7 +19,7 @@ from parsel import Selector
 from trafilatura.metadata import examine_meta, extract_meta_json, extract_title, extract_url
 from trafilatura.settings import Document, set_date_params, use_config
 
-from validate.text import content_hash, detect_language
+from validate.text import content_hash, detect_language, weighted_length
 
 # Pages bigger than this many elements are cut by trafilatura instead of parsed whole:
 # a bound on the worst case that the per-page timeout alone does not give.
@@ -275,6 +277,74 @@ def prepare_tables(tree: HtmlElement) -> HtmlElement:
     return tree
 
 
+# Elements a browser lays out as blocks; a div holding none of them is a run of text.
+_BLOCK_TAGS = frozenset(
+    ("div", "p", "ul", "ol", "dl", "li", "dt", "dd", "table", "pre", "blockquote", "section", "article", "aside",
+     "nav", "header", "footer", "main", "figure", "form", "hr", "h1", "h2", "h3", "h4", "h5", "h6")
+)  # fmt: skip
+
+
+def prepare_paragraphs(tree: HtmlElement) -> HtmlElement:
+    """Make each ``div`` that holds only text and inline elements a ``p``, which is how a browser shows it.
+
+    Publican manuals and many CMSs write every paragraph as ``<div class="para">``. trafilatura's main pass
+    looks for paragraphs and found none, so it fell back to comparing other extractors' guesses, which kept one
+    section of a page or the whole page with its navigation, and changed its pick on any small edit.
+    """
+    for div in list(tree.iter("div")):
+        if (not (div.text or "").strip() and not len(div)) or _is_chrome(div):
+            continue  # a banner or menu made a paragraph would read as text
+        if not any(isinstance(d.tag, str) and d.tag in _BLOCK_TAGS for d in div.iterdescendants()):
+            div.tag = "p"
+    return tree
+
+
+def prepare_links(tree: HtmlElement) -> HtmlElement:
+    """Unwrap the ``<a>`` elements that trafilatura's link-density test misjudges, so it keeps their text.
+
+    * A link target (``<a id="x"/>``, ``<a name="x">``, no ``href``) is invisible, but trafilatura counts it as a
+    link with no text, and a short block whose links all have no text is deleted as all-link: every DocBook
+    heading (``<h2><a id="s1"/>1. Title</h2>``) and each short table that opens with its anchor went missing.
+    * Links inside a sentence (``_is_prose_with_links``). The Markdown output has no links, so nothing is lost.
+    """
+    anchors = [a for a in tree.iter("a") if a.get("href") is None]
+    for a in anchors:
+        a.tag = "anchor-target"  # a tag of its own so strip_tags takes these and no real link
+    if anchors:
+        etree.strip_tags(tree, "anchor-target")
+    for block in list(tree.iter(*_TEXT_BLOCKS)):
+        if _is_prose_with_links(block):
+            etree.strip_tags(block, "a")
+    return tree
+
+
+# Blocks of running text, and what makes one not a leaf (it holds other blocks, judged on their own).
+_TEXT_BLOCKS = ("p", "li", "dt", "dd", "td", "th")
+_NESTED = frozenset((*_TEXT_BLOCKS, "ul", "ol", "dl", "div", "table", "pre", "blockquote"))
+# Prose around its links: the letters outside links are at least half those inside, and a few words' worth.
+_PROSE_SHARE = 0.5
+_PROSE_MIN = 10
+
+
+def _letters(parts: Iterable[str]) -> int:
+    return weighted_length("".join(ch for part in parts for ch in part if ch.isalnum()))
+
+
+def _is_prose_with_links(block: HtmlElement) -> bool:
+    """A sentence with inline links, which trafilatura's link-density test takes for a link farm when it is short.
+
+    Its thresholds count characters and call a link under 10 characters "short": in Chinese that is every link
+    (語法分析程式 is six), so "Flex 是相容 Lex 的快速語法分析程式生成器。" and a list of such sentences were deleted
+    as all-link. The letters outside the links, weighted by script, tell prose from a row of links.
+    """
+    links = [a for a in block.iter("a") if a.get("href") is not None]
+    if not links or any(isinstance(d.tag, str) and d.tag in _NESTED for d in block.iterdescendants()):
+        return False
+    inside = _letters(t for a in links for t in a.itertext())
+    outside = _letters(block.itertext()) - inside
+    return outside >= _PROSE_MIN and outside >= _PROSE_SHARE * inside
+
+
 def _unwrap_box(table: HtmlElement, cells: list[HtmlElement]) -> None:
     """Replace a box laid out as a table by a div of its content; its label opens the first paragraph.
 
@@ -305,6 +375,81 @@ def _unwrap_box(table: HtmlElement, cells: list[HtmlElement]) -> None:
             box.insert(0, paragraph)
     box.tail = table.tail
     table.getparent().replace(table, box)
+
+
+# Page chrome for measuring how much text a reader sees: HTML5 navigation elements, what is never shown, and
+# blocks whose class or id names them navigation (DocBook's navheader/navfooter, Publican's docnav, a CMS's
+# menu or sidebar). Only used to size the page and to pick link lists, never to cut text out of it.
+_NOT_SHOWN = ("nav", "header", "footer", "aside", "script", "style", "noscript", "template", "form", "select", "button")
+_NAV_NAMES = re.compile(r"nav|menu|sidebar|breadcrumb|banner|footer", re.IGNORECASE)
+_LISTS = ("ul", "ol", "dl")
+# A list is a link list when link text is this share of its text and it has at least this many links.
+_LINK_SHARE = 0.6
+_MIN_LINKS = 3
+# The page is a table of contents (a book's front page, an index of talks or tools) when its link lists hold
+# at least this share of the text a reader sees; extraction fell short when it kept less than this share.
+_LIST_PAGE_SHARE = 0.5
+_SHORT_SHARE = 0.5
+
+
+def _is_chrome(el: HtmlElement) -> bool:
+    if el.tag in _NOT_SHOWN:
+        return True
+    return bool(_NAV_NAMES.search(f"{el.get('class', '')} {el.get('id', '')}"))
+
+
+def _shown_text(el: HtmlElement) -> Iterator[str]:
+    """The text of ``el`` outside page chrome, in document order (tails of chrome elements are shown)."""
+    if not isinstance(el.tag, str) or _is_chrome(el):
+        return
+    yield el.text or ""
+    for child in el:
+        yield from _shown_text(child)
+        yield child.tail or ""
+
+
+def _size(parts: Iterable[str]) -> int:
+    return weighted_length(" ".join(parts))
+
+
+def link_lists(tree: HtmlElement) -> list[HtmlElement]:
+    """The outermost lists (``ul``/``ol``/``dl``) outside chrome whose text is mostly the text of their links."""
+    found: list[HtmlElement] = []
+    for lst in tree.iter(*_LISTS):
+        if any(a in found or a.tag in _LISTS for a in lst.iterancestors()):
+            continue  # nested lists are judged with the outermost one
+        if _is_chrome(lst) or any(_is_chrome(a) for a in lst.iterancestors()):
+            continue
+        links = [a for a in lst.iter("a") if a.get("href")]
+        if len(links) < _MIN_LINKS:
+            continue
+        total = _size(lst.itertext())
+        if total and _size(t for a in links for t in a.itertext()) >= _LINK_SHARE * total:
+            found.append(lst)
+    return found
+
+
+def list_page_size(tree: HtmlElement) -> int:
+    """How much text a reader sees on a page that is mostly link lists (a table of contents); 0 otherwise."""
+    lists = link_lists(tree)
+    if not lists:
+        return 0
+    body = tree.find(".//body")
+    shown = _size(_shown_text(body if body is not None else tree))
+    listed = sum(_size(lst.itertext()) for lst in lists)
+    return shown if shown and listed >= _LIST_PAGE_SHARE * shown else 0
+
+
+def unwrap_link_lists(tree: HtmlElement) -> HtmlElement:
+    """The page with the links of its link lists replaced by their text.
+
+    trafilatura deletes link-dense blocks as boilerplate in every mode, so a page whose content is a table of
+    contents came out as its copyright line. Unlinked, the same lists are kept like any list; the Markdown
+    output has no links anyway.
+    """
+    for lst in link_lists(tree):
+        etree.strip_tags(lst, "a")
+    return tree
 
 
 def main_text(source: str | HtmlElement, url: str, mode: str = DEFAULT_MODE) -> str:
@@ -361,7 +506,14 @@ def extract_document(
         text = main_text(f"<html><body><article>{''.join(parts)}</article></body></html>", url, mode)
     else:
         headings = page_headings(tree)  # read before trafilatura prunes the tree
-        text = main_text(prepare_tables(tree), url, mode)
+        shown = list_page_size(tree)
+        spare = copy.deepcopy(tree) if shown else None  # trafilatura prunes the tree it reads
+        text = main_text(prepare_tables(prepare_links(prepare_paragraphs(tree))), url, mode)
+        if spare is not None and weighted_length(text) < _SHORT_SHARE * shown:
+            # A table of contents dropped as boilerplate: read the page again with its link lists as plain lists.
+            fuller = main_text(prepare_tables(prepare_links(prepare_paragraphs(unwrap_link_lists(spare)))), url, mode)
+            if weighted_length(fuller) > weighted_length(text):
+                text = fuller
         if text.strip():
             text = restore_headings(headings, text)
     timings["text"] = time.perf_counter() - start

@@ -142,3 +142,15 @@ def test_crash_count_and_log_fates() -> None:
         "http://h/a.html": "fetched (200), no document",
         "http://h/b.html": "dropped: near_duplicate",
     }
+
+
+def test_reference_keeps_the_table_of_contents_of_a_page_that_is_one() -> None:
+    entries = "".join(f"<dt><a href='ch{i}.html'>第 {i} 章 教學 tutorial</a></dt>" for i in range(1, 9))
+    page = (
+        "<html><body><div class='navheader'><a href='ch01.html'>下一頁</a></div><div class='book'>"
+        "<div class='titlepage'><h1>手冊</h1><p class='copyright'>版權 2021</p></div>"
+        f"<div class='toc'><p><strong>目錄</strong></p><dl class='toc'>{entries}</dl></div></div></body></html>"
+    )
+    got = st.tokens(st.reference_text(st.parse_html(page.encode()), "docbook"))
+    assert got[:7] == st.tokens("手冊 版權 2021 目錄") and got.count("tutorial") == 8
+    assert "下" not in got
