@@ -50,8 +50,7 @@ import pyarrow.parquet as pq
 from validate.cluster import connected, ray_module, shuffle_partitions
 from validate.contracts import InstructionRecord, columns
 from validate.decontam import DEFAULT_N as DECONTAM_N
-from validate.decontam import MIN_TOKENS, contaminated, eval_index, load_eval_sets
-from validate.dedup import settings as dedup_settings
+from validate.decontam import contaminated, eval_index, load_eval_sets
 from validate.errors import ContractError, DataAgentError
 from validate.exactdup import exact_duplicates
 from validate.gate import REASONS, type_failures
@@ -71,6 +70,7 @@ from validate.pii import TEXT_FIELDS
 from validate.quality import GateConfig, GateRows, check_chunk, id_conflicts, strict_violations, with_reasons
 from validate.quarantine import write_quarantine
 from validate.report import reason_key, summary_table_markdown, value_label
+from validate.run import gate_thresholds
 
 SPLIT_BYTES = 8 << 20  # bytes of JSONL per block: ~10-20k records, a few seconds of checks per block
 LINE_BITS = 40  # a position is file index << 40 | line (or row): 2**40 lines per file
@@ -665,18 +665,7 @@ def gate_ray(
         "pii_scrubbed": scrubbed,
         "near_duplicates_removed": removed,
         "contaminated_removed": len(contam),
-        "thresholds": {
-            "gate": dataclasses.asdict(cfg),
-            "near_duplicate": None if near_dup_threshold is None else dedup_settings(near_dup_threshold),
-            "decontamination": None
-            if not eval_sets
-            else {
-                "ngram": decontam_ngram,
-                "unit": "words; Han characters in text with Han",
-                "min_eval_tokens": MIN_TOKENS,
-                "eval_sets": [Path(p).name for p in eval_sets],
-            },
-        },
+        "thresholds": gate_thresholds(cfg, near_dup_threshold, eval_sets, decontam_ngram),
         "input_file": str(paths[0]) if len(paths) == 1 else [str(p) for p in paths],
         "accepted_file": str(out / "accepted"),
         "quarantine_file": str(out / "quarantine"),

@@ -160,18 +160,7 @@ def gate_file(
         near_duplicates_removed=sum(len(c) - 1 for c in clusters),
         contaminated_removed=sum("contaminated" in r for r in drop_reasons.values()),
     )
-    report["thresholds"] = {
-        "gate": dataclasses.asdict(cfg),
-        "near_duplicate": None if near_dup_threshold is None else dedup_settings(near_dup_threshold),
-        "decontamination": None
-        if not eval_sets
-        else {
-            "ngram": decontam_ngram,
-            "unit": "words; Han characters in text with Han",
-            "min_eval_tokens": MIN_TOKENS,
-            "eval_sets": [Path(p).name for p in eval_sets],
-        },
-    }
+    report["thresholds"] = gate_thresholds(cfg, near_dup_threshold, eval_sets, decontam_ngram)
     out = Path(out_dir)
     steps.start("write", len(accepted))
     write_records(accepted, out / "accepted", InstructionRecord)
@@ -329,3 +318,22 @@ def publish_file(
         result["hub"] = push_dataset(folder, repo_id, private=private, version=version)
     steps.close()
     return result
+
+
+def gate_thresholds(
+    cfg: GateConfig, near_dup_threshold: float | None, eval_sets: list | None, decontam_ngram: int
+) -> dict:
+    """The report's ``thresholds``: one writer for the single-machine gate and the Ray gate, whose reports must
+    be identical."""
+    return {
+        "gate": dataclasses.asdict(cfg),
+        "near_duplicate": None if near_dup_threshold is None else dedup_settings(near_dup_threshold),
+        "decontamination": None
+        if not eval_sets
+        else {
+            "ngram": decontam_ngram,
+            "unit": "words; Han characters in text with Han",
+            "min_eval_tokens": MIN_TOKENS,
+            "eval_sets": [Path(p).name for p in eval_sets],
+        },
+    }
